@@ -1,0 +1,77 @@
+"""Registered models: name -> (family builder, config). Data, not code paths."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str
+    kind: str                      # spiking | ann
+    builder: str                   # "module:function" under snnsim.models
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+def _spiketrack(name: str, cfg: str, summary: str) -> ModelSpec:
+    return ModelSpec(name, "spiketrack", "spiking", "spiketrack:build_spiketrack", {"config": cfg}, summary)
+
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in [
+    _spiketrack("spiketrack-s256-t1", "s256_t1", "SpikeTrack S, 256 px, 1 template"),
+    _spiketrack("spiketrack-s256-t3", "s256_t3", "SpikeTrack S, 256 px, 3 templates"),
+    _spiketrack("spiketrack-b256-t1", "b256_t1", "SpikeTrack B, 256 px, 1 template"),
+    _spiketrack("spiketrack-b256-t3", "b256_t3", "SpikeTrack B, 256 px, 3 templates"),
+    _spiketrack("spiketrack-b384-t1", "b384_t1", "SpikeTrack B, 384 px, 1 template"),
+    _spiketrack("spiketrack-b384-t3", "b384_t3", "SpikeTrack B, 384 px, 3 templates"),
+    ModelSpec("smtrack-s", "smtrack", "spiking", "smtrack:build_smtrack", {"variant": "s"},
+              "SMTrack SpikeYOLOX-S detector (T=4, D=4) + TrackTrack association"),
+    ModelSpec("asymtrack-t", "asymtrack", "ann", "asymtrack:build_asymtrack", {"variant": "tiny"},
+              "AsymTrack-T (deploy form)"),
+    ModelSpec("asymtrack-s", "asymtrack", "ann", "asymtrack:build_asymtrack", {"variant": "small"},
+              "AsymTrack-S (deploy form)"),
+    ModelSpec("asymtrack-b", "asymtrack", "ann", "asymtrack:build_asymtrack", {"variant": "base"},
+              "AsymTrack-B (deploy form)"),
+    ModelSpec("transt", "transt", "ann", "transt:build_transt", {}, "TransT N4 (ResNet-50)"),
+]}
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return self.args[0]
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise UnknownModelError(f"unknown model '{name}'; known models: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def list_models() -> list[ModelSpec]:
+    return list(MODELS.values())
+
+
+def build_model(name: str, weights: str | None = None) -> nn.Module:
+    """Build a registered model. weights: None or 'random' (untrained init), 'golden'
+    (the fixtures' deterministic weights), or a checkpoint path (loaded strictly)."""
+    spec = get_spec(name)
+    module_name, func = spec.builder.split(":")
+    builder = getattr(importlib.import_module(f"snnsim.models.{module_name}"), func)
+    model = builder(**spec.config)
+    model.registry_name = name
+    if weights in (None, "random"):
+        model.weights_source = "random (untrained initialisation)"
+    elif weights == "golden":
+        model.load_golden()
+        model.weights_source = f"golden (deterministic fixture weights, gain {model.golden_gain})"
+    else:
+        from .checkpoint import load_checkpoint
+
+        load_checkpoint(model, weights)
+        model.weights_source = f"checkpoint {weights}"
+    return model.eval()

@@ -1,0 +1,63 @@
+"""Shared test fixtures: where ../shared lives, the reference golden.py, fixture files."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+
+import pytest
+import torch
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED = pathlib.Path(os.environ.get("SNNSIM_SHARED", REPO.parent / "shared"))
+
+
+def _need_shared() -> pathlib.Path:
+    if not (SHARED / "golden").is_dir():
+        pytest.skip(f"fixtures not found at {SHARED} (set SNNSIM_SHARED to the shared/ folder)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> pathlib.Path:
+    return _need_shared()
+
+
+@pytest.fixture(scope="session")
+def reference_golden():
+    """The reference shared/tools/golden.py, loaded by path."""
+    path = _need_shared() / "tools" / "golden.py"
+    spec = importlib.util.spec_from_file_location("reference_golden", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def load_fixture():
+    """load_fixture('spiketrack_s256_t1') -> the dict stored in shared/golden/<name>.pt."""
+    def _load(name: str) -> dict:
+        return torch.load(_need_shared() / "golden" / f"{name}.pt", weights_only=True)
+    return _load
+
+
+@pytest.fixture(scope="session")
+def checkpoint_keys():
+    """checkpoint_keys('transt_n4') -> {key: shape tuple} from shared/specs/checkpoints."""
+    def _keys(name: str) -> dict[str, tuple[int, ...]]:
+        out = {}
+        for line in (_need_shared() / "specs" / "checkpoints" / f"{name}_keys.txt").read_text().splitlines():
+            if "\t" not in line:
+                continue  # banner lines such as '=====> Switch To Deploy'
+            key, shape = line.split("\t")
+            out[key] = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
+        return out
+    return _keys
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    # The fixtures were made with 2 threads; spiking outputs can flip a spike otherwise.
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    yield
