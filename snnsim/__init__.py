@@ -1,6 +1,6 @@
 """snnsim: exact synaptic-operation counts, cited energy profiles and Loihi emulation for spiking models."""
-from .counting.formats import SpikeFormat
+from .counting import Profile, Profiler, SpikeFormat, profile
 
 __version__ = "0.1.0"
 
-__all__ = ["SpikeFormat", "__version__"]
+__all__ = ["SpikeFormat", "Profile", "Profiler", "profile", "__version__"]

@@ -1,0 +1,6 @@
+"""Operator-level counting: dispatch-mode profiler, operand classes, formulas, neuron adapters."""
+from .formats import BINARY, SpikeFormat
+from .profiler import NonFiniteActivationError, NoNeuronsWarning, Profiler, profile
+from .result import Profile
+
+__all__ = ["BINARY", "SpikeFormat", "Profiler", "Profile", "profile", "NonFiniteActivationError", "NoNeuronsWarning"]

@@ -1,0 +1,172 @@
+"""Profile: the counts of one profiled run as tidy pandas tables, per sample.
+
+Tables:
+- `layers`: one row per (module, operator, operand classes) — synaptic counts;
+- `neurons`: one row per (neuron module, call, timestep);
+- `by_kind`: totals per operator kind (conv / linear / matmul / attention);
+- `uncounted`: synaptic-looking operators that have no formula (never silently zero).
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .adapters import NeuronStep
+from .formats import SpikeFormat
+from .formulas import OpCount
+
+COUNT_FIELDS = ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike")
+TOTAL_FIELDS = COUNT_FIELDS + ("neuron_updates", "spikes")
+LAYER_COLUMNS = ["module", "module_type", "op", "kind", "operands", "calls", *COUNT_FIELDS,
+                 "weight_numel", "in_numel", "out_numel", "spiking_input", "thop"]
+NEURON_COLUMNS = ["module", "module_type", "framework", "order", "call", "t", "shape", "neurons", "spikes",
+                  "spike_mass", "firing_rate", "mean_level", "mean_value", "levels", "quantum"]
+
+
+@dataclass
+class OpRecord:
+    module: str
+    module_type: str
+    op: str
+    count: OpCount
+    calls: int
+    thop: bool
+
+
+@dataclass
+class NeuronRecord:
+    module: str
+    module_type: str
+    framework: str
+    order: int          # position of the call among all neuron calls of the run
+    call: int           # k-th call of this module
+    step: NeuronStep
+    fmt: SpikeFormat
+    shape: tuple
+
+
+@dataclass
+class Profile:
+    layers: pd.DataFrame
+    neurons: pd.DataFrame
+    uncounted: pd.DataFrame
+    batch_size: int = 1
+    spike_formats: list = field(default_factory=list)
+    weight_sparsity: bool = False
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def from_records(cls, ops: list[OpRecord], neurons: list[NeuronRecord], uncounted: dict,
+                     batch_size: int, formats, weight_sparsity: bool) -> "Profile":
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        b = float(batch_size)
+        layer_rows = [{
+            "module": r.module, "module_type": r.module_type, "op": r.op, "kind": r.count.kind,
+            "operands": r.count.operands, "calls": r.calls,
+            **{f: getattr(r.count, f) / b for f in COUNT_FIELDS},
+            "weight_numel": r.count.weight_numel,
+            "in_numel": r.count.in_numel / b, "out_numel": r.count.out_numel / b,
+            "spiking_input": "spike" in r.count.operands, "thop": r.thop,
+        } for r in ops]
+        neuron_rows = [{
+            "module": r.module, "module_type": r.module_type, "framework": r.framework, "order": r.order,
+            "call": r.call, "t": r.step.t, "shape": "x".join(map(str, r.shape)),
+            "neurons": r.step.neurons / b, "spikes": r.step.spikes / b, "spike_mass": r.step.spike_mass / b,
+            "firing_rate": r.step.spikes / r.step.neurons if r.step.neurons else 0.0,
+            "mean_level": r.step.spike_mass / r.step.neurons if r.step.neurons else 0.0,
+            "mean_value": r.step.value_sum / r.step.neurons if r.step.neurons else 0.0,
+            "levels": r.fmt.levels, "quantum": r.fmt.q,
+        } for r in neurons]
+        unc_rows = [{"module": m, "op": op, "calls": n} for (m, op), n in uncounted.items()]
+        return cls(pd.DataFrame(layer_rows, columns=LAYER_COLUMNS),
+                   pd.DataFrame(neuron_rows, columns=NEURON_COLUMNS),
+                   pd.DataFrame(unc_rows, columns=["module", "op", "calls"]),
+                   batch_size, list(formats), weight_sparsity)
+
+    # ------------------------------------------------------------- views
+    @property
+    def totals(self) -> dict[str, float]:
+        out = {f: float(self.layers[f].sum()) for f in COUNT_FIELDS}
+        out["neuron_updates"] = float(self.neurons["neurons"].sum())
+        out["spikes"] = float(self.neurons["spikes"].sum())
+        return out
+
+    @property
+    def thop_macs(self) -> float:
+        """MACs of conv and linear modules only: the number tracking papers call FLOPs."""
+        return float(self.layers.loc[self.layers["thop"], "dense_macs"].sum())
+
+    @property
+    def timesteps(self) -> int:
+        return int(self.neurons["t"].max()) + 1 if len(self.neurons) else 1
+
+    @property
+    def is_spiking(self) -> bool:
+        return len(self.neurons) > 0
+
+    @property
+    def by_kind(self) -> pd.DataFrame:
+        return self.layers.groupby("kind", as_index=False)[list(COUNT_FIELDS)].sum()
+
+    def rollup(self, depth: int | None = None) -> pd.DataFrame:
+        """Counts summed per module and each of its parents (depth limits the path length).
+        Row '' is the whole model."""
+        rows: dict[str, dict[str, float]] = {}
+        for rec in self.layers.itertuples(index=False):
+            parts = rec.module.split(".") if rec.module else []
+            prefixes = [""] + [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+            for prefix in prefixes:
+                if depth is not None and prefix and prefix.count(".") + 1 > depth:
+                    continue
+                acc = rows.setdefault(prefix, dict.fromkeys(COUNT_FIELDS, 0.0))
+                for f in COUNT_FIELDS:
+                    acc[f] += getattr(rec, f)
+        df = pd.DataFrame([{"module": k, **v} for k, v in rows.items()], columns=["module", *COUNT_FIELDS])
+        return df.sort_values("module", ignore_index=True)
+
+    def thop_view(self) -> pd.DataFrame:
+        return self.layers[self.layers["thop"]].reset_index(drop=True)
+
+    def neuron_summary(self) -> pd.DataFrame:
+        """Per neuron module and timestep, summed over calls."""
+        if not len(self.neurons):
+            return pd.DataFrame(columns=["module", "t", "neurons", "spikes", "spike_mass", "firing_rate", "mean_level"])
+        g = self.neurons.groupby(["module", "t"], as_index=False, sort=False)[["neurons", "spikes", "spike_mass"]].sum()
+        g["firing_rate"] = g["spikes"] / g["neurons"]
+        g["mean_level"] = g["spike_mass"] / g["neurons"]
+        return g
+
+    # ------------------------------------------------------------- output
+    def summary(self) -> dict:
+        return {
+            "batch_size": self.batch_size,
+            "spike_formats": [{"q": f.q, "levels": f.levels} for f in self.spike_formats],
+            "weight_sparsity": self.weight_sparsity,
+            "timesteps": self.timesteps,
+            "totals": self.totals,
+            "thop_macs": self.thop_macs,
+            "uncounted": self.uncounted.to_dict(orient="records"),
+        }
+
+    def to_json(self, path=None) -> str:
+        text = json.dumps(self.summary(), indent=2)
+        if path is not None:
+            pathlib.Path(path).write_text(text + "\n")
+        return text
+
+    def to_csv(self, directory) -> list[pathlib.Path]:
+        """Write layers.csv, neurons.csv, by_kind.csv (and uncounted.csv when any)."""
+        d = pathlib.Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, df in (("layers", self.layers), ("neurons", self.neurons), ("by_kind", self.by_kind)):
+            df.to_csv(d / f"{name}.csv", index=False)
+            written.append(d / f"{name}.csv")
+        if len(self.uncounted):
+            self.uncounted.to_csv(d / "uncounted.csv", index=False)
+            written.append(d / "uncounted.csv")
+        return written

@@ -1,0 +1,132 @@
+"""Axis-aligned box utilities (numpy, float64, vectorised over the leading axes).
+
+Formats, always in pixels and continuous coordinates (a box covers [x1, x2) x [y1, y2)):
+  xywh   - left, top, width, height (GOT-10k / LaSOT / OTB / MOTChallenge files)
+  xyxy   - left, top, right, bottom (detector outputs, the association)
+  cxcywh - centre x, centre y, width, height (the Kalman state)
+
+IoU uses the continuous convention (intersection width = min(right) - max(left)); the
+"+1 pixel" convention of some older toolkits gives the same IoU for xywh boxes whose right
+edge is x + w - 1, so SOT scores match theirs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "as_boxes", "xywh_to_xyxy", "xyxy_to_xywh", "xyxy_to_cxcywh", "cxcywh_to_xyxy",
+    "xywh_to_cxcywh", "cxcywh_to_xywh", "box_area", "iou_matrix", "iou_paired",
+    "hiou_matrix", "nms",
+]
+
+
+def as_boxes(boxes) -> np.ndarray:
+    """Any array-like of boxes -> float64 array [N, 4] (a single box becomes [1, 4])."""
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return arr.reshape(0, 4)
+    arr = np.atleast_2d(arr)
+    if arr.shape[-1] != 4:
+        raise ValueError(f"boxes must have 4 coordinates in the last axis, got shape {arr.shape}")
+    return arr
+
+
+def xywh_to_xyxy(b) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    return np.concatenate([b[..., :2], b[..., :2] + b[..., 2:4]], axis=-1)
+
+
+def xyxy_to_xywh(b) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    return np.concatenate([b[..., :2], b[..., 2:4] - b[..., :2]], axis=-1)
+
+
+def xyxy_to_cxcywh(b) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    return np.concatenate([(b[..., :2] + b[..., 2:4]) / 2, b[..., 2:4] - b[..., :2]], axis=-1)
+
+
+def cxcywh_to_xyxy(b) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    half = b[..., 2:4] / 2
+    return np.concatenate([b[..., :2] - half, b[..., :2] + half], axis=-1)
+
+
+def xywh_to_cxcywh(b) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    return np.concatenate([b[..., :2] + b[..., 2:4] / 2, b[..., 2:4]], axis=-1)
+
+
+def cxcywh_to_xywh(b) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    return np.concatenate([b[..., :2] - b[..., 2:4] / 2, b[..., 2:4]], axis=-1)
+
+
+def box_area(xyxy) -> np.ndarray:
+    """Area of xyxy boxes; degenerate (inverted) boxes have area 0."""
+    b = np.asarray(xyxy, dtype=np.float64)
+    return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+
+
+def iou_matrix(a_xyxy, b_xyxy) -> np.ndarray:
+    """IoU of every box in a [N, 4] with every box in b [M, 4] -> [N, M]."""
+    a, b = as_boxes(a_xyxy), as_boxes(b_xyxy)
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    out = np.zeros_like(inter)
+    np.divide(inter, union, out=out, where=union > 0)
+    return out
+
+
+def iou_paired(a_xyxy, b_xyxy) -> np.ndarray:
+    """IoU of a[i] with b[i] -> [N]; 0 where either box is degenerate or not finite."""
+    a, b = as_boxes(a_xyxy), as_boxes(b_xyxy)
+    if a.shape != b.shape:
+        raise ValueError(f"iou_paired needs equal shapes, got {a.shape} and {b.shape}")
+    iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    union = box_area(a) + box_area(b) - inter
+    out = np.zeros(len(a))
+    ok = np.isfinite(inter) & np.isfinite(union) & (union > 0)
+    out[ok] = inter[ok] / union[ok]
+    return out
+
+
+def hiou_matrix(a_xyxy, b_xyxy) -> np.ndarray:
+    """Height IoU (TrackTrack's "HIoU"): the 1-D IoU of the vertical extents.
+
+    HIoU = (min(y2a, y2b) - max(y1a, y1b)) / (max(y2a, y2b) - min(y1a, y1b)), clipped to
+    [0, 1] (TrackTrack leaves it negative when the boxes do not overlap vertically, but it is
+    only ever multiplied by the box IoU, which is then 0, so the clip changes nothing).
+    """
+    a, b = as_boxes(a_xyxy), as_boxes(b_xyxy)
+    inter = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    span = np.maximum(a[:, None, 3], b[None, :, 3]) - np.minimum(a[:, None, 1], b[None, :, 1])
+    out = np.zeros_like(inter)
+    np.divide(inter, span, out=out, where=span > 0)
+    return np.clip(out, 0.0, 1.0)
+
+
+def nms(boxes_xyxy, scores, iou_thr: float) -> np.ndarray:
+    """Greedy non-maximum suppression -> indices of kept boxes, highest score first.
+
+    A box is suppressed when its IoU with an already kept, higher-scored box is > iou_thr.
+    Equal scores keep input order (stable sort).
+    """
+    boxes = as_boxes(boxes_xyxy)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(boxes) != len(scores):
+        raise ValueError(f"nms: {len(boxes)} boxes but {len(scores)} scores")
+    order = np.argsort(-scores, kind="stable")
+    ious = iou_matrix(boxes, boxes)
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    keep = []
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= ious[i] > iou_thr
+    return np.asarray(keep, dtype=np.int64)
