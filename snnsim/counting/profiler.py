@@ -74,8 +74,12 @@ class Profiler:
         self.neuron_modules = find_neurons(model, adapters if adapters is not None else default_adapters())
         declared = {a.spike_format(m) for m, a in self.neuron_modules.values()}
         self.formats = order_formats(spike_formats if spike_formats is not None else declared)
-        self.weight_storages = {t.untyped_storage().data_ptr()
-                                for t in list(model.parameters()) + list(model.buffers()) if t.numel()}
+        # Weights are recognised by storage, so views (weight.t()) count too. The tensors are
+        # kept alive here: a buffer the model replaces mid-run (snnTorch's membrane state)
+        # would otherwise free its memory, and an activation allocated there would pass
+        # for a weight.
+        self._weight_refs = [t for t in list(model.parameters()) + list(model.buffers()) if t.numel()]
+        self.weight_storages = {t.untyped_storage().data_ptr() for t in self._weight_refs}
         self.module_types = {name: type(m).__name__ for name, m in model.named_modules()}
         self.thop_modules = {name for name, m in model.named_modules() if isinstance(m, THOP_TYPES)}
         self._stack: list[str] = []
@@ -163,6 +167,8 @@ class Profiler:
             h.remove()
         self._hooks.clear()
         self._stack.clear()
+        self._weight_refs = []
+        self.weight_storages = set()
 
     def reset(self) -> None:
         """Forget what was counted (keeps the hooks): e.g. between template and search."""

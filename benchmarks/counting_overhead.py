@@ -1,0 +1,119 @@
+"""Counting overhead: counted forward / plain forward, snnsim beside its peers, one run.
+
+Model: a 10-layer convolutional SNN with binary snnTorch Leaky neurons, T = 4 steps, run
+step by step (the snnTorch way), so SpikingJelly's op_counter and NeuroBench's
+SynapticOperations can count the very same model. Each tool's ratio is its counted time
+over the plain time measured in the same process, median of repeats.
+Writes benchmarks/results/counting_overhead.json.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import statistics
+import time
+
+import torch
+from torch import nn
+
+import snnsim
+
+T, BATCH, CH, SIZE, LAYERS, REPEATS = 4, 8, 32, 32, 10, 5
+OUT = pathlib.Path(__file__).with_name("results") / "counting_overhead.json"
+
+
+def build():
+    import snntorch as snn
+
+    torch.manual_seed(0)
+    layers = []
+    for i in range(LAYERS):
+        last = i == LAYERS - 1  # NeuroBench's wrapper wants (spikes, membrane) from the net
+        layers += [nn.Conv2d(3 if i == 0 else CH, CH, 3, padding=1),
+                   snn.Leaky(beta=0.9, threshold=0.5, init_hidden=True, output=last)]
+    net = nn.Sequential(*layers)
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Conv2d):
+                m.weight.mul_(2.0)
+    return net
+
+
+def run_steps(net, data):
+    from snntorch import utils
+
+    utils.reset(net)
+    for t in range(data.shape[1]):
+        net(data[:, t])
+
+
+def timed(fn, repeats=REPEATS):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    torch.set_num_threads(2)
+    net = build()
+    data = (torch.rand(BATCH, T, 3, SIZE, SIZE) > 0.5).float()   # binary input spikes
+    results = {}
+
+    with torch.no_grad():
+        plain = timed(lambda: run_steps(net, data))
+
+        def snnsim_counted():
+            with snnsim.Profiler(net) as prof:
+                run_steps(net, data)
+            return prof.result(batch_size=BATCH)
+
+        counted = timed(snnsim_counted)
+        syn = snnsim_counted().totals["syn_events"]
+        results["snnsim"] = {"plain_s": plain, "counted_s": counted, "ratio": counted / plain,
+                             "syn_events_per_sample": syn}
+
+        from spikingjelly.activation_based.op_counter import DispatchCounterMode, SynOpCounter
+
+        def sj_counted():
+            counter = SynOpCounter()
+            with DispatchCounterMode([counter]):
+                run_steps(net, data)
+            return counter.get_total()
+
+        counted = timed(sj_counted)
+        results["spikingjelly_op_counter"] = {"plain_s": plain, "counted_s": counted, "ratio": counted / plain,
+                                              "syn_ops_per_sample": sj_counted() / BATCH}
+
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.workload import SynapticOperations
+    from neurobench.models import SNNTorchModel
+
+    loader = torch.utils.data.DataLoader(list(zip(data, torch.zeros(BATCH))), batch_size=BATCH)
+    plain_nb = timed(lambda: Benchmark(SNNTorchModel(net), loader, [], [], [[], []]).run(quiet=True))
+    counted_nb = timed(lambda: Benchmark(SNNTorchModel(net), loader, [], [], [[], [SynapticOperations]]).run(quiet=True))
+    nb = Benchmark(SNNTorchModel(net), loader, [], [], [[], [SynapticOperations]]).run(quiet=True)
+    results["neurobench"] = {"plain_s": plain_nb, "counted_s": counted_nb, "ratio": counted_nb / plain_nb,
+                             "effective_acs_per_sample": nb["SynapticOperations"]["Effective_ACs"]}
+
+    report = {
+        "what": "counted forward / plain forward, same model and input, same process",
+        "model": f"{LAYERS}-layer conv SNN, {CH} ch, {SIZE}x{SIZE}, snnTorch Leaky (binary), T={T}, batch {BATCH}",
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
+        "processor": platform.processor() or "unknown", "repeats": REPEATS, "results": results,
+        "counts_agree": abs(results["snnsim"]["syn_events_per_sample"]
+                            - results["spikingjelly_op_counter"]["syn_ops_per_sample"]) < 1e-6,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=2) + "\n")
+    for tool, r in results.items():
+        print(f"{tool:26s} plain {r['plain_s']*1e3:8.1f} ms  counted {r['counted_s']*1e3:8.1f} ms  ratio {r['ratio']:.2f}x")
+    print(f"counts agree: {report['counts_agree']}; written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
