@@ -45,7 +45,9 @@ WINDOW_INFLUENCE = 0.49  # pytracking/tracker/transt/config.py: TRACK.WINDOW_INF
 
 # --------------------------------------------------------------------------- backbone
 class FrozenBatchNorm2d(nn.Module):
-    """BatchNorm2d with fixed statistics and affine terms, all held as buffers.
+    """BatchNorm2d with fixed statistics: the published backbone is an eval-mode
+    nn.BatchNorm2d, so weight and bias are (frozen) Parameters — the parameter count then
+    equals the published 23.0 M — and the statistics are buffers.
 
     Evaluates like an eval-mode nn.BatchNorm2d (same kernel), whatever the module mode.
     `num_batches_tracked` is kept because the official checkpoint stores it; a state dict
@@ -55,8 +57,8 @@ class FrozenBatchNorm2d(nn.Module):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
-        self.register_buffer("weight", torch.ones(num_features))
-        self.register_buffer("bias", torch.zeros(num_features))
+        self.weight = nn.Parameter(torch.ones(num_features), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(num_features), requires_grad=False)
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
