@@ -21,6 +21,8 @@ from .result import NeuronRecord, OpRecord, Profile
 
 # Module types whose MACs thop (and the tracking papers' "FLOPs") count.
 THOP_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
+# Module types whose parameters thop counts (those it hooks; only when called).
+THOP_PARAM_TYPES = THOP_TYPES + (nn.modules.batchnorm._NormBase,)
 
 
 class NonFiniteActivationError(FloatingPointError):
@@ -82,6 +84,9 @@ class Profiler:
         self.weight_storages = {t.untyped_storage().data_ptr() for t in self._weight_refs}
         self.module_types = {name: type(m).__name__ for name, m in model.named_modules()}
         self.thop_modules = {name for name, m in model.named_modules() if isinstance(m, THOP_TYPES)}
+        self.thop_param_sizes = {name: sum(p.numel() for p in m.parameters(recurse=False))
+                                 for name, m in model.named_modules() if isinstance(m, THOP_PARAM_TYPES)}
+        self._called: set[str] = set()
         self._stack: list[str] = []
         self._ops: dict[tuple[str, str, str], OpRecord] = {}
         self._uncounted: dict[tuple[str, str], int] = defaultdict(int)
@@ -108,6 +113,7 @@ class Profiler:
     def _pre(self, name: str):
         def hook(module, args):
             self._stack.append(name)
+            self._called.add(name)
         return hook
 
     def _post(self, name: str):
@@ -177,10 +183,12 @@ class Profiler:
         self._neurons.clear()
         self._step_of.clear()
         self._calls_of.clear()
+        self._called.clear()
 
     def result(self, batch_size: int = 1) -> Profile:
+        thop_params = {n: k for n, k in self.thop_param_sizes.items() if n in self._called}
         return Profile.from_records(list(self._ops.values()), list(self._neurons), dict(self._uncounted),
-                                    batch_size, self.formats, self.weight_sparsity)
+                                    batch_size, self.formats, self.weight_sparsity, thop_params)
 
 
 def _infer_batch(inputs) -> int:

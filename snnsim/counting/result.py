@@ -56,11 +56,13 @@ class Profile:
     batch_size: int = 1
     spike_formats: list = field(default_factory=list)
     weight_sparsity: bool = False
+    # parameters of the conv / linear / norm modules that ran, by module: thop's "Params"
+    thop_param_sizes: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------ building
     @classmethod
     def from_records(cls, ops: list[OpRecord], neurons: list[NeuronRecord], uncounted: dict,
-                     batch_size: int, formats, weight_sparsity: bool) -> "Profile":
+                     batch_size: int, formats, weight_sparsity: bool, thop_params: dict | None = None) -> "Profile":
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         b = float(batch_size)
@@ -85,7 +87,7 @@ class Profile:
         return cls(pd.DataFrame(layer_rows, columns=LAYER_COLUMNS),
                    pd.DataFrame(neuron_rows, columns=NEURON_COLUMNS),
                    pd.DataFrame(unc_rows, columns=["module", "op", "calls"]),
-                   batch_size, list(formats), weight_sparsity)
+                   batch_size, list(formats), weight_sparsity, dict(thop_params or {}))
 
     # ------------------------------------------------------------- views
     @property
@@ -99,6 +101,10 @@ class Profile:
     def thop_macs(self) -> float:
         """MACs of conv and linear modules only: the number tracking papers call FLOPs."""
         return float(self.layers.loc[self.layers["thop"], "dense_macs"].sum())
+
+    @property
+    def thop_params(self) -> int:
+        return int(sum(self.thop_param_sizes.values()))
 
     @property
     def timesteps(self) -> int:
@@ -149,6 +155,7 @@ class Profile:
             "timesteps": self.timesteps,
             "totals": self.totals,
             "thop_macs": self.thop_macs,
+            "thop_params": self.thop_params,
             "uncounted": self.uncounted.to_dict(orient="records"),
         }
 

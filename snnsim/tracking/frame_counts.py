@@ -43,6 +43,15 @@ class TrackerProfile:
         return (self.template.thop_macs if self.template is not None else 0.0) + self.frames[0].thop_macs
 
     @property
+    def thop_params(self) -> int:
+        """Parameters as thop counts them: conv / linear / norm modules that ran in the
+        template or the search pass (the "Params" tracking papers publish)."""
+        sizes = dict(self.frames[0].thop_param_sizes)
+        if self.template is not None:
+            sizes.update(self.template.thop_param_sizes)
+        return int(sum(sizes.values()))
+
+    @property
     def frame(self) -> Profile:
         """The first tracking frame (per-frame tables of the report)."""
         return self.frames[0]
@@ -74,6 +83,7 @@ class TrackerProfile:
             "model": self.model, "kind": self.kind, "params": self.params, "weights": self.weights,
             "input": self.inputs, "timesteps": self.timesteps, "frames_profiled": len(self.frames),
             "totals": self.totals, "template": self.template_totals, "thop_macs": self.thop_macs,
+            "thop_params": self.thop_params,
             "full_macs_per_frame": self.totals["dense_macs"],
             "uncounted": pd.concat([p.uncounted for p in self.frames]).drop_duplicates().to_dict(orient="records"),
             "notes": self.notes,

@@ -12,7 +12,8 @@ classes only need the dict):
 3. ids are relabelled to 0..n-1; similarity = box IoU (xywh, continuous).
 
 Arrays are MOTChallenge rows: gt [K, >= 6] frame,id,x,y,w,h[,conf,class,visibility]
-(missing columns default to conf 1, class 1) and results [L, >= 6] frame,id,x,y,w,h[,...].
+(missing columns default to conf 1, class 1; a class <= 0, as in MOT15 files, reads as 1)
+and results [L, >= 6] frame,id,x,y,w,h[,...].
 Frames are 1-based. Scores are fractions (1.0 = perfect), not percentages.
 """
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _rows(a, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be MOTChallenge rows [K, >= 6] (frame,id,x,y,w,h,...), got shape {arr.shape}")
     out = np.ones((len(arr), 9))
     out[:, :min(arr.shape[1], 9)] = arr[:, :9]
+    if arr.shape[1] >= 8:
+        out[out[:, 7] <= 0, 7] = 1  # MOT15 keeps world x (-1) here: no class column, all pedestrians
     if not np.isfinite(out[:, :6]).all():
         raise ValueError(f"{name} has NaN or inf in frame,id,x,y,w,h")
     if (out[:, 0] < 1).any() or (out[:, 0] != np.round(out[:, 0])).any():
