@@ -11,28 +11,16 @@ import shutil
 import tempfile
 
 
-def energy_tables(tp, hardware: list[str]):
-    """summary['energy'] {profile: {estimator: J per frame or None}} and the per-layer table."""
-    if not hardware:
-        return {}, None
-    import pandas as pd
-
-    from snnsim.energy import estimate_tracker
-
-    energy, parts = {}, []
-    for name in hardware:
-        per_est, layers = estimate_tracker(tp, name)
-        energy.update(per_est)
-        if layers is not None:
-            parts.append(layers)
-    return energy, (pd.concat(parts, ignore_index=True) if parts else None)
-
-
 def write_profile(tp, out: pathlib.Path, hardware: list[str]) -> dict:
+    from snnsim.tracking.frame_energy import tracker_energy
+
     out = pathlib.Path(out)
-    energy, energy_layers = energy_tables(tp, hardware)
     summary = tp.summary()
-    summary["energy"] = energy
+    energy_layers = None
+    summary["energy"], summary["energy_template"], summary["energy_details"] = {}, None, []
+    if hardware:
+        summary["energy"], summary["energy_template"], summary["energy_details"], energy_layers = \
+            tracker_energy(tp, hardware)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

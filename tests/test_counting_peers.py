@@ -157,3 +157,40 @@ def test_flop_counter_dense_macs_small_cnn():
     p = snnsim.profile(model, x)
     assert p.totals["dense_macs"] * 2 == fc.get_total_flops() / 2  # flop_counter: 2 FLOPs per MAC, whole batch
     assert p.totals["mac_ops"] == p.totals["dense_macs"]
+
+
+def test_norse_cells_and_multistep_neurons():
+    """Norse LIFCell is called once per step, LIF sees [T, ...]: both give per-step rows whose
+    spike counts are the nonzeros Norse itself returned."""
+    import norse.torch as norse
+
+    torch.manual_seed(5)
+    x = torch.rand(6, 2, 10) * 3                       # [T, B, N]
+    multi = norse.LIF()
+    z_multi, _ = multi(x)
+    p = snnsim.profile(multi, x, batch_size=2)
+    assert list(p.neurons.t) == list(range(6))
+    assert list(p.neurons.spikes * 2) == [int((z_multi[t] != 0).sum()) for t in range(6)]
+    assert (p.neurons.neurons == 10).all()
+    assert z_multi.sum() > 0
+
+    class Cells(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(10, 4)
+            self.cell = norse.LIFCell()
+
+        def forward(self, seq):
+            state, outs = None, []
+            for xt in seq:
+                z, state = self.cell(self.fc(xt) * 5, state)
+                outs.append(z)
+            return torch.stack(outs)
+
+    net = Cells()
+    z = net(x)
+    p = snnsim.profile(net, x, batch_size=2)
+    cell = p.neurons[p.neurons.module == "cell"]
+    assert list(cell.t) == list(range(6))
+    assert list(cell.spikes * 2) == [int((z[t] != 0).sum()) for t in range(6)]
+    assert set(cell.framework) == {"norse"}
