@@ -29,6 +29,8 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in [
     _spiketrack("spiketrack-b256-t3", "b256_t3", "SpikeTrack B, 256 px, 3 templates"),
     _spiketrack("spiketrack-b384-t1", "b384_t1", "SpikeTrack B, 384 px, 1 template"),
     _spiketrack("spiketrack-b384-t3", "b384_t3", "SpikeTrack B, 384 px, 3 templates"),
+    ModelSpec("spiketrack-tiny", "spiketrack", "spiking", "spiketrack_tiny:build_spiketrack_tiny", {},
+              "SpikeTrack reduced (dims 16/32/64/96, 128 px, T=1), trained here on synthetic sequences"),
     ModelSpec("smtrack-s", "smtrack", "spiking", "smtrack:build_smtrack", {"variant": "s"},
               "SMTrack SpikeYOLOX-S detector (T=4, D=4) + TrackTrack association"),
     ModelSpec("asymtrack-t", "asymtrack", "ann", "asymtrack:build_asymtrack", {"variant": "tiny"},
@@ -57,14 +59,17 @@ def list_models() -> list[ModelSpec]:
 
 
 def build_model(name: str, weights: str | None = None) -> nn.Module:
-    """Build a registered model. weights: None or 'random' (untrained init), 'golden'
-    (the fixtures' deterministic weights), or a checkpoint path (loaded strictly)."""
+    """Build a registered model. weights: None (the model's shipped default weights if it
+    has any, else untrained), 'random' (untrained init), 'golden' (the fixtures'
+    deterministic weights), or a checkpoint path (loaded strictly)."""
     spec = get_spec(name)
     module_name, func = spec.builder.split(":")
     builder = getattr(importlib.import_module(f"snnsim.models.{module_name}"), func)
     model = builder(**spec.config)
     model.registry_name = name
-    if weights in (None, "random"):
+    if weights is None and getattr(model, "weights_source", None):
+        pass  # the builder loaded the model's shipped default weights and said so
+    elif weights in (None, "random"):
         model.weights_source = "random (untrained initialisation)"
     elif weights == "golden":
         model.load_golden()
