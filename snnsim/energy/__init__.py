@@ -6,7 +6,13 @@
 This package reads count tables only; it imports no torch.
 """
 from .counts import read_counts
-from .estimate import ESTIMATOR_FUNCTIONS, estimate, estimate_all, estimator_options
+from .estimate import (
+    ESTIMATOR_FUNCTIONS,
+    estimate,
+    estimate_all,
+    estimator_options,
+    summarise,
+)
 from .profiles import find_measurement, list_hardware, load_hardware, load_hardware_dict
 from .result import Energy
 from .schema import (
@@ -23,5 +29,5 @@ __all__ = [
     "CONSTANTS", "ESTIMATORS", "ESTIMATOR_FUNCTIONS", "ESTIMATOR_REQUIREMENTS", "Constant",
     "Energy", "HardwareProfile", "HardwareProfileError", "estimate", "estimate_all",
     "estimator_options", "find_measurement", "list_hardware", "load_hardware",
-    "load_hardware_dict", "read_counts", "validate_profile",
+    "load_hardware_dict", "read_counts", "summarise", "validate_profile",
 ]

@@ -2,7 +2,8 @@
 
 The contract (see DESIGN.md, "Counting semantics"): an object with
 - `layers`: one row per (module, op) with the LAYER_COLUMNS below, per sample;
-- `neurons`: one row per (module, t) with the NEURON_COLUMNS below, per sample (empty for ANNs);
+- `neurons`: one row per (module, t) -- or (module, call, t) -- with the NEURON_COLUMNS
+  below, per sample (empty for ANNs);
 - `totals` (dict), `timesteps` (int), `is_spiking` (bool).
 Nothing here imports torch: estimators read tables only.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 LAYER_COLUMNS = ("module", "module_type", "op", "kind", "calls", "dense_macs", "mac_ops",
@@ -47,6 +47,14 @@ class CountTables:
             for m, t in zip(df["module"], df["module_type"]):
                 out.setdefault(m, t)
         return out
+
+    def neurons_at_one_t(self) -> pd.Series:
+        """Neurons per module at one timestep: rows of the same (module, t) -- several calls
+        of one module, e.g. two branches -- are added, then the largest timestep is taken."""
+        if not len(self.neurons):
+            return pd.Series(dtype=float)
+        per_t = self.neurons.groupby(["module", "t"], sort=False)["neurons"].sum()
+        return per_t.groupby(level=0, sort=False).max()
 
     def max_levels(self) -> int:
         """The largest spike level count D among the neuron modules (1 when unknown)."""
@@ -128,8 +136,3 @@ def group_sum(df: pd.DataFrame, columns: list[str], order: list[str]) -> pd.Data
     present = [m for m in order if m in g.index]
     return g.loc[present].reset_index()
 
-
-def safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b != 0)

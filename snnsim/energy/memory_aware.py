@@ -88,9 +88,9 @@ def estimate_memory_aware(counts: CountTables, hw: HardwareProfile) -> Energy:
     # -- neuron modules -------------------------------------------------------------------
     N = counts.neurons
     if len(N):
-        per_mod = N.groupby("module", sort=False).agg(updates=("neurons", "sum"),
-                                                      at_one_t=("neurons", "max"))
-        pot_bytes = per_mod["at_one_t"].to_numpy() * pot_bits / 8
+        per_mod = N.groupby("module", sort=False).agg(updates=("neurons", "sum"))
+        at_one_t = counts.neurons_at_one_t().reindex(per_mod.index)
+        pot_bytes = at_one_t.to_numpy() * pot_bits / 8
         pfits = pot_bytes <= on_chip
         pmem = np.where(pfits, pot_bytes, on_chip)
         upd = per_mod["updates"].to_numpy()
@@ -115,7 +115,9 @@ def estimate_memory_aware(counts: CountTables, hw: HardwareProfile) -> Energy:
                       for s, e in hw.sram_curve())
     assumptions = pricing_assumptions(hw) + [
         f"weights and activations are {word_bits:g}-bit words, membrane potentials "
-        f"{pot_bits:g}-bit; a spike element is {spike_bits} bit(s) (spike levels D = {levels})",
+        f"{pot_bits:g}-bit; a spike element is {spike_bits} bit(s) (largest spike level count "
+        f"D = {levels}), and an operator with a spike input reads all its input elements at "
+        f"that width",
         f"SRAM energy per {access_bits:g}-bit access by memory size ({curve}), interpolated "
         f"log-log, held at the smallest point below it; an access of b bits costs b/"
         f"{access_bits:g} of it; a write costs the same as a read",

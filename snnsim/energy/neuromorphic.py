@@ -74,8 +74,7 @@ def capacity(counts: CountTables, hw: HardwareProfile) -> tuple[dict, pd.Series]
         cores = pd.Series(per_layer, index=g.index.astype(str))
         total_syn_bits = float(bits.sum())
 
-    N = counts.neurons
-    model_neurons = float(N.groupby("module", sort=False)["neurons"].max().sum()) if len(N) else 0.0
+    model_neurons = float(counts.neurons_at_one_t().sum())
     cores_needed = int(max(cores.sum() if len(cores) else 0, math.ceil(model_neurons / npc)))
     chips_needed = max(1, math.ceil(cores_needed / cpc))
     neuron_cap = npc * cpc

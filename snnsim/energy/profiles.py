@@ -64,9 +64,10 @@ def _read_yaml(text: str, src: str) -> Any:
 
 def _display(path: pathlib.Path) -> str:
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:  # other drive (Windows)
         return str(path)
+    return str(path.resolve()) if rel.startswith("..") else rel
 
 
 def _raw(name_or_path: str | os.PathLike, relative_to: pathlib.Path | None,
@@ -107,7 +108,7 @@ def _locate(name_or_path: str | os.PathLike, relative_to: pathlib.Path | None
     ref = os.fspath(name_or_path)
     shipped = _shipped_files()
     if ref in shipped:
-        return shipped[ref].read_text(encoding="utf-8"), f"{ref}.yaml", None
+        return shipped[ref].read_text(encoding="utf-8"), f"hardware_profiles/{ref}.yaml", None
     path = pathlib.Path(ref).expanduser()
     if not path.is_absolute() and relative_to is not None:
         path = relative_to / path

@@ -9,13 +9,14 @@ Every rule violation raises `HardwareProfileError` whose message is one line of 
 """
 from __future__ import annotations
 
+import difflib
 import math
 import types
 import typing
 from typing import Any, Literal, Optional
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from . import units as U
 
@@ -100,12 +101,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _number(v: Any) -> Any:
+    # YAML `true` would otherwise pass as 1.0
+    if isinstance(v, bool):
+        raise ValueError("must be a number, not a boolean")
+    return v
+
+
 class Constant(_Strict):
     """One cited number."""
 
     value: float
     unit: str
     source: str = Field(min_length=1)
+
+    _value_is_number = field_validator("value", mode="before")(_number)
     status: Literal["measured", "derived", "assumed"]
     note: Optional[str] = None
 
@@ -124,6 +134,8 @@ class Quantity(_Strict):
 
     value: float
     unit: str
+
+    _value_is_number = field_validator("value", mode="before")(_number)
 
     @property
     def si(self) -> float:
@@ -252,6 +264,13 @@ def _fail(src: str, field: str, rule: str) -> typing.NoReturn:
     raise HardwareProfileError(" ".join(line.split()))
 
 
+def _did_you_mean(name: str, options) -> str:
+    options = list(options)
+    same_letters = [o for o in options if o.lower() == name.lower()]
+    close = same_letters or difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
 def _loc_str(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -300,11 +319,14 @@ def _pydantic_fail(src: str, err: ValidationError) -> typing.NoReturn:
         owner = _model_at(loc[:-1])
         allowed = ", ".join(owner.model_fields) if owner else ""
         field = _loc_str(loc)
-        rule = f"unknown field '{loc[-1]}'" + (f" (allowed: {allowed})" if allowed else "")
+        hint = _did_you_mean(str(loc[-1]), owner.model_fields) if owner else ""
+        rule = f"unknown field '{loc[-1]}'" + (f" ({hint}allowed: {allowed})" if allowed else "")
         _fail(src, field, rule)
     if kind == "missing":
         _fail(src, _loc_str(loc), "missing required field")
     rule = first.get("msg", "invalid value")
+    if kind == "value_error" and rule.startswith("Value error, "):
+        rule = rule[len("Value error, "):]
     if "input" in first and kind not in ("missing",):
         shown = repr(first["input"])
         if len(shown) > 60:
@@ -318,7 +340,8 @@ def _check_constant(src: str, field: str, c: Constant, dimension: str | None,
     """Unit known, of the right dimension, value finite and > 0 (a fraction also <= 1)."""
     if c.unit not in U.UNITS:
         accepted = ", ".join(U.units_of(dimension)) if dimension else ", ".join(U.UNITS)
-        _fail(src, f"{field}.unit", f"unknown unit '{c.unit}' (accepted: {accepted})")
+        hint = _did_you_mean(c.unit, U.units_of(dimension) if dimension else U.UNITS)
+        _fail(src, f"{field}.unit", f"unknown unit '{c.unit}' ({hint}accepted: {accepted})")
     dim = U.UNITS[c.unit][0]
     if dimension is not None and dim != dimension:
         accepted = ", ".join(U.units_of(dimension))
@@ -353,7 +376,8 @@ def validate_profile(data: Any, src: str = "<profile>") -> HardwareProfile:
     for name, c in hw.constants.items():
         if name not in CONSTANTS:
             known = ", ".join(sorted(CONSTANTS))
-            _fail(src, f"constants.{name}", f"unknown constant '{name}' (known: {known})")
+            _fail(src, f"constants.{name}", f"unknown constant '{name}' "
+                  f"({_did_you_mean(name, CONSTANTS)}known: {known})")
         _check_constant(src, f"constants.{name}", c, CONSTANTS[name][0], name)
 
     for mode, c in hw.power_modes.items():
@@ -379,7 +403,8 @@ def validate_profile(data: Any, src: str = "<profile>") -> HardwareProfile:
         if m.joules_per_frame.status != "measured":
             _fail(src, f"{field}.joules_per_frame.status",
                   f"a measurement must have status 'measured', got '{m.joules_per_frame.status}'")
-        if m.power_mode is not None and m.power_mode not in hw.power_modes:
+        tdp_only = not hw.power_modes and "tdp" in hw.constants and m.power_mode == "tdp"
+        if m.power_mode is not None and m.power_mode not in hw.power_modes and not tdp_only:
             known = ", ".join(hw.power_modes) or "none declared"
             _fail(src, f"{field}.power_mode",
                   f"refers to unknown power mode '{m.power_mode}' (power_modes: {known})")
@@ -397,8 +422,8 @@ def validate_profile(data: Any, src: str = "<profile>") -> HardwareProfile:
     # estimators: known, and everything each one needs is there
     for i, est in enumerate(hw.estimators):
         if est not in ESTIMATOR_REQUIREMENTS:
-            _fail(src, f"estimators[{i}]",
-                  f"unknown estimator '{est}' (known: {', '.join(ESTIMATORS)})")
+            _fail(src, f"estimators[{i}]", f"unknown estimator '{est}' "
+                  f"({_did_you_mean(est, ESTIMATORS)}known: {', '.join(ESTIMATORS)})")
         need = ESTIMATOR_REQUIREMENTS[est]
         for name in need:
             if name not in hw.constants:

@@ -94,9 +94,15 @@ def format_si(value: float, dimension: str) -> str:
         return f"{value:g}"
     if value == 0 or not math.isfinite(value):
         return f"{value:g} {si_unit}"
+    if dimension == "memory":  # sizes read best in binary units (8 KiB, not 8.192 kB)
+        for factor, name in ((1024.0**3, "GiB"), (1024.0**2, "MiB"), (1024.0, "KiB")):
+            if abs(value) >= factor:
+                return f"{value / factor:.4g} {name}"
+        return f"{value:.4g} B"
     prefixes = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"),
                 (1e-6, "u"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")]
     for factor, prefix in prefixes:
-        if abs(value) >= factor:
+        # 0.9 pJ reads better than 900 fJ: take a prefix once the value reaches half of it
+        if abs(value) >= 0.5 * factor:
             return f"{value / factor:.4g} {prefix}{si_unit}"
     return f"{value:.4g} {si_unit}"
