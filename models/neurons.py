@@ -36,13 +36,15 @@ def quantise_levels(u: torch.Tensor, levels: int) -> torch.Tensor:
 
 
 def ni_lif(x: torch.Tensor, decay_logits: torch.Tensor, levels: int = 4, time_dim: int = 0) -> torch.Tensor:
-    """NI-LIF over time (SpikeTrack): U_0 = X_0, U_t = sigmoid(decay[t])*(U_{t-1} - S_{t-1}) + X_t,
-    S_t = round(clamp(U_t, 0, D)) / D. Soft reset by the normalised spike."""
+    """NI-LIF over time (SpikeTrack's `mem_update`): U_0 = X_0,
+    U_t = sigmoid(decay[t-1]) * (U_{t-1} - S_{t-1}) + X_t, S_t = round(clamp(U_t, 0, D)) / D.
+    Soft reset by the normalised spike. Step t leaks by decay[t - 1] as the published code
+    does (so with T <= 3, decay[2] is never used); the T = 3 golden fixtures confirm it."""
     xs = x.unbind(time_dim)
     out = []
     u = s = None
     for t, xt in enumerate(xs):
-        u = xt if t == 0 else torch.sigmoid(decay_logits[t]) * (u - s) + xt
+        u = xt if t == 0 else torch.sigmoid(decay_logits[t - 1]) * (u - s) + xt
         s = quantise_levels(u, levels) / levels
         out.append(s)
     return torch.stack(out, time_dim)
@@ -64,8 +66,8 @@ def i_lif(x: torch.Tensor, levels: int = 4, decay: float = 0.25, time_dim: int =
 class NILIF(nn.Module):
     """SpikeTrack's `mem_update`: graded NI-LIF with D = 4, spikes in {0, .25, .5, .75, 1}.
 
-    Parameter `decay` (3,) holds decay logits for t = 0, 1, 2 (t = 0 unused), initialised
-    at logit(0.25). Input [T, B, ...] (time_dim 0) or [..., T] (time_dim -1).
+    Parameter `decay` (3,) holds decay logits; step t >= 1 uses decay[t - 1]. Initialised at
+    logit(0.25). Input [T, B, ...] (time_dim 0) or [..., T] (time_dim -1).
     """
 
     MAX_T = 3
