@@ -3,10 +3,11 @@
 Segment: RingBuffer spikes 32x32x8 -> Conv 3x3 (pad 1) -> LIF 32x32x16 -> Conv 3x3 (pad 1) ->
 LIF 32x32x16, built once as lava processes; the emulator network comes from
 ``snnsim.loihi.from_lava`` on the same processes. lava runs 1 step (compile, process start
-and the first step, timed apart) and then STEPS steps, timed; the emulator runs the same
-1 + STEPS steps recording u, v and s of both LIFs, batch 1 and batched (BATCH different
-inputs at once). The final u and v of both LIFs must equal lava's bit for bit.
-Writes benchmarks/results/loihi_speed.json.
+and the first step, timed apart), then STEPS steps in CHUNKS timed chunks; the emulator runs
+the same 1 + STEPS steps, with and without recording u, v and s of both LIFs, at batch 1 and
+batched (different inputs at once; speedups per sample). The final u and v of both LIFs
+(sample 0) must equal lava's bit for bit. Times: best wall clock and CPU time (lava's CPU is
+its worker processes' too), one torch thread. Writes benchmarks/results/loihi_speed.json.
 """
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import json
 import os
 import pathlib
 import platform
-import statistics
+import resource
 import time
 
 import numpy as np
 import torch
 
-STEPS, BATCH, REPEATS = 100, 16, 3
+STEPS, REPEATS, CHUNKS = 100, 5, 5
+BATCHES = (1, 4, 8)
 THREADS = int(os.environ.get("SNNSIM_BENCH_THREADS", "1"))  # 2 OpenMP threads stall on a loaded 2-core box
 OUT = pathlib.Path(__file__).with_name("results") / "loihi_speed.json"
 
@@ -46,83 +48,121 @@ def build(seed: int = 0):
     return src, (lif1, lif2), data
 
 
-def time_lava(lifs):
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def time_lava(lifs, steps):
+    """lava: 1 step (compile, start), then ``steps`` steps timed. Returns wall times, the CPU
+    time of this process and of lava's worker processes (known once they are joined), and the
+    final u, v of the LIFs."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
     runner = lifs[-1]
+    c0, s0 = _children_cpu(), _self_cpu()
     t0 = time.perf_counter()
     runner.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
     t1 = time.perf_counter()
-    runner.run(condition=RunSteps(num_steps=STEPS), run_cfg=cfg)
+    s1 = _self_cpu()
+    chunks = []
+    for _ in range(CHUNKS if steps else 0):   # STEPS steps in CHUNKS timed pieces
+        w = time.perf_counter()
+        runner.run(condition=RunSteps(num_steps=steps // CHUNKS), run_cfg=cfg)
+        chunks.append((time.perf_counter() - w) / (steps // CHUNKS))
     t2 = time.perf_counter()
+    s2 = _self_cpu()
     try:
         final = {lif.name: {"u": np.asarray(lif.u.get()).astype(np.int64),
                             "v": np.asarray(lif.v.get()).astype(np.int64)} for lif in lifs}
     finally:
         runner.stop()
-    return dict(first_step_incl_compile_s=t1 - t0, steps_s=t2 - t1, per_step_ms=(t2 - t1) / STEPS * 1e3), final
+    return dict(first_wall_s=t1 - t0, steps_wall_s=t2 - t1, chunk_per_step_s=chunks, self_cpu_first_s=s1 - s0,
+                self_cpu_steps_s=s2 - s1, children_cpu_s=_children_cpu() - c0), final
 
 
 def timed(fn):
-    fn()  # warm-up
-    times = []
+    """Best (min) wall and CPU seconds of REPEATS calls after a warm-up (the machine is shared:
+    the minimum is the least disturbed run; lava's chunks are taken the same way)."""
+    fn()
+    walls, cpus = [], []
     for _ in range(REPEATS):
-        start = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus)
 
 
 def main() -> dict:
-    import lava
+    from snnsim.loihi import fixed_point as fp
     from snnsim.loihi import from_lava
 
     torch.set_num_threads(THREADS)
+    n = STEPS + 1
+
+    # lava, twice: 1 step only (its start-up CPU), then 1 + STEPS steps
+    _, lifs0, _ = build()
+    base, _ = time_lava(lifs0, 0)
     src, lifs, data = build()
     t0 = time.perf_counter()
     net = from_lava(src)
     build_s = time.perf_counter() - t0
+    lv, lava_final = time_lava(lifs, STEPS)
+    lava_wall = min(lv["chunk_per_step_s"])
+    lava_cpu = (lv["children_cpu_s"] - base["children_cpu_s"] + lv["self_cpu_steps_s"]) / STEPS
 
-    lava_t, lava_final = time_lava(lifs)
-
-    n = STEPS + 1
-    res = {}
-    emu_b1 = timed(lambda: res.update(net.run(n)))
-    bitexact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
-                   for name in lava_final for k in ("u", "v"))
-    rates = {name: float(r["s"].mean()) for name, r in res.items()}
-    emu_b1_norec = timed(lambda: net.run(n, record=()))
-
+    rows = []
     rng = np.random.default_rng(1)
-    batch = np.stack([data] + [(rng.random(data.shape) < 0.1).astype(np.int32) for _ in range(BATCH - 1)])
-    emu_bB = timed(lambda: net.run(n, inputs={src.name: batch}))
-    batched_first_equal = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
-                              for name in lava_final for k in ("u", "v"))
+    backend = "fused" if fp.lif_fused_kernel() is not None else "torch"
+    for B in BATCHES:
+        for rec in (True, False):
+            if B == 1:
+                inputs = None
+            else:
+                inputs = {src.name: np.stack([data] + [(rng.random(data.shape) < 0.1).astype(np.int8)
+                                                      for _ in range(B - 1)])}
+            wall, cpu = timed(lambda: net.run(n, inputs=inputs, record=("u", "v", "s") if rec else (),
+                                              backend=backend))
+            exact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
+                        for name in lava_final for k in ("u", "v"))
+            rows.append(dict(batch=B, recording=rec, per_step_ms=wall / n * 1e3, cpu_per_step_ms=cpu / n * 1e3,
+                             per_sample_step_ms=wall / n / B * 1e3, cpu_per_sample_step_ms=cpu / n / B * 1e3,
+                             speedup_wall=lava_wall / (wall / n / B), speedup_cpu=lava_cpu / (cpu / n / B),
+                             final_state_sample0_bitexact=bool(exact)))
+    torch_wall, torch_cpu = timed(lambda: net.run(n, backend="torch"))
+    res = net.run(n)
+    rates = {name: float(r["s"].mean()) for name, r in res.items()}
 
-    lava_step = lava_t["per_step_ms"]
-    b1_step = emu_b1 / n * 1e3
-    bB_step = emu_bB / n * 1e3
+    b1 = next(r for r in rows if r["batch"] == 1 and r["recording"])
+    best = max((r for r in rows if r["recording"]), key=lambda r: r["speedup_wall"])
     result = {
-        "what": "lava-nc fixed_pt vs snnsim emulator, same lava processes (emulator via from_lava), one run",
+        "what": "lava-nc fixed_pt vs snnsim emulator on the same lava processes (emulator via from_lava), one run",
         "segment": "RingBuffer 32x32x8 binary (p=0.1) -> Conv 3x3 pad 1 -> LIF 32x32x16 -> Conv 3x3 pad 1 "
                    "-> LIF 32x32x16",
         "steps": STEPS,
-        "lava": {**lava_t, "version": getattr(lava, "__version__", "0.10.0")},
-        "emulator": {
-            "from_lava_build_s": build_s,
-            "batch1_per_step_ms": b1_step,
-            "batch1_per_step_ms_no_recording": emu_b1_norec / n * 1e3,
-            "batch": BATCH,
-            "batched_per_step_ms": bB_step,
-            "batched_per_sample_step_ms": bB_step / BATCH,
-            "records": "u, v (int32) and s (int8) of both LIFs, every step",
-            "spike_rates": rates,
-        },
-        "speedup_batch1": lava_step / b1_step,
-        "speedup_batched_throughput": lava_step / (bB_step / BATCH),
-        "final_state_bitexact_vs_lava": bool(bitexact and batched_first_equal),
+        "lava": {"per_step_ms": lava_wall * 1e3, "cpu_per_step_ms": lava_cpu * 1e3,
+                 "per_step_ms_mean": lv["steps_wall_s"] / STEPS * 1e3,
+                 "chunk_per_step_ms": [round(c * 1e3, 3) for c in lv["chunk_per_step_s"]],
+                 "first_step_incl_compile_s": lv["first_wall_s"], "version": "0.10.0",
+                 "monitors": "none (timed run); final u, v read with Var.get()"},
+        "emulator": {"backend": backend, "from_lava_build_s": build_s, "runs": rows,
+                     "torch_backend_batch1_per_step_ms": torch_wall / n * 1e3,
+                     "torch_backend_batch1_cpu_per_step_ms": torch_cpu / n * 1e3,
+                     "records": "u, v (int32) and s (int8) of both LIFs, every step, when recording",
+                     "spike_rates": rates},
+        "speedup_batch1_wall": b1["speedup_wall"],
+        "speedup_batch1_cpu": b1["speedup_cpu"],
+        "speedup_best_batched_wall": best["speedup_wall"],
+        "speedup_best_batched_batch": best["batch"],
+        "final_state_bitexact_vs_lava": all(r["final_state_sample0_bitexact"] for r in rows),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "numpy": np.__version__,
@@ -130,8 +170,12 @@ def main() -> dict:
         "machine": platform.machine(),
         "processor": platform.processor() or "unknown",
         "cpu_count": os.cpu_count(),
-        "load_average_at_end": list(os.getloadavg()),
-        "note": "wall-clock, shared machine; lava's time is STEPS steps after its compile/start step",
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "note": ("wall-clock and CPU time on a shared, loaded 2-core machine; lava's per-step wall time is "
+                 "the best of CHUNKS timed chunks of its STEPS steps (after its compile/start step), the "
+                 "emulator's the best of REPEATS runs of 1 + STEPS steps; lava CPU = its worker processes' "
+                 "CPU (less a 1-step run's) + the parent's, over the STEPS steps; emulator speedups are "
+                 "per sample (lava runs one input at a time)"),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
@@ -140,5 +184,9 @@ def main() -> dict:
 
 if __name__ == "__main__":
     r = main()
-    print(json.dumps({k: r[k] for k in ("lava", "emulator", "speedup_batch1", "speedup_batched_throughput",
-                                        "final_state_bitexact_vs_lava", "threads")}, indent=2))
+    print(json.dumps({k: r[k] for k in ("lava", "speedup_batch1_wall", "speedup_batch1_cpu",
+                                        "speedup_best_batched_wall", "speedup_best_batched_batch",
+                                        "final_state_bitexact_vs_lava", "threads", "load_average_at_end")},
+                     indent=2))
+    for row in r["emulator"]["runs"]:
+        print(row)

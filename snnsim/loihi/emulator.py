@@ -278,14 +278,19 @@ class LoihiNetwork:
             visiting.add(node.name)
             if isinstance(node, RingBufferSource):
                 d = source_data[node.name]
-                b = int(d.abs().max()) if d.numel() else 0
+                if d.numel():
+                    lo, hi = torch.aminmax(d)
+                    b = max(-int(lo), int(hi))
+                else:
+                    b = 0
             elif isinstance(node, LIFPopulation):
                 b = 1
             elif isinstance(node, DenseLayer):
                 xb = in_bound(node) if node.graded else 1
                 rows = int(node.weights.abs().sum(dim=1).max()) if node.weights.numel() else 0
                 b = rows * xb
-                b = b << node.weight_exp if node.weight_exp > 0 else (b + (1 << -node.weight_exp) - 1) >> -node.weight_exp
+                we = node.weight_exp
+                b = b << we if we > 0 else (b + (1 << -we) - 1) >> -we
                 b = min(b, _INT32_BOUND)
             elif isinstance(node, ConvLayer):
                 xb = in_bound(node) if node.graded else 1
@@ -303,29 +308,36 @@ class LoihiNetwork:
     # ---- running
     def run(self, num_steps: int, inputs: Optional[Mapping[str, Any]] = None,
             record: Sequence[str] = ("u", "v", "s"), as_numpy: bool = True,
-            populations: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, Any]]:
+            populations: Optional[Sequence[str]] = None, backend: str = "auto") -> Dict[str, Dict[str, Any]]:
         """Run ``num_steps`` steps from the initial state.
 
         ``inputs`` maps RingBuffer names to data replacing theirs: ``(*shape, T)`` or, batched,
         ``(B, *shape, T)``. Returns ``{lif_name: {'u', 'v', 's'}}`` with int32 ``u``/``v`` and
         int8 ``s`` (0/1) of shape ``(num_steps, *shape)``, or ``(B, num_steps, *shape)`` when
         any input is batched. ``record`` picks the variables, ``populations`` the LIFs.
+        ``backend``: ``'torch'`` (vectorised torch ops, :func:`fixed_point.lif_fixed_step`),
+        ``'fused'`` (the same arithmetic as one compiled pass per population, numba) or
+        ``'auto'`` (fused where numba is installed). Both are bit-exact.
         """
         num_steps = int(num_steps)
+        if backend not in ("auto", "torch", "fused"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'fused', not {backend!r}")
+        fused = backend == "fused" or (backend == "auto" and fp.lif_fused_kernel() is not None)
+        if fused and fp.lif_fused_kernel() is None:
+            raise RuntimeError("backend='fused' needs numba")
         inputs = dict(inputs or {})
-        unknown = set(inputs) - {n.name for n in self.nodes.values() if isinstance(n, RingBufferSource)}
+        sources = [n for n in self.nodes.values() if isinstance(n, RingBufferSource)]
+        unknown = set(inputs) - {n.name for n in sources}
         if unknown:
             raise KeyError(f"inputs for unknown RingBuffer(s): {sorted(unknown)}")
 
         # ---- source data, batch size
         batch: Optional[int] = None
-        src_data: Dict[str, torch.Tensor] = {}   # (B or 1, *shape, T)
-        for n in self.nodes.values():
-            if not isinstance(n, RingBufferSource):
-                continue
+        src_data: Dict[str, torch.Tensor] = {}   # (b, *shape, T) with b = 1 or B
+        for n in sources:
             if n.name in inputs:
-                d = fp.as_int32_values(np.asarray(inputs[n.name]) if not torch.is_tensor(inputs[n.name])
-                                       else inputs[n.name])
+                raw = inputs[n.name]
+                d = fp.as_int32_values(raw if torch.is_tensor(raw) else np.asarray(raw))
                 if tuple(d.shape[:-1]) == n.out_shape:
                     d = d.unsqueeze(0)
                 elif tuple(d.shape[1:-1]) == n.out_shape:
@@ -343,7 +355,7 @@ class LoihiNetwork:
         batched = batch is not None
         B = batch if batched else 1
 
-        bounds = self._bounds({k: v for k, v in src_data.items()})
+        bounds = self._bounds(src_data)
         order = self._zero_delay_order()
         buffered = [n for n in self.nodes.values() if n.buffered]
         in_conns = {n.name: self.inputs_of(n) for n in self.nodes.values()}
@@ -352,17 +364,45 @@ class LoihiNetwork:
             return sum(bounds[c.src.name] for c in in_conns[node.name])
 
         # ---- per-run plans
-        src_steps = {name: d.movedim(-1, 0).contiguous() for name, d in src_data.items()}  # (T, b, *shape)
+        # sources: time-major, in the narrowest integer dtype that holds the data
+        src_steps = {}
+        for name, d in src_data.items():
+            b = bounds[name]
+            dt = torch.int8 if b < 128 else torch.int16 if b < 32768 else torch.int32
+            src_steps[name] = d.movedim(-1, 0).to(dt, memory_format=torch.contiguous_format)  # (T, b, *shape)
+        lifs = self.lif_populations
+        lif_fast = {n.name: n.fast_ok(in_bound(n)) for n in lifs}
         lif_state: Dict[str, List[torch.Tensor]] = {}
-        lif_fast: Dict[str, bool] = {}
-        for n in self.lif_populations:
-            lif_state[n.name] = [n.u0.expand((B,) + n.out_shape).clone(),
-                                 n.v0.expand((B,) + n.out_shape).clone()]
-            lif_fast[n.name] = n.fast_ok(in_bound(n))
+        spikes: Dict[str, torch.Tensor] = {}
+        scratch: Dict[str, Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # unrecorded rows
+        kplan: Dict[str, Dict[str, Any]] = {}
+        for n in lifs:
+            dt = torch.int32 if fused else torch.int64
+            lif_state[n.name] = [n.u0.expand((B,) + n.out_shape).to(dt, memory_format=torch.contiguous_format),
+                                 n.v0.expand((B,) + n.out_shape).to(dt, memory_format=torch.contiguous_format)]
+            if fused:
+                # float32 0/1 spikes: the convolutions and matrix products take them as they are
+                spikes[n.name] = torch.zeros((B,) + n.out_shape, dtype=torch.float32)
+                scratch[n.name] = (torch.empty((B,) + n.out_shape, dtype=torch.int32),
+                                   torch.empty((B,) + n.out_shape, dtype=torch.int32),
+                                   torch.empty((B,) + n.out_shape, dtype=torch.int8))
+                kernels = fp.lif_fused_kernel()
+                u_, v_ = lif_state[n.name]
+                # flat numpy views, made once: the kernel updates them in place every step
+                kplan[n.name] = dict(
+                    kern=kernels[0] if lif_fast[n.name] else kernels[1],
+                    u=u_.view(-1).numpy(), v=v_.view(-1).numpy(), s=spikes[n.name].view(-1).numpy(),
+                    bias=n.bias.to(torch.int64).contiguous().view(-1).numpy(),
+                    fu=fp.DECAY_UNITY - (n.du + 1), fv=fp.DECAY_UNITY - n.dv,
+                    vth=max(min(int(n.vth_eff), 1 << 62), -(1 << 62)),
+                    zeros=np.zeros(B * int(np.prod(n.out_shape)), dtype=np.int8),
+                    scratch=tuple(x.view(-1).numpy() for x in scratch[n.name]))
         bufs: Dict[str, torch.Tensor] = {n.name: torch.zeros((B,) + n.out_shape, dtype=torch.int64)
                                          for n in buffered}
         plans: Dict[str, Dict[str, Any]] = {}
         for n in buffered:
+            conns = in_conns[n.name]
+            binary01 = len(conns) == 1 and isinstance(conns[0].src, LIFPopulation)
             xb = in_bound(n) if n.graded else 1
             if isinstance(n, DenseLayer):
                 plans[n.name] = fp.prepare_dense(n.weights, xb)
@@ -371,16 +411,20 @@ class LoihiNetwork:
                     plans[n.name] = fp.prepare_conv(n.weight, xb)
                 except NotImplementedError as e:
                     raise NotImplementedError(f"Conv {n.name!r}: {e}") from None
+            plans[n.name]["binary01"] = binary01
 
-        pops = [n for n in self.lif_populations if populations is None or n.name in populations]
+        pops = [n for n in lifs if populations is None or n.name in populations]
         rec: Dict[str, Dict[str, torch.Tensor]] = {}
         for n in pops:
             rec[n.name] = {}
-            for key in record:
+            for key in ("u", "v", "s") if fused and record else record:
                 if key not in ("u", "v", "s"):
                     raise ValueError(f"can record 'u', 'v', 's', not {key!r}")
-                dt = torch.int8 if key == "s" else torch.int32
-                rec[n.name][key] = torch.empty((num_steps, B) + n.out_shape, dtype=dt)
+                dt = np.int8 if key == "s" else np.int32
+                # numpy's allocator asks for huge pages: first writes into the records fault less
+                rec[n.name][key] = torch.from_numpy(np.empty((num_steps, B) + n.out_shape, dtype=dt))
+            if fused and rec[n.name]:
+                kplan[n.name]["rec"] = tuple(rec[n.name][k].view(num_steps, -1).numpy() for k in ("u", "v", "s"))
 
         def gather(node: Node, sent: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
             conns = in_conns[node.name]
@@ -405,21 +449,39 @@ class LoihiNetwork:
                         st = src_steps[n.name]
                         x = st[(t - 1) % st.shape[0]]
                         sent[n.name] = x.expand((B,) + n.out_shape) if x.shape[0] != B else x
-                    else:  # LIF
-                        a_in = gather(n, sent)
-                        u, v = lif_state[n.name]
-                        u, v, s = fp.lif_fixed_step(u, v, a_in, n.du, n.dv, n.bias, n.vth_eff,
-                                                    exact_int32=not lif_fast[n.name])
-                        lif_state[n.name] = [u, v]
-                        sent[n.name] = s
-                        r = rec.get(n.name)
-                        if r is not None:
-                            if "u" in r:
-                                r["u"][t - 1].copy_(u)
-                            if "v" in r:
-                                r["v"][t - 1].copy_(v)
-                            if "s" in r:
-                                r["s"][t - 1].copy_(s)
+                        continue
+                    a_in = gather(n, sent)
+                    u, v = lif_state[n.name]
+                    r = rec.get(n.name)
+                    if fused:
+                        kp = kplan[n.name]
+                        if a_in is None:
+                            an = kp["zeros"]
+                        else:
+                            if a_in.shape[0] != B:
+                                a_in = a_in.expand((B,) + n.out_shape)
+                            if a_in.dtype == torch.bool:
+                                a_in = a_in.view(torch.uint8)
+                            an = a_in.contiguous().view(-1).numpy()
+                        if r:
+                            ur, vr, sr = kp["rec"]
+                            rows = (ur[t - 1], vr[t - 1], sr[t - 1])
+                        else:
+                            rows = kp["scratch"]
+                        kp["kern"](kp["u"], kp["v"], an, kp["bias"], kp["fu"], kp["fv"], kp["vth"], kp["s"], *rows)
+                        sent[n.name] = spikes[n.name]
+                        continue
+                    u, v, s = fp.lif_fixed_step(u, v, a_in, n.du, n.dv, n.bias, n.vth_eff,
+                                                exact_int32=not lif_fast[n.name])
+                    lif_state[n.name] = [u, v]
+                    sent[n.name] = s
+                    if r is not None:
+                        if "u" in r:
+                            r["u"][t - 1].copy_(u)
+                        if "v" in r:
+                            r["v"][t - 1].copy_(v)
+                        if "s" in r:
+                            r["s"][t - 1].copy_(s)
                 for n in buffered:
                     x = gather(n, sent)
                     if x is None:
@@ -434,12 +496,16 @@ class LoihiNetwork:
         for name, r in rec.items():
             out[name] = {}
             for key, tens in r.items():
-                tens = tens.movedim(1, 0) if batched else tens[:, 0]
-                out[name][key] = tens.numpy().copy() if as_numpy else tens.contiguous()
+                if key not in record:
+                    continue
+                tens = tens.movedim(1, 0) if batched else tens[:, 0]   # views: no copy
+                out[name][key] = tens.numpy() if as_numpy else tens
         return out
 
     @staticmethod
     def _compute_buffered(n: Node, x: torch.Tensor, plan: Dict[str, Any]) -> torch.Tensor:
         if isinstance(n, DenseLayer):
-            return fp.dense_apply(x, plan, n.weight_exp, n.graded)
-        return fp.conv_apply(x, plan, n.stride, n.padding, n.dilation, n.groups, n.graded)
+            return fp.dense_apply(x, plan, n.weight_exp, n.graded, binary01=plan["binary01"])
+        # below 2**23 the conv needs neither wrap nor cast: keep the exact float result
+        return fp.conv_apply(x, plan, n.stride, n.padding, n.dilation, n.groups, n.graded,
+                             as_int64=plan["acc_bound"] >= fp.MAX_UV, binary01=plan["binary01"])

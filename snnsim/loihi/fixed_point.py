@@ -19,6 +19,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -94,12 +95,16 @@ def np_shift_int32(x: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
 def as_int32_values(x: Any) -> torch.Tensor:
     """Values as lava stores them in an int32 Var (``var[:] = init``): truncate, then wrap."""
     t = torch.as_tensor(x)
-    if t.dtype == torch.bool:
-        t = t.to(torch.int64)
-    elif t.is_floating_point():
+    if t.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32):
+        return t.to(torch.int64)
+    if t.is_floating_point():
         t = torch.trunc(t.to(torch.float64)).to(torch.int64)
     else:
         t = t.to(torch.int64)
+    if t.numel():
+        lo, hi = torch.aminmax(t)
+        if int(lo) >= INT32_MIN and int(hi) <= INT32_MAX:
+            return t
     return wrap32(t)
 
 
@@ -234,12 +239,14 @@ def prepare_dense(weights_q: torch.Tensor, in_bound: int) -> Dict[str, Any]:
     return dict(dtype=dt, wt=wt.to(dt) if dt is not None else wt, acc_bound=acc_bound)
 
 
-def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: bool) -> torch.Tensor:
+def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: bool,
+                binary01: bool = False) -> torch.Tensor:
     """``PyDenseModelBitAcc``'s new buffer for input ``s`` (``(..., n_in)``), from a
     :func:`prepare_dense` plan. Binary: ``s != 0`` selects columns and the sum is exact (int64
     in lava). Graded: ``W @ s`` in int32 (wraps). Then ``acc << weight_exp`` (``>>
-    -weight_exp``, a floor shift) and the int32 channel. Returns int64 ``(..., n_out)``."""
-    if not graded and s.dtype != torch.bool:
+    -weight_exp``, a floor shift) and the int32 channel. Returns int64 ``(..., n_out)``.
+    ``binary01``: the caller guarantees ``s`` holds only 0 and 1 (LIF spikes)."""
+    if not graded and s.dtype != torch.bool and not binary01:
         s = s != 0
     dt = plan["dtype"]
     if dt is None:
@@ -274,6 +281,8 @@ def dense_fixed(weights_q: torch.Tensor, s: torch.Tensor, weight_exp: int = 0, g
 
 # --------------------------------------------------------------------------- Conv
 def _pair(x: Any) -> Tuple[int, int]:
+    if type(x) is tuple and len(x) == 2 and type(x[0]) is int and type(x[1]) is int:
+        return x
     if isinstance(x, (int,)) or (hasattr(x, "ndim") and getattr(x, "ndim") == 0):
         return int(x), int(x)
     x = [int(a) for a in x]
@@ -318,24 +327,34 @@ def prepare_conv(weight_lava: torch.Tensor, in_bound: int) -> Dict[str, Any]:
     if dt is None:
         raise NotImplementedError(
             f"conv sums may reach {acc_bound} >= 2**53, where lava's float64 scipy convolution is not exact")
-    return dict(dtype=dt, w=conv_weight_to_torch(weight_lava.to(dt)), acc_bound=acc_bound)
+    # channels-last kernel: with lava's (B, X, Y, C) input viewed as channels-last NCHW, oneDNN
+    # convolves without any layout copy (and fastest, from batch 2 on)
+    w = conv_weight_to_torch(weight_lava.to(dt)).contiguous(memory_format=torch.channels_last)
+    return dict(dtype=dt, w=w, acc_bound=acc_bound)
 
 
 def conv_apply(x: torch.Tensor, plan: Dict[str, Any], stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-               groups: int = 1, graded: bool = False) -> torch.Tensor:
+               groups: int = 1, graded: bool = False, as_int64: bool = True,
+               binary01: bool = False) -> torch.Tensor:
     """``PyConvModelFixed``'s new buffer for ``x`` of shape ``(B, X, Y, C)`` (lava layout), from
     a :func:`prepare_conv` plan: a true convolution (scipy ``convolve2d``) with
     stride/padding/dilation in (x, y) order, computed exactly, cast to int32 the way numpy
     casts floats on x86 (out of range -> INT32_MIN), wrapped to 24 bits. Returns int64
-    ``(B, X', Y', C_out)``."""
-    if not graded and x.dtype != torch.bool:
+    ``(B, X', Y', C_out)`` (with ``as_int64=False`` and a bound below 2**23, the exact float
+    result, skipping a conversion). ``binary01``: the caller guarantees ``x`` holds only 0
+    and 1 (LIF spikes), so it is used as it is."""
+    if not graded and x.dtype != torch.bool and not binary01:
         x = x != 0
     dt = plan["dtype"]
-    # torch's (H, W) are lava's (X, Y): the permuted input is channels-last in memory
-    out = F.conv2d(x.to(dt).permute(0, 3, 1, 2), plan["w"], stride=_pair(stride), padding=_pair(padding),
+    # torch's (H, W) are lava's (X, Y): the (B, X, Y, C) input is a channels-last NCHW tensor
+    xin = x.to(dt, memory_format=torch.contiguous_format).permute(0, 3, 1, 2)
+    out = F.conv2d(xin, plan["w"], stride=_pair(stride), padding=_pair(padding),
                    dilation=_pair(dilation), groups=int(groups))
-    out = out.permute(0, 2, 3, 1).to(torch.int64)
     bound = plan["acc_bound"]
+    out = out.permute(0, 2, 3, 1)
+    if not as_int64 and bound < MAX_UV:
+        return out.contiguous()
+    out = out.to(torch.int64, memory_format=torch.contiguous_format)
     if bound > INT32_MAX:
         out = torch.where((out > INT32_MAX) | (out < INT32_MIN), torch.full_like(out, INT32_MIN), out)
     if bound >= MAX_UV:
@@ -355,3 +374,115 @@ def conv_lava(x: torch.Tensor, weight_lava: torch.Tensor, stride: Any = 1, paddi
         in_bound = 1
     plan = prepare_conv(weight_lava.to(torch.int64), in_bound)
     return conv_apply(x, plan, stride, padding, dilation, groups, graded)
+
+
+# --------------------------------------------------------------------------- fused LIF kernel
+# One compiled pass over flat arrays, in place: ``u``, ``v`` int32 state of B * N neurons,
+# ``a`` the input (any numeric dtype holding integers), ``bias`` int64 of N, ``s`` bool
+# spikes; the new u, v, s are also written to the record rows ``ur``, ``vr``, ``sr``. Two
+# branch-free specialisations (numba vectorises them; a runtime flag in the loop would not).
+def _lif_fused_fast_py(u, v, a, bias, fu, fv, vth, s, ur, vr, sr):  # pragma: no cover - numba
+    """No int32 emulation: valid where :meth:`LIFPopulation.fast_ok` holds."""
+    M = 8388608
+    N = bias.shape[0]
+    B = u.shape[0] // N
+    for b in range(B):
+        o = b * N
+        for j in range(N):
+            i = o + j
+            x = np.int64(u[i]) * fu
+            q = np.abs(x) >> 12
+            d = (q if x >= 0 else -q) + (np.int64(a[i]) << 6)
+            d = d - 2 * M if d > M else d
+            d = d + 2 * M if d <= -M else d
+            y = np.int64(v[i]) * fv
+            r = np.abs(y) >> 12
+            e = (r if y >= 0 else -r) + d + bias[j]
+            e = min(max(e, -(M - 1)), M - 1)
+            sp = e > vth
+            e = 0 if sp else e
+            u[i] = d
+            v[i] = e
+            s[i] = sp
+            ur[i] = d
+            vr[i] = e
+            sr[i] = sp
+
+
+def _lif_fused_exact_py(u, v, a, bias, fu, fv, vth, s, ur, vr, sr):  # pragma: no cover - numba
+    """With lava's int32 wraps (np.int32 casts, int32 shift and additions)."""
+    M = 8388608
+    H = 2147483648
+    W = 4294967295
+    N = bias.shape[0]
+    B = u.shape[0] // N
+    for b in range(B):
+        o = b * N
+        for j in range(N):
+            i = o + j
+            x = np.int64(u[i]) * fu
+            q = np.abs(x) >> 12
+            d = (((q if x >= 0 else -q) + H) & W) - H
+            act = (((np.int64(a[i]) << 6) + H) & W) - H
+            d = ((d + act + H) & W) - H
+            d = d - 2 * M if d > M else d
+            d = d + 2 * M if d <= -M else d
+            y = np.int64(v[i]) * fv
+            r = np.abs(y) >> 12
+            e = (((r if y >= 0 else -r) + H) & W) - H
+            e = ((e + d + bias[j] + H) & W) - H
+            e = min(max(e, -(M - 1)), M - 1)
+            sp = e > vth
+            e = 0 if sp else e
+            u[i] = d
+            v[i] = e
+            s[i] = sp
+            ur[i] = d
+            vr[i] = e
+            sr[i] = sp
+
+
+_LIF_FUSED: Any = None
+
+
+def lif_fused_kernel() -> Any:
+    """``(fast, exact)`` numba-compiled fused LIF kernels, or None where numba is missing."""
+    global _LIF_FUSED
+    if _LIF_FUSED is None:
+        try:
+            import numba
+        except Exception:  # pragma: no cover - numba is in requirements.lock
+            _LIF_FUSED = False
+        else:
+            jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+            _LIF_FUSED = (jit(_lif_fused_fast_py), jit(_lif_fused_exact_py))
+    return _LIF_FUSED or None
+
+
+def lif_fused_step(u: torch.Tensor, v: torch.Tensor, a_in: Optional[torch.Tensor], du: int, dv: int,
+                   bias: torch.Tensor, vth_eff: int, exact_int32: bool = True, s: Optional[torch.Tensor] = None,
+                   records: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
+    """:func:`lif_fixed_step` as one compiled pass, in place on contiguous int32 ``u``/``v`` of
+    shape ``(B, *shape)`` (``bias`` of ``shape``); returns the bool spikes (into ``s`` if
+    given) and, with ``records = (u_row, v_row, s_row)``, writes the new values there too."""
+    kernels = lif_fused_kernel()
+    if kernels is None:
+        raise RuntimeError("lif_fused_step needs numba")
+    if u.dtype != torch.int32 or v.dtype != torch.int32 or not (u.is_contiguous() and v.is_contiguous()):
+        raise ValueError("lif_fused_step works in place on contiguous int32 u and v")
+    if s is None:
+        s = torch.empty(u.shape, dtype=torch.bool)
+    if a_in is None:
+        a = torch.zeros(u.shape, dtype=torch.int8)
+    else:
+        a = a_in.expand(u.shape).contiguous()
+        if a.dtype == torch.bool:
+            a = a.view(torch.uint8)
+    if records is None:
+        records = (torch.empty_like(u), torch.empty_like(v), torch.empty(u.shape, dtype=torch.int8))
+    vth = max(min(int(vth_eff), 1 << 62), -(1 << 62))
+    kern = kernels[1] if exact_int32 else kernels[0]
+    kern(u.view(-1).numpy(), v.view(-1).numpy(), a.view(-1).numpy(),
+         bias.to(torch.int64).contiguous().view(-1).numpy(), DECAY_UNITY - (du + 1), DECAY_UNITY - dv, vth,
+         s.view(-1).numpy(), *(r.view(-1).numpy() for r in records))
+    return s
