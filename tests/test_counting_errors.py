@@ -86,3 +86,21 @@ def test_replaced_state_buffers_never_pass_for_weights():
             assert set(p.layers.operands) == {"spike*weight"}
             runs.append(p.totals)
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_nan_spikes_from_a_neuron_name_it():
+    from snnsim.models.neurons import ILIF
+
+    net = nn.Sequential(ILIF())
+    x = torch.zeros(2, 1, 4)
+    x[1, 0, 2] = float("nan")
+    with pytest.raises(NonFiniteActivationError, match="neuron module '0'"):
+        snnsim.profile(net, x, batch_size=1)
+
+
+def test_huge_finite_values_are_not_called_nan():
+    # float32 values whose float64 sum is finite: no false alarm
+    lin = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.fill_(1e38)
+    snnsim.profile(lin, torch.tensor([[1.0, 1.0]]), spike_formats=[snnsim.SpikeFormat(1, 1)])

@@ -145,7 +145,10 @@ def count_steps(spikes: torch.Tensor, fmt: SpikeFormat, time_dim: int | None, t0
     per_t = spikes.unbind(time_dim) if time_dim is not None else (spikes,)
     steps = []
     for i, st in enumerate(per_t):
-        value_sum = float(st.sum(dtype=torch.float64))
+        # spike values are multiples of q: a float32 sum is exact while the level total
+        # stays below 2^24
+        exact_f32 = st.dtype == torch.float32 and st.numel() * fmt.levels < 2 ** 24
+        value_sum = float(st.sum() if exact_f32 else st.sum(dtype=torch.float64))
         steps.append(NeuronStep(
             t=t0 + i,
             neurons=st.numel(),

@@ -51,7 +51,7 @@ class SpikeFormat:
             return False
         if not x.is_floating_point():
             return self.q == 1
-        k = x.detach() / self.q
+        k = x.detach() if self.q == 1 else x.detach() / self.q
         if _is_dyadic(self.q):
             return bool(torch.equal(k, torch.round(k)))
         return bool((k - torch.round(k)).abs().max().item() <= _LEVEL_TOL)

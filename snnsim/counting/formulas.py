@@ -41,7 +41,10 @@ class Operand:
         return self.role == "weight"
 
     def nonzero_mask(self) -> torch.Tensor:
-        return (self.tensor != 0).to(torch.float32)
+        t = self.tensor
+        if self.fmt is not None and self.fmt.binary and self.fmt.q == 1 and t.dtype == torch.float32:
+            return t  # a {0, 1} float tensor is its own nonzero mask
+        return (t != 0).to(torch.float32)
 
     def levels(self) -> torch.Tensor:
         return self.fmt.levels_of(self.tensor)
@@ -98,9 +101,11 @@ def _mm_pairs(a_shape, b_shape):
     """Summed output of (..., M, K) @ (..., K, N) applied to masks (None = ones)."""
     def pairs(sa, sb):
         # sum_{m,n} sum_k sa[m,k] sb[k,n] = sum_k colsum(sa)[k] * rowsum(sb)[k]
-        ca = sa.sum(-2) if sa is not None else torch.full(a_shape[:-2] + (a_shape[-1],), float(a_shape[-2]))
-        rb = sb.sum(-1) if sb is not None else torch.full(b_shape[:-2] + (b_shape[-2],), float(b_shape[-1]))
-        return float((ca.double() * rb.double()).sum())
+        ca = sa.sum(-2, dtype=torch.float64) if sa is not None else \
+            torch.full(a_shape[:-2] + (a_shape[-1],), float(a_shape[-2]), dtype=torch.float64)
+        rb = sb.sum(-1, dtype=torch.float64) if sb is not None else \
+            torch.full(b_shape[:-2] + (b_shape[-2],), float(b_shape[-1]), dtype=torch.float64)
+        return float((ca * rb).sum())
     return pairs
 
 
@@ -188,14 +193,21 @@ def conv_count(x: Operand, w: Operand, stride, padding, dilation, transposed: bo
             return conv(inp, ker, None, stride, padding, output_padding, g, dilation)
         return conv(inp, ker, None, stride, padding, dilation, g)
 
+    # Masks and levels are small integers: a float32 conv of them is exact while a single
+    # output's count stays below 2^24 (C_in * max level * taps); the grand total is summed
+    # in float64.
+    max_level = max((op.fmt.levels for op in (x, w) if op.is_spike), default=1)
+    exact_f32 = c_in * max_level * kprod < 2 ** 24
+    dtype = torch.float32 if exact_f32 else torch.float64
+
     def pairs(sx, sw):
         if sx is None:   # real activation against a sparse/spiking kernel: padding excluded
-            sx = torch.ones(xs, dtype=torch.float32)
+            sx = torch.ones(xs, dtype=dtype)
         if sw is None:   # dense kernel: reduce channels first, one-channel conv with ones
-            summed = sx.sum(1, keepdim=True)
-            ones = torch.ones((1, 1) + ksize, dtype=summed.dtype)
-            return float(run(summed.double(), ones.double(), 1).sum()) * (c_out // groups)
-        return float(run(sx.double(), sw.double(), groups).sum())
+            summed = sx.sum(1, keepdim=True, dtype=dtype)
+            ones = torch.ones((1, 1) + ksize, dtype=dtype)
+            return float(run(summed, ones, 1).sum(dtype=torch.float64)) * (c_out // groups)
+        return float(run(sx.to(dtype), sw.to(dtype), groups).sum(dtype=torch.float64))
 
     count = _pair_counts(x, w, dense, pairs, weight_sparsity)
     count.kind = "conv"

@@ -5,6 +5,7 @@ module hooks keep the stack of module paths and read neuron outputs (adapters.py
 """
 from __future__ import annotations
 
+import math
 import warnings
 from collections import defaultdict
 from typing import Iterable
@@ -33,32 +34,54 @@ class NoNeuronsWarning(UserWarning):
     pass
 
 
+def has_non_finite(t: torch.Tensor) -> bool:
+    """NaN or inf anywhere in t. A NaN/inf element makes the sum non-finite, so a finite sum
+    clears the tensor in one fast reduction; only a non-finite sum (which finite values can
+    also give, by overflow) is confirmed element by element."""
+    total = t.sum()
+    return not bool(torch.isfinite(total)) and not bool(torch.isfinite(t).all())
+
+
 class _CountingMode(TorchDispatchMode):
     def __init__(self, profiler: "Profiler"):
         super().__init__()
         self.p = profiler
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = func(*args, **(kwargs or {}))
+        action = _ACTIONS.get(func)
+        if action is None:
+            action = _ACTIONS[func] = _action_for(func)
+        if action is _SKIP:
+            return out
         p = self.p
-        formula = FORMULAS.get(func)
-        needs_out = formula is None and func in NEEDS_OUTPUT
-        if formula is None and not needs_out:
-            if looks_synaptic(func):
-                p._uncounted[(p._current(), op_name(func))] += 1
+        module = p._current()
+        if action is _UNCOUNTED:
+            p._uncounted[(module, op_name(func))] += 1
             return out
         result = out[0] if isinstance(out, (tuple, list)) else out
-        module = p._current()
-        if not bool(torch.isfinite(result).all()):
+        if has_non_finite(result):
             raise NonFiniteActivationError(
                 f"module '{module or '<model>'}' produced NaN/inf in {op_name(func)}; check its input and weights")
-        if needs_out:
-            count = NEEDS_OUTPUT[func](args, p._operand, p.weight_sparsity, result)
-        else:
-            count = formula(args, p._operand, p.weight_sparsity)
+        formula, needs_out = action
+        count = formula(args, p._operand, p.weight_sparsity, result) if needs_out else \
+            formula(args, p._operand, p.weight_sparsity)
         p._add_op(module, op_name(func), count)
         return out
+
+
+# What the mode does with each operator, decided once per operator (the mode sees every
+# elementwise op of every neuron, so per-call string work would dominate the overhead).
+_SKIP, _UNCOUNTED = object(), object()
+_ACTIONS: dict = {}
+
+
+def _action_for(func):
+    if func in FORMULAS:
+        return (FORMULAS[func], False)
+    if func in NEEDS_OUTPUT:
+        return (NEEDS_OUTPUT[func], True)
+    return _UNCOUNTED if looks_synaptic(func) else _SKIP
 
 
 class Profiler:
@@ -128,14 +151,14 @@ class Profiler:
 
     def _record_neuron(self, name, module, adapter, output) -> None:
         spikes = adapter.spikes_of(output)
-        if not bool(torch.isfinite(spikes).all()):
-            raise NonFiniteActivationError(f"neuron module '{name}' produced NaN/inf spikes")
         time_dim = adapter.time_dim(module)
         fmt = adapter.spike_format(module)
         call = self._calls_of[name]
         self._calls_of[name] += 1
         t0 = self._step_of[name] if time_dim is None else 0
         steps = count_steps(spikes, fmt, time_dim, t0)
+        if any(not math.isfinite(step.value_sum) for step in steps) and has_non_finite(spikes):
+            raise NonFiniteActivationError(f"neuron module '{name}' produced NaN/inf spikes")
         if time_dim is None:
             self._step_of[name] += 1
         order = len(self._neurons)
