@@ -104,3 +104,12 @@ def test_huge_finite_values_are_not_called_nan():
     with torch.no_grad():
         lin.weight.fill_(1e38)
     snnsim.profile(lin, torch.tensor([[1.0, 1.0]]), spike_formats=[snnsim.SpikeFormat(1, 1)])
+
+
+def test_interpolation_is_not_an_uncounted_synaptic_op():
+    class Up(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear")
+
+    p = snnsim.profile(Up(), torch.randn(1, 1, 4, 4), spike_formats=[snnsim.SpikeFormat(1, 1)])
+    assert len(p.uncounted) == 0

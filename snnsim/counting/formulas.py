@@ -245,7 +245,7 @@ for _name in ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_produc
 # Operators that multiply activations by weights but have no formula here. They are
 # reported as uncounted, never counted as zero silently.
 _SYNAPTIC_HINTS = ("conv", "mm", "matmul", "attention", "linear", "einsum", "addr", "tensordot", "bilinear")
-_NOT_SYNAPTIC = ("convert", "contiguous", "mmap")
+_NOT_SYNAPTIC = ("convert", "contiguous", "mmap", "upsample", "interpolat")
 
 
 def looks_synaptic(func) -> bool:
