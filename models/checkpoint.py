@@ -68,12 +68,9 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, EOFError, ...)
-        reason = _one_line(exc)
-        if len(reason) > 200:
-            reason = reason[:200] + "..."
-        hint = ""
-        if "weights_only" in reason or "Unsupported global" in reason:
-            hint = " (the file holds Python objects beyond tensors; only weights-only checkpoints are accepted)"
+        reason = _one_line(exc).split(". ")[0][:160]  # torch's first sentence says enough
+        # torch gives the same error for a corrupt file and for pickled Python objects
+        hint = " (not a weights-only torch checkpoint; snnsim loads tensors only, never pickled objects)"
         raise CheckpointReadError(f"cannot read checkpoint {path}: {type(exc).__name__}: {reason}{hint}") from exc
 
 

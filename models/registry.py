@@ -50,7 +50,7 @@ class UnknownModelError(KeyError):
 
 def get_spec(name: str) -> ModelSpec:
     if name not in MODELS:
-        raise UnknownModelError(f"unknown model '{name}'; known models: {', '.join(MODELS)}")
+        raise UnknownModelError(f"unknown model '{name}'; known models: {', '.join(MODELS)} (see `snnsim models`)")
     return MODELS[name]
 
 

@@ -1,29 +1,70 @@
-"""`snnsim` command line. Thin: parse, call the library, write files, map errors to exit 2."""
+"""`snnsim` command line. Thin: parse, check every input before any work starts, call the
+library, write files through snnsim.analysis (all-or-nothing), map bad input to one line on
+stderr and exit code 2.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import pathlib
 import sys
+import time
+
+# The demo's trackers: (registry name, weights: default | random | golden). One constant, so
+# the spiking model can be swapped for a trained one (weights "default": its shipped
+# checkpoint) without touching anything else.
+DEMO_MODELS: tuple[tuple[str, str], ...] = (
+    ("spiketrack-s256-t1", "golden"),
+    ("asymtrack-t", "golden"),
+    ("transt", "golden"),
+)
+# Hardware the demo prices on (pricing is cheap; the first three are the headline).
+DEMO_HARDWARE: tuple[str, ...] = (
+    "horowitz-45nm-fp32", "loihi2", "jetson-agx-orin",
+    "horowitz-45nm-int8", "loihi", "truenorth", "spinnaker2", "jetson-orin-nano", "gpu-a100",
+)
+DEMO_FRAMES = 1
+# Hardware `profile` and `compare` price on when --hardware is not given.
+DEFAULT_HARDWARE = "horowitz-45nm-fp32,loihi2,jetson-agx-orin"
+# Random weights and random inputs are drawn after torch.manual_seed(SEED): same command, same counts.
+SEED = 0
 
 EXAMPLES = {
-    "models": "example: snnsim models --json",
-    "profile": "example: snnsim profile spiketrack-s256-t1 --weights golden --hardware horowitz-45nm-fp32,loihi2 --out out/st",
-    "demo": "example: snnsim demo --out snnsim-demo",
+    "models": "example:\n  snnsim models\n  snnsim models --json > models.json",
+    "hardware": "examples:\n  snnsim hardware                      # the shipped profiles\n"
+                "  snnsim hardware loihi2               # every constant: value, unit, status, source\n"
+                "  snnsim hardware my_chip.yaml --json  # check and show your own profile",
+    "profile": "examples:\n  snnsim profile spiketrack-s256-t1 --weights golden --hardware horowitz-45nm-fp32,loihi2 "
+               "--out out/st\n  snnsim profile transt --frames 3 --json --quiet > summary.json\n"
+               "  snnsim profile spiketrack-s256-t1 --weights ckpt/SpikeTrack_S256.pth --capture "
+               "encoder.ConvBlock1_1.0.spike2",
+    "compare": "example:\n  snnsim compare spiketrack-s256-t1 asymtrack-t transt --weights golden "
+               "--hardware horowitz-45nm-fp32,loihi2,jetson-agx-orin --out out/cmp",
+    "demo": "example:\n  snnsim demo                 # writes ./snnsim-demo/index.html\n  snnsim demo --out /tmp/demo",
 }
 
 
-class CliError(Exception):
+class CliError(ValueError):
     """A bad input: printed as one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from snnsim.models.registry import UnknownModelError
 
-    errors: list[type[BaseException]] = [CliError, UnknownModelError, FileNotFoundError, NotADirectoryError]
-    for module, name in (("snnsim.models.checkpoint", "CheckpointMismatchError"),
+    errors: list[type[BaseException]] = [CliError, UnknownModelError, FileNotFoundError, NotADirectoryError,
+                                         IsADirectoryError, PermissionError]
+    for module, name in (("snnsim.models.checkpoint", "CheckpointError"),
                          ("snnsim.energy", "HardwareProfileError"),
-                         ("snnsim.tracking.errors", "SequenceError")):
+                         ("snnsim.tracking.errors", "SequenceError"),
+                         ("snnsim.analysis.outputs", "OutputDirError"),
+                         ("snnsim.analysis.capture", "CaptureError")):
         try:
             errors.append(getattr(__import__(module, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -31,11 +72,112 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _progress(total: int, desc: str, quiet: bool):
+def _progress(total: int, desc: str, quiet: bool, leave: bool = False):
     """A tqdm bar on a TTY, nothing otherwise (or with --quiet)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, disable=quiet or not sys.stderr.isatty(), leave=False)
+    return tqdm(total=total, desc=desc, disable=quiet or not sys.stderr.isatty(), leave=leave,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+def _say(args, *lines: str) -> None:
+    if not getattr(args, "quiet", False) and not getattr(args, "json", False):
+        for line in lines:
+            print(line)
+
+
+# ------------------------------------------------------------------ checking inputs
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of frames, got '{value}'") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n}); pass --frames 1 or more")
+    return n
+
+
+def _check_models(names: list[str]) -> list[str]:
+    from snnsim.models.registry import get_spec
+
+    seen = set()
+    for name in names:
+        get_spec(name)   # UnknownModelError lists the known models
+        if name in seen:
+            raise CliError(f"model '{name}' is given twice; name each model once")
+        seen.add(name)
+    return names
+
+
+def _check_hardware(value: str) -> list[str]:
+    """The profiles named by --hardware, each loaded (and so checked) now."""
+    from snnsim.energy import load_hardware
+
+    refs = [h.strip() for h in (value or "").split(",") if h.strip()]
+    names: list[str] = []
+    for ref in refs:
+        hw = load_hardware(ref)   # HardwareProfileError: unknown name (lists the known) or bad YAML
+        if hw.name in names:
+            raise CliError(f"--hardware: profile '{hw.name}' is given twice; name each profile once")
+        names.append(hw.name)
+    return refs
+
+
+def _check_weights(value: str) -> str:
+    if value in ("default", "random", "golden"):
+        return value
+    path = pathlib.Path(value).expanduser()
+    if path.is_dir():
+        raise CliError(f"--weights: '{value}' is a folder; give default, random, golden or the path to a "
+                       f"checkpoint file (.pth / .pt)")
+    if not path.is_file():
+        missing = next((p for p in [*reversed(path.parents)] if not p.exists()), None)
+        where = f" (folder '{missing}' does not exist)" if missing is not None else ""
+        raise CliError(f"--weights: no checkpoint file at '{value}'{where}; give default, random, golden or the "
+                       f"path to a checkpoint file (.pth / .pt)")
+    return str(path)
+
+
+def _check_out(value: str) -> pathlib.Path:
+    from snnsim.analysis.outputs import check_output_dir
+
+    return check_output_dir(value)
+
+
+# ------------------------------------------------------------------ running models
+def _run_model(name: str, weights: str, frames: int, hardware: list[str], capture: str | None, quiet: bool):
+    """Build, profile, price and (for spiking models) capture one module. Returns the run
+    dict that snnsim.analysis.outputs writes."""
+    from snnsim.analysis.capture import capture_spikes, check_module, choose_module
+    from snnsim.analysis.outputs import price
+    from snnsim.models import build_model
+    from snnsim.tracking.frame_counts import frame_inputs, profile_tracker
+
+    import torch
+
+    torch.manual_seed(SEED)
+    model = build_model(name, weights=None if weights == "default" else weights)
+    if capture not in (None, "auto", "none"):
+        check_module(model, capture)   # before the long work
+    source = "random" if weights == "random" else "golden"
+    torch.manual_seed(SEED)            # the capture below replays exactly these inputs
+    with _progress(frames, f"{name}: frames", quiet) as bar:
+        tp = profile_tracker(model, source=source, frames=frames, progress=bar.update)
+    if str(tp.weights).startswith("random") or source == "random":
+        tp.notes.append(f"Random weights and inputs are drawn after torch.manual_seed({SEED}), so a rerun gives "
+                        "the same counts.")
+    summary, layers = price(tp, hardware)
+    cap = None
+    if capture != "none" and model.kind == "spiking":
+        module = choose_module(tp.neurons()) if capture in (None, "auto") else capture
+        if module is not None:
+            torch.manual_seed(SEED)
+            template, searches = frame_inputs(model, source, frames)
+            with _progress(frames, f"{name}: capture {module}", quiet) as bar:
+                cap = capture_spikes(model, module, template, searches, progress=bar.update)
+            summary["capture"] = {"module": module, "files": ["capture.npz", "capture_channels.csv",
+                                                              "capture_positions.csv", "capture.json"]}
+    return {"tp": tp, "summary": summary, "layers": layers, "capture": cap}
 
 
 # ------------------------------------------------------------------ commands
@@ -44,10 +186,13 @@ def cmd_models(args) -> int:
     from snnsim.tracking.frame_counts import count_params
 
     rows = []
-    for spec in list_models():
-        model = build_model(spec.name)
-        rows.append({"name": spec.name, "kind": spec.kind, "family": spec.family, "params": count_params(model),
-                     "timesteps": model.timesteps, "inputs": model.input_description(), "summary": spec.summary})
+    specs = list_models()
+    with _progress(len(specs), "building models", args.json) as bar:
+        for spec in specs:
+            model = build_model(spec.name)
+            rows.append({"name": spec.name, "kind": spec.kind, "family": spec.family, "params": count_params(model),
+                         "timesteps": model.timesteps, "inputs": model.input_description(), "summary": spec.summary})
+            bar.update()
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -58,109 +203,223 @@ def cmd_models(args) -> int:
     return 0
 
 
-def _weights_arg(value: str) -> str:
-    if value in ("random", "golden"):
-        return value
-    path = pathlib.Path(value)
-    if not path.is_file():
-        raise CliError(f"--weights: no checkpoint file at '{value}'; give random, golden or a path to a .pth/.pt file")
-    return str(path)
+def cmd_hardware(args) -> int:
+    from snnsim.energy import list_hardware, load_hardware
 
-
-def _profile_model(name: str, weights: str, frames: int, quiet: bool):
-    from snnsim.models import build_model
-    from snnsim.tracking.frame_counts import profile_tracker
-
-    if frames < 1:
-        raise CliError(f"--frames must be at least 1 (got {frames})")
-    model = build_model(name, weights=_weights_arg(weights))
-    source = "golden" if weights == "golden" else "random"
-    with _progress(frames, f"profiling {name}", quiet) as bar:
-        return profile_tracker(model, source=source, frames=frames, progress=bar.update)
+    if args.name is None:
+        rows = []
+        for name in list_hardware():
+            hw = load_hardware(name)
+            rows.append({"name": name, "kind": hw.kind, "estimators": list(hw.estimators),
+                         "description": " ".join(hw.description.split())})
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(f"{'profile':30s} {'kind':13s} {'estimators':22s} description")
+        for r in rows:
+            desc = r["description"] if len(r["description"]) <= 70 else r["description"][:67] + "..."
+            print(f"{r['name']:30s} {r['kind']:13s} {', '.join(r['estimators']):22s} {desc}")
+        print("\nsnnsim hardware NAME shows a profile's constants with their units, status and sources.")
+        return 0
+    hw = load_hardware(args.name)
+    table = hw.constants_table()
+    if args.json:
+        data = hw.to_dict()
+        data["origin"] = hw.origin
+        data["constants_table"] = json.loads(table.to_json(orient="records"))
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{hw.name} ({hw.kind}) -- {' '.join(hw.description.split())}")
+    print(f"file: {hw.origin}    estimators: {', '.join(hw.estimators)}")
+    if hw.binary_spikes_only is not None:
+        print(f"binary spikes only: {'yes (a graded spike is sent as k binary spikes)' if hw.binary_spikes_only else 'no (one spike carries its level)'}")
+    print()
+    width = max([len(n) for n in table["name"]] + [8])
+    print(f"{'constant':{width}s}  {'value':>12s} {'unit':8s} {'status':9s} source")
+    for _, r in table.iterrows():
+        print(f"{r['name']:{width}s}  {r['value']:>12.6g} {r['unit']:8s} {r['status']:9s} "
+              f"{' '.join(str(r['source']).split())}")
+        if r["note"]:
+            print(f"{'':{width}s}  {'':>12s} {'':8s} {'':9s} note: {' '.join(str(r['note']).split())}")
+    counts = table["status"].value_counts()
+    print("\nstatus: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("measured", "derived", "assumed")))
+    for note in hw.notes:
+        print(f"note: {' '.join(note.split())}")
+    return 0
 
 
 def cmd_profile(args) -> int:
     from snnsim.analysis.outputs import write_profile
 
-    tp = _profile_model(args.model, args.weights, args.frames, args.quiet)
-    hardware = [h for h in (args.hardware or "").split(",") if h]
-    out = pathlib.Path(args.out)
-    summary = write_profile(tp, out, hardware)
+    _check_models([args.model])
+    weights = _check_weights(args.weights)
+    hardware = _check_hardware(args.hardware)
+    out = _check_out(args.out)
+    run = _run_model(args.model, weights, args.frames, hardware, args.capture, args.quiet)
+    summary = write_profile(run["tp"], out, hardware, capture=run["capture"],
+                            priced=(run["summary"], run["layers"]))
     if args.json:
         print(json.dumps(summary, indent=2))
-    elif not args.quiet:
-        t = summary["totals"]
-        print(f"{tp.model}: {t['dense_macs'] / 1e9:.3f} GMAC dense per frame, thop {summary['thop_macs'] / 1e9:.3f} G; "
-              f"mac_ops {t['mac_ops'] / 1e9:.3f} G, syn_ops {t['syn_ops'] / 1e9:.3f} G; weights: {tp.weights}")
-        for prof, by_est in summary.get("energy", {}).items():
-            for est, joules in by_est.items():
-                shown = "not applicable" if joules is None else f"{joules * 1e3:.3f} mJ/frame"
-                print(f"  {prof:22s} {est:14s} {shown}")
-        print(f"wrote {out}/")
+        return 0
+    t = summary["totals"]
+    _say(args, f"{summary['model']}: {t['dense_macs'] / 1e9:.3f} GMAC dense per frame, thop "
+               f"{summary['thop_macs'] / 1e9:.3f} G; mac_ops {t['mac_ops'] / 1e9:.3f} G, syn_ops "
+               f"{t['syn_ops'] / 1e9:.3f} G; weights: {summary['weights']}")
+    from snnsim.analysis.tables import energy_rows, fmt_energy
+
+    for r in energy_rows(summary).itertuples():
+        _say(args, f"  {r.hardware:22s} {r.estimator:14s} "
+                   f"{fmt_energy(r.joules_per_frame) + ' per frame' if r.applicable else 'not applicable'}")
+    _say(args, f"wrote {out}/ (report: {out / 'report.html'})")
+    return 0
+
+
+def _headline_lines(summaries: list[dict]) -> list[str]:
+    from snnsim.analysis.report import comparison_tables, comparison_headline_rows
+
+    t = comparison_tables(summaries)
+    header, rows = comparison_headline_rows(t["comparison"], t["ratios"])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = lambda r: "  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)  # noqa: E731
+                              for i, (v, w) in enumerate(zip(r, widths)))
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+
+
+def _run_models(models: list[tuple[str, str]], frames: int, hardware: list[str], quiet: bool) -> list[dict]:
+    runs = []
+    with _progress(len(models), "models", quiet, leave=True) as bar:
+        for name, weights in models:
+            bar.set_description(f"models ({name})")
+            runs.append(_run_model(name, weights, frames, hardware, "auto", quiet))
+            bar.update()
+    return runs
+
+
+def cmd_compare(args) -> int:
+    from snnsim.analysis.outputs import write_suite
+
+    models = _check_models(args.models)
+    if len(models) < 2:
+        raise CliError("compare needs at least two models, e.g. snnsim compare spiketrack-s256-t1 transt")
+    weights = _check_weights(args.weights)
+    if weights not in ("default", "random", "golden"):
+        raise CliError("compare: --weights takes default, random or golden (one checkpoint cannot fit several "
+                       "models); profile a checkpoint with snnsim profile MODEL --weights PATH")
+    hardware = _check_hardware(args.hardware)
+    if not hardware:
+        raise CliError("compare: --hardware is empty; name at least one profile (see snnsim hardware)")
+    out = _check_out(args.out)
+    runs = _run_models([(m, weights) for m in models], args.frames, hardware, args.quiet)
+    summaries = write_suite(out, runs)
+    if args.json:
+        print((out / "comparison.json").read_text())
+        return 0
+    _say(args, *_headline_lines(summaries), "", f"wrote {out}/comparison.csv and {out}/comparison.html "
+                                                f"(+ one report per model in {out}/<model>/)")
     return 0
 
 
 def cmd_demo(args) -> int:
-    from snnsim.analysis.outputs import write_profile
+    from snnsim.analysis.outputs import write_suite
 
-    out = pathlib.Path(args.out)
-    models = [("spiketrack-s256-t1", "golden"), ("asymtrack-t", "golden"), ("transt", "golden")]
-    hardware = ["horowitz-45nm-fp32", "loihi2", "jetson-agx-orin"]
-    print(f"snnsim demo: {len(models)} trackers on built-in golden inputs (no download)")
-    rows = []
-    for name, weights in models:
-        tp = _profile_model(name, weights, 1, args.quiet)
-        summary = write_profile(tp, out / name, hardware)
-        rows.append(summary)
-    print(f"\n{'model':22s} {'kind':8s} {'thop GMAC':>10s} {'full GMAC/frame':>16s} {'syn_ops G':>10s}")
-    for s in rows:
-        t = s["totals"]
-        print(f"{s['model']:22s} {s['kind']:8s} {s['thop_macs'] / 1e9:10.3f} {t['dense_macs'] / 1e9:16.3f} "
-              f"{t['syn_ops'] / 1e9:10.3f}")
-    print(f"\nreports written to {out}/<model>/ (summary.json, layers.csv, neurons.csv)")
+    out = _check_out(args.out)
+    hardware = _check_hardware(",".join(DEMO_HARDWARE))
+    started = time.perf_counter()
+    names = ", ".join(m for m, _ in DEMO_MODELS)
+    _say(args, f"snnsim demo: {names} on built-in golden inputs (no download), priced on {', '.join(hardware)}")
+    runs = _run_models(list(DEMO_MODELS), DEMO_FRAMES, hardware, args.quiet)
+    intro = (f"The snnsim demo: the spiking tracker and the ANN trackers below, profiled on built-in golden inputs "
+             f"(no download) and priced on {len(hardware)} hardware profiles. Energy is per tracking frame with the "
+             "template cached.")
+    summaries = write_suite(out, runs, index={"title": "snnsim demo", "intro": intro})
+    _say(args, "", "Energy per tracking frame (template cached), and SNN/ANN ratios:", "",
+         *_headline_lines(summaries), "",
+         "Weights: " + "; ".join(f"{s['model']}: {s['weights']}" for s in summaries),
+         "(untrained weights: the spiking model's firing rates are not a trained model's; see the reports)",
+         f"\nreport: {out / 'index.html'}  (per model: {out}/<model>/report.html; comparison: "
+         f"{out / 'comparison.html'})  [{time.perf_counter() - started:.0f} s]")
     return 0
 
 
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="snnsim", description="Exact spiking-network operation counts and energy.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="snnsim", description="Exact spiking-network operation counts and energy per layer, "
+                                                "priced on cited hardware profiles.",
+                     epilog="examples:\n  snnsim demo\n  snnsim profile spiketrack-s256-t1 --weights golden\n"
+                            "  snnsim hardware loihi2", formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def add(name, help_text, func):
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name))
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func)
         return p
 
     p = add("models", "List the registered models with parameter counts.", cmd_models)
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = add("profile", "Count a model's operations per tracking frame and write the report files.", cmd_profile)
-    p.add_argument("model")
-    p.add_argument("--weights", default="random", help="random | golden | PATH to a checkpoint (default random)")
-    p.add_argument("--frames", type=int, default=1, help="tracking frames to profile (default 1)")
-    p.add_argument("--hardware", default="", help="comma-separated hardware profiles (names or YAML paths)")
-    p.add_argument("--out", default="snnsim-profile", help="output directory (default ./snnsim-profile)")
+    p = add("hardware", "List the shipped hardware profiles, or show one profile's cited constants.", cmd_hardware)
+    p.add_argument("name", nargs="?", metavar="NAME", help="a shipped profile name or a profile YAML path")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    hw_help = f"comma-separated hardware profiles, names or YAML paths (default {DEFAULT_HARDWARE})"
+    p = add("profile", "Count a model's operations per tracking frame, price them and write the report.",
+            cmd_profile)
+    p.add_argument("model", metavar="MODEL", help="a registered model (see snnsim models)")
+    p.add_argument("--weights", default="default",
+                   help="default | random | golden | PATH to a checkpoint (default: the model's shipped trained "
+                        "weights if it has any, else random)")
+    p.add_argument("--frames", type=_positive, default=1, help="tracking frames to profile (default 1)")
+    p.add_argument("--hardware", default=DEFAULT_HARDWARE, help=hw_help)
+    p.add_argument("--capture", default="auto", metavar="MODULE",
+                   help="neuron module whose channel x position firing map the report shows (default auto: the "
+                        "module with the most spikes; none: skip)")
+    p.add_argument("--out", default="snnsim-profile", help="output folder (default ./snnsim-profile)")
     p.add_argument("--json", action="store_true", help="print summary.json")
     p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
 
-    p = add("demo", "Profile a spiking tracker and two ANN trackers on built-in inputs and write the reports.", cmd_demo)
-    p.add_argument("--out", default="snnsim-demo")
-    p.add_argument("--quiet", action="store_true")
+    p = add("compare", "Profile several models and compare them across hardware profiles and estimators.",
+            cmd_compare)
+    p.add_argument("models", nargs="+", metavar="MODEL", help="two or more registered models")
+    p.add_argument("--weights", default="golden",
+                   help="default | random | golden for every model (default golden: deterministic, comparable)")
+    p.add_argument("--frames", type=_positive, default=1, help="tracking frames to profile (default 1)")
+    p.add_argument("--hardware", default=DEFAULT_HARDWARE, help=hw_help)
+    p.add_argument("--out", default="snnsim-compare", help="output folder (default ./snnsim-compare)")
+    p.add_argument("--json", action="store_true", help="print comparison.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
+
+    p = add("demo", "Profile a spiking tracker and two ANN trackers on built-in inputs and write the full report.",
+            cmd_demo)
+    p.add_argument("--out", default="snnsim-demo", help="output folder (default ./snnsim-demo)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
+
+    # `snnsim track` lives with the tracking runtime, which builds its own sub-parser.
+    try:
+        from snnsim.tracking.cli_track import add_track_parser
+    except ImportError:
+        pass
+    else:
+        p = add_track_parser(sub)
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:   # --help (0) or a usage error (2, one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
     except _user_errors() as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"snnsim {args.command}: error: {message}", file=sys.stderr)
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"snnsim {args.command}: error: {text}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"snnsim {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"snnsim {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

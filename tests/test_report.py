@@ -1,0 +1,182 @@
+"""The reports a run writes: what they open with, what they say about weights, estimators
+and what does not apply, and that every table is on disk as CSV and JSON.
+
+One demo run (a spiking tracker and an ANN; `make demo` runs the full model list) feeds
+every test here.
+"""
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+import snnsim.cli as cli
+from snnsim.analysis import write_report
+from snnsim.analysis.tables import fmt_energy
+
+SNN, ANN = "spiketrack-s256-t1", "asymtrack-t"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "snnsim-demo"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "DEMO_MODELS", ((SNN, "golden"), (ANN, "golden")))
+        mp.setattr(cli, "DEMO_HARDWARE", ("horowitz-45nm-fp32", "loihi2", "jetson-agx-orin"))
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert cli.main(["demo", "--out", str(out)]) == 0
+    return out, buf.getvalue()
+
+
+def _text(path) -> str:
+    """The visible text of an HTML page, roughly (tags dropped, entities decoded)."""
+    body = path.read_text(encoding="utf-8")
+    body = re.sub(r"<script.*?</script>", " ", body, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def test_demo_prints_the_headline_and_where_the_report_is(demo):
+    out, printed = demo
+    assert "Energy per tracking frame" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("hardware profile"))
+    assert SNN in header and ANN in header and f"{SNN} / {ANN}" in header
+    summary = json.loads((out / SNN / "summary.json").read_text())
+    assert fmt_energy(summary["energy"]["loihi2"]["loihi"]) in printed
+    assert str(out / "index.html") in printed
+    for name in ("index.html", "index.md", "comparison.html", "comparison.csv", "comparison.json",
+                 "comparison.md", f"{SNN}/report.html", f"{ANN}/report.md", ".snnsim-output"):
+        assert (out / name).is_file(), name
+    assert [p.name for p in out.parent.iterdir()] == [out.name]     # no partial folder left beside it
+
+
+def test_report_opens_with_the_headline(demo):
+    out, _ = demo
+    summary = json.loads((out / SNN / "summary.json").read_text())
+    text = _text(out / SNN / "report.html")
+    head = text.index("Energy per tracking frame")
+    prov = text.index("Weights and inputs")
+    assume = text.index("Estimator assumptions and what is left out")
+    layers = text.index("Per-layer energy")
+    assert head < prov < assume < layers
+    opening = text[head:prov]
+    for hw, by_est in summary["energy"].items():
+        for est, joules in by_est.items():
+            assert hw in opening and est in opening
+            assert fmt_energy(joules) in opening
+    assert f"ratio to {ANN} (SNN/ANN)" in opening
+    # the ratio shown is the one of the two summaries
+    ann = json.loads((out / ANN / "summary.json").read_text())
+    ratio = summary["energy"]["horowitz-45nm-fp32"]["ac-mac"] / ann["energy"]["horowitz-45nm-fp32"]["ac-mac"]
+    assert f"{ratio:.3g}" in opening
+    md = (out / SNN / "report.md").read_text()
+    assert md.startswith(f"# snnsim report: {SNN}\n") and md.index("**Headline:**") < md.index("## Weights and inputs")
+
+
+def test_report_states_weights_and_estimators(demo):
+    out, _ = demo
+    summary = json.loads((out / SNN / "summary.json").read_text())
+    text = _text(out / SNN / "report.html")
+    assert f"Weights: {summary['weights']}." in text
+    assert "These weights are untrained" in text and "not those of the trained model" in text
+    assert "built-in golden inputs" in text
+    for d in summary["energy_details"]:
+        for sentence in d["assumptions"][:2] + d["omitted"][:2]:
+            assert sentence in text, sentence
+    md = (out / SNN / "report.md").read_text()
+    assert "> **Warning:** These weights are untrained" in md
+
+
+def test_not_applicable_is_a_sentence_never_zero(demo):
+    out, _ = demo
+    text = _text(out / ANN / "report.html")
+    assert re.search(rf"On loihi2 the loihi estimator is not applicable to {ANN}: the model has no spiking neurons",
+                     text)
+    headline = pd.read_csv(out / ANN / "tables" / "headline.csv")
+    row = headline[headline["hardware"] == "loihi2"].iloc[0]
+    assert not row["applicable"] and pd.isna(row["joules_per_frame"]) and "no spiking neurons" in row["reason"]
+    opening = text[text.index("Energy per tracking frame"):text.index("Weights and inputs")]
+    assert "loihi2 loihi not applicable not applicable" in " ".join(opening.split())
+    assert f"Firing-rate heatmaps are not applicable to {ANN}" in text
+    comp = _text(out / "comparison.html")
+    assert f"not applicable to {ANN}" in comp
+
+
+def test_every_table_is_written_as_csv_and_json(demo):
+    out, _ = demo
+    tables = out / SNN / "tables"
+    names = sorted(p.stem for p in tables.glob("*.csv"))
+    assert {"headline", "counts", "estimator_notes", "layer_energy", "top_layers", "branch_energy", "type_share",
+            "firing_heatmap", "module_rates", "ratios"} <= set(names)
+    for name in names:
+        csv = pd.read_csv(tables / f"{name}.csv")
+        records = json.loads((tables / f"{name}.json").read_text())
+        assert len(records) == len(csv), name
+    layers = pd.read_csv(tables / "layer_energy.csv")
+    assert set(layers["branch"]) == {"frame", "template"}          # the template branch kept apart
+    energy = pd.read_csv(out / SNN / "energy.csv")
+    frame = energy[(energy["hardware"] == "loihi2") & (energy["branch"] == "frame")]
+    mine = layers[(layers["hardware"] == "loihi2") & (layers["branch"] == "frame")]
+    assert mine["total_J"].sum() == pytest.approx(frame["total_J"].sum())
+    heat = pd.read_csv(tables / "firing_heatmap.csv")
+    neurons = pd.read_csv(out / SNN / "neurons.csv")
+    assert heat["spikes"].sum() == neurons["spikes"].sum()
+
+
+def test_capture_matches_the_counted_spikes(demo):
+    out, _ = demo
+    meta = json.loads((out / SNN / "capture.json").read_text())
+    neurons = pd.read_csv(out / SNN / "neurons.csv")
+    mine = neurons[neurons["module"] == meta["module"]]
+    for p in meta["passes"]:
+        counted = mine[(mine["branch"] == p["branch"]) & (mine["call"] == p["call"])]
+        assert p["spikes"] == counted["spikes"].sum() and p["neurons"] == counted["neurons"].sum()
+    assert {p["branch"] for p in meta["passes"]} == {"template", "frame"}
+    assert not (out / ANN / "capture.npz").exists()
+
+
+def test_reports_are_self_contained(demo):
+    out, _ = demo
+    for page, plots in ((out / SNN / "report.html", 8), (out / ANN / "report.html", 3), (out / "comparison.html", 3)):
+        body = page.read_text(encoding="utf-8")
+        # nothing is fetched: no script / stylesheet / image from elsewhere (the inline plotly.js bundle
+        # mentions its CDN only as the default topojson URL of geo maps, which these figures do not use)
+        assert not re.search(r"<script[^>]*\bsrc\s*=", body)
+        markup = re.sub(r"<script\b[^>]*>.*?</script>", "", body, flags=re.S)
+        assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", markup)
+        assert body.count('class="plotly-graph-div"') == plots, page
+        assert len(body) > 3_000_000                                  # plotly.js inline
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert f'href="{SNN}/report.html"' in index and 'href="comparison.html"' in index
+
+
+def test_report_rebuilds_from_the_run_folder(demo, tmp_path):
+    out, _ = demo
+    copy = tmp_path / "run"
+    shutil.copytree(out / SNN, copy)
+    for name in ("report.html", "report.md"):
+        (copy / name).unlink()
+    shutil.rmtree(copy / "tables")
+    result = write_report(copy)
+    assert result["figures"] == 7                                    # no ANN baseline given: no ratio figure
+    assert (copy / "report.html").is_file() and (copy / "tables" / "headline.csv").is_file()
+    assert "No ANN baseline was profiled in this run" in _text(copy / "report.html")
+
+
+def test_comparison_tables(demo):
+    out, _ = demo
+    comp = pd.read_csv(out / "comparison.csv")
+    assert set(comp["model"]) == {SNN, ANN} and len(comp) == 2 * 4
+    ratios = pd.read_csv(out / "tables" / "ratios.csv")
+    r = ratios[(ratios["hardware"] == "jetson-agx-orin")].iloc[0]
+    assert r["ratio"] == pytest.approx(r["snn_joules"] / r["ann_joules"])
+    assert ratios.loc[ratios["hardware"] == "loihi2", "ratio"].isna().all()
+    spread = pd.read_csv(out / "tables" / "spread.csv")
+    both = spread[(spread["model"] == SNN) & (spread["hardware"] == "horowitz-45nm-fp32")].iloc[0]
+    assert both["n"] == 2 and both["max_over_min"] == pytest.approx(both["max_joules"] / both["min_joules"])
