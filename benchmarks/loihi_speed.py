@@ -8,6 +8,15 @@ the same 1 + STEPS steps, with and without recording u, v and s of both LIFs, at
 batched (different inputs at once; speedups per sample). The final u and v of both LIFs
 (sample 0) must equal lava's bit for bit. Times: best wall clock and CPU time (lava's CPU is
 its worker processes' too), one torch thread. Writes benchmarks/results/loihi_speed.json.
+
+Second entry, ``spiketrack_tiny_segment``: the mapped stem + first stage of spiketrack-tiny
+(snnsim.loihi.mapper.extract_segment: host downsample1_1 currents injected through a RingBuffer
+-> ConvBlock1_1 with its residual adds -> spikes of downsample1_2; 6 graded-neuron populations
+of 64 x 64, 5 graded Convs), built in lava from the custom GradedNeuron process
+(snnsim.loihi.lava_graded) and in snnsim's lava-timed emulator (snnsim.loihi.graded), the same
+1 + SEG_STEPS steps (SEG_FRAMES search crops, each held 6 steps), side by side. The final u and
+spike payload of every population must equal lava's. ``--segment-only`` re-measures this entry
+and keeps the others.
 """
 from __future__ import annotations
 
@@ -22,6 +31,7 @@ import numpy as np
 import torch
 
 STEPS, REPEATS, CHUNKS = 100, 5, 5
+SEG_FRAMES, SEG_CHUNKS = 10, 5
 BATCHES = (1, 4, 8)
 THREADS = int(os.environ.get("SNNSIM_BENCH_THREADS", "1"))  # 2 OpenMP threads stall on a loaded 2-core box
 OUT = pathlib.Path(__file__).with_name("results") / "loihi_speed.json"
@@ -133,7 +143,8 @@ def main() -> dict:
                                               backend=backend))
             exact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
                         for name in lava_final for k in ("u", "v"))
-            rows.append(dict(batch=B, recording=rec, per_step_ms=wall / n * 1e3, cpu_per_step_ms=cpu / n * 1e3,
+            rows.append(dict(batch=B, recording=rec, memo=memo, per_step_ms=wall / n * 1e3,
+                             cpu_per_step_ms=cpu / n * 1e3,
                              per_sample_step_ms=wall / n / B * 1e3, cpu_per_sample_step_ms=cpu / n / B * 1e3,
                              speedup_wall=lava_wall / (wall / n / B), speedup_cpu=lava_cpu / (cpu / n / B),
                              final_state_sample0_bitexact=bool(exact)))
@@ -177,13 +188,156 @@ def main() -> dict:
                  "CPU (less a 1-step run's) + the parent's, over the STEPS steps; emulator speedups are "
                  "per sample (lava runs one input at a time)"),
     }
+    old = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    if "spiketrack_tiny_segment" in old:
+        result["spiketrack_tiny_segment"] = old["spiketrack_tiny_segment"]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
+# --------------------------------------------------------------------------- mapped segment
+def _segment():
+    """Mapping, segment spec and SEG_FRAMES frames of entry currents of spiketrack-tiny (golden
+    weights: deterministic and spiking, whatever checkpoint is installed)."""
+    from snnsim.loihi.mapper import entry_currents, extract_segment, fixed_point_model, map_model
+    from snnsim.models import build_model
+    from snnsim.models.golden import golden_image
+
+    model = build_model("spiketrack-tiny", weights="golden")
+    mapping = map_model(model, "golden")
+    fixed = fixed_point_model(model, mapping)
+    seg = extract_segment(mapping)
+    ex = model.example_inputs("golden")
+    with torch.no_grad():
+        cache = fixed.forward_template(ex["template"])
+    searches = [ex["search"]] + [golden_image(8 + i, (128, 128), 1) for i in range(SEG_FRAMES - 1)]
+    return mapping, seg, entry_currents(fixed, seg, searches, cache)
+
+
+def time_lava_segment(seg, cur, hold, steps):
+    """lava: 1 step (compile, start), then ``steps`` steps in SEG_CHUNKS timed chunks; final u, k."""
+    import warnings
+
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from snnsim.loihi.lava_graded import build_segment_lava
+
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pops, _ = build_segment_lava(seg, cur.numpy(), hold)
+        runner = next(iter(pops.values()))
+        c0, s0 = _children_cpu(), _self_cpu()
+        t0 = time.perf_counter()
+        runner.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+        t1 = time.perf_counter()
+        s1 = _self_cpu()
+        chunks = []
+        for _ in range(SEG_CHUNKS):
+            w = time.perf_counter()
+            runner.run(condition=RunSteps(num_steps=steps // SEG_CHUNKS), run_cfg=cfg)
+            chunks.append((time.perf_counter() - w) / (steps // SEG_CHUNKS))
+        t2 = time.perf_counter()
+        s2 = _self_cpu()
+        try:
+            final = {name: {"u": np.asarray(p.u.get()).astype(np.int64), "s": np.asarray(p.k.get()).astype(np.int64)}
+                     for name, p in pops.items()}
+        finally:
+            runner.stop()
+    return dict(first_wall_s=t1 - t0, steps_wall_s=t2 - t1, chunk_per_step_s=chunks, self_cpu_steps_s=s2 - s1,
+                children_cpu_s=_children_cpu() - c0), final
+
+
+def segment_main() -> dict:
+    from snnsim.loihi import graded
+
+    torch.set_num_threads(THREADS)
+    t0 = time.perf_counter()
+    mapping, seg, cur = _segment()
+    prep_s = time.perf_counter() - t0
+    hold = seg.settle_steps
+    steps = (SEG_FRAMES * hold - 1) // SEG_CHUNKS * SEG_CHUNKS   # lava: 1 + steps, in SEG_CHUNKS equal chunks
+    n = steps + 1
+    lv, final = time_lava_segment(seg, cur, hold, steps)
+    lava_wall = min(lv["chunk_per_step_s"])
+    lava_cpu = (lv["children_cpu_s"] + lv["self_cpu_steps_s"]) / steps
+    net = graded.build_segment_network(seg, cur, hold)
+    backend = "fused" if graded.graded_fused_kernel() is not None else "torch"
+    rows = []
+    rng = np.random.default_rng(0)
+    for B, rec, memo in ((1, True, True), (1, False, True), (1, True, False), (4, True, True), (4, False, True)):
+        if True:
+            inputs = None
+            if B > 1:
+                extra = [cur[torch.from_numpy(rng.permutation(SEG_FRAMES))] for _ in range(B - 1)]
+                inputs = {"entry": graded.segment_ringbuffer(torch.stack([cur] + extra), hold)}
+            wall, cpu = timed(lambda: net.run(n, inputs=inputs, record=("u", "s") if rec else (), backend=backend,
+                                              memo=memo))
+            exact = all(np.array_equal(net.last_state[name]["u"][0].numpy(), final[name]["u"]) and
+                        np.array_equal(net.last_state[name]["k"][0].numpy(), final[name]["s"]) for name in final)
+            rows.append(dict(batch=B, recording=rec, memo=memo, per_step_ms=wall / n * 1e3,
+                             cpu_per_step_ms=cpu / n * 1e3,
+                             per_sample_step_ms=wall / n / B * 1e3, speedup_wall=lava_wall / (wall / n / B),
+                             speedup_cpu=lava_cpu / (cpu / n / B), final_state_sample0_bitexact=bool(exact),
+                             backend=net.last_backend))
+    torch_wall, _ = timed(lambda: net.run(n, backend="torch", record=()))
+    res = net.run(n)
+    rates = {name: float((r["s"] > 0).mean()) for name, r in res.items()}
+    b1 = next(r for r in rows if r["batch"] == 1 and r["recording"] and r["memo"])
+    b1n = next(r for r in rows if r["batch"] == 1 and not r["recording"])
+    b1m = next(r for r in rows if r["batch"] == 1 and not r["memo"])
+    return {
+        "what": "mapped spiketrack-tiny stem + first stage: lava-nc (custom GradedNeuron process, fixed_pt) vs "
+                "snnsim's lava-timed emulator (GradedNetwork), same segment spec, same steps, one run",
+        "segment": {"entry": seg.entry + " (host; integer currents injected by a RingBuffer)",
+                    "populations": {k: list(v["shape"]) for k, v in seg.sites.items()},
+                    "convs": list(seg.layers), "pipeline_depth": seg.depth, "hold_steps_per_frame": hold,
+                    "frames": SEG_FRAMES, "weights": mapping.weights},
+        "steps": n,
+        "lava": {"per_step_ms": lava_wall * 1e3, "cpu_per_step_ms": lava_cpu * 1e3,
+                 "per_step_ms_mean": lv["steps_wall_s"] / steps * 1e3,
+                 "chunk_per_step_ms": [round(c * 1e3, 3) for c in lv["chunk_per_step_s"]],
+                 "first_step_incl_compile_s": lv["first_wall_s"],
+                 "monitors": "none (timed run); final u, k read with Var.get()"},
+        "emulator": {"backend": backend, "runs": rows, "torch_backend_batch1_per_step_ms": torch_wall / n * 1e3,
+                     "firing_rates": rates, "mapping_and_currents_s": prep_s},
+        "speedup_batch1_wall": b1["speedup_wall"],
+        "speedup_batch1_wall_no_recording": b1n["speedup_wall"],
+        "speedup_batch1_wall_no_memo": b1m["speedup_wall"],
+        "speedup_batch1_cpu": b1["speedup_cpu"],
+        "final_state_bitexact_vs_lava": all(r["final_state_sample0_bitexact"] for r in rows),
+        "threads": torch.get_num_threads(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "note": ("shared, loaded 2-core machine; lava per-step wall = best of SEG_CHUNKS timed chunks after its "
+                 "compile step, emulator = best of REPEATS runs of the same 1 + steps; speedups per sample. memo: a "
+                 "Conv whose input spikes equal the previous step's keeps its output (exact; with each frame held "
+                 "6 steps, the deeper layers still recompute on most steps); lava recomputes every Conv every step"),
+    }
+
+
+def write_segment(entry: dict) -> None:
+    data = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    data["spiketrack_tiny_segment"] = entry
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(data, indent=2) + "\n")
+
+
 if __name__ == "__main__":
-    r = main()
+    import sys
+
+    if "--segment-only" not in sys.argv:
+        main()
+    seg_entry = segment_main()
+    write_segment(seg_entry)
+    print(json.dumps({k: seg_entry[k] for k in ("lava", "speedup_batch1_wall", "speedup_batch1_wall_no_recording",
+                                                "speedup_batch1_wall_no_memo",
+                                                "speedup_batch1_cpu", "final_state_bitexact_vs_lava",
+                                                "load_average_at_end")}, indent=2))
+    for row in seg_entry["emulator"]["runs"]:
+        print(row)
+    r = json.loads(OUT.read_text())
     print(json.dumps({k: r[k] for k in ("lava", "speedup_batch1_wall", "speedup_batch1_cpu",
                                         "speedup_best_batched_wall", "speedup_best_batched_batch",
                                         "final_state_bitexact_vs_lava", "threads", "load_average_at_end")},

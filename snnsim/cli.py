@@ -395,13 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
 
     # `snnsim track` lives with the tracking runtime, which builds its own sub-parser.
-    try:
-        from snnsim.tracking.cli_track import add_track_parser
-    except ImportError:
-        pass
-    else:
-        p = add_track_parser(sub)
-        p.formatter_class = argparse.RawDescriptionHelpFormatter
+    from snnsim.loihi.cli_loihi import add_loihi_parser
+    from snnsim.tracking.cli_track import add_track_parser
+
+    for add_parser in (add_track_parser, add_loihi_parser):
+        add_parser(sub).formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 

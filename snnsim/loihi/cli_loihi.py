@@ -1,0 +1,136 @@
+"""`snnsim loihi MODEL`: the command-line face of :mod:`snnsim.loihi.job`.
+
+Wire it into the `snnsim` parser with ``add_loihi_parser(subparsers)``; the sub-command's
+``func`` is :func:`cmd_loihi`, which maps every bad input to one line on stderr and exit code 2
+by itself (also when called outside snnsim.cli.main).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_loihi_parser", "cmd_loihi", "main"]
+
+HELP = ("Map a spiking model onto Loihi 2 (BatchNorm folded, 8-bit weights, graded neurons), run it in fixed point "
+        "and report partition, resources, fidelity and Loihi energy.")
+EXAMPLE = ("examples:\n  snnsim loihi spiketrack-tiny --frames 20\n"
+           "  snnsim loihi spiketrack-s256-t1 --weights golden --frames 2 --out out/loihi\n"
+           "  snnsim loihi spiketrack-tiny --backend lava --frames 2")
+
+
+def _frames(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of frames, got '{value}'") from None
+
+
+def add_loihi_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `loihi` sub-command to an argparse sub-parsers object and return its parser."""
+    p = subparsers.add_parser("loihi", help=HELP, description=HELP, epilog=EXAMPLE,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a registered spiking model (snnsim models), e.g. spiketrack-tiny")
+    p.add_argument("--backend", default="emulator", choices=("emulator", "lava"),
+                   help="emulator (default): snnsim's bit-exact fixed-point emulator; lava: also run the neurocore "
+                        "segment (stem + first stage) in lava-nc and check it bit for bit")
+    p.add_argument("--frames", type=_frames, default=1, help="tracking frames of the synthetic sequence (default 1)")
+    p.add_argument("--weights", default=None,
+                   help="random | golden | PATH to a checkpoint (default: the model's shipped weights if it has "
+                        "any, else random)")
+    p.add_argument("--out", default="snnsim-loihi", help="output folder (default ./snnsim-loihi)")
+    p.add_argument("--quiet", action="store_true", help="no progress or chatter")
+    p.set_defaults(func=cmd_loihi)
+    return p
+
+
+def _user_errors() -> tuple:
+    from snnsim.models.registry import UnknownModelError
+
+    from .job import LoihiJobError
+    from .mapper import MappingError
+
+    errors = [LoihiJobError, MappingError, UnknownModelError, FileNotFoundError, NotADirectoryError,
+              PermissionError]
+    for module, name in (("snnsim.models.checkpoint", "CheckpointError"),
+                         ("snnsim.analysis.outputs", "OutputDirError"),
+                         ("snnsim.energy", "HardwareProfileError")):
+        try:
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def cmd_loihi(args) -> int:
+    """Run the `loihi` job; bad input -> one line on stderr, exit code 2, no output folder."""
+    from .job import check_request, run_loihi_job
+
+    quiet = bool(getattr(args, "quiet", False)) or not sys.stderr.isatty()
+    try:
+        check_request(args.model, args.backend, args.frames)
+        bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=4, desc=f"{args.model}: loihi", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+        def progress(i: int, what: str) -> None:
+            if bar is not None:
+                bar.set_postfix_str(what)
+                bar.update(1)
+
+        try:
+            summary = run_loihi_job(args.model, backend=args.backend, frames=args.frames, weights=args.weights,
+                                    out=args.out, quiet=quiet, progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+    except _user_errors() as exc:
+        print(f"snnsim loihi: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    if not getattr(args, "quiet", False):
+        _print_summary(summary)
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    f = s["fidelity"]
+    sa = f["spike_agreement"]
+    print(f"{s['model']} on Loihi 2 ({s['backend']}): {s['cores']} cores, {s['chips']} chip(s) "
+          f"({s['residual_mapping']} residual mapping); weights: {s['weights']}")
+    if sa["overall"] is not None:
+        print(f"  spike agreement {100 * sa['overall']:.2f} % over {f['frames']} frame(s); open-loop box IoU "
+              f"{f['open_loop_box_iou']['mean']:.3f}"
+              + (f"; closed-loop IoU float vs fixed {f['closed_loop']['mean_iou_float_vs_fixed']:.3f}"
+                 if "closed_loop" in f else ""))
+    seg = s["segment"]
+    if seg.get("available"):
+        line = f"  stem segment: emulator settled = fixed-point model: {seg['settled_equals_model_level_fixed_point']}"
+        if "lava" in seg:
+            line += f"; lava bit-exact: {seg['lava']['bit_exact_vs_emulator']}"
+        print(line)
+    for hw, by in s["energy"].items():
+        for label, j in by.items():
+            shown = "not applicable" if j is None else f"{j * 1e3:.4f} mJ/frame"
+            print(f"  {hw:8s} {label:44s} {shown}")
+    print(f"wrote {s['output']}/")
+
+
+def main(argv: list | None = None) -> int:
+    """Stand-alone entry point (`python -m snnsim.loihi.cli_loihi MODEL ...`)."""
+    parser = argparse.ArgumentParser(prog="snnsim")
+    add_loihi_parser(parser.add_subparsers(dest="command", required=True))
+    try:
+        args = parser.parse_args(["loihi", *(sys.argv[1:] if argv is None else argv)])
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""Fidelity of the fixed-point (Loihi) run against the float model, and Loihi energy from the
+emulated spikes.
+
+On a synthetic single-object sequence (``snnsim.tracking.synthetic``, in memory):
+
+* **open loop** - the template is cropped at frame 0's ground-truth box; for every later frame
+  both models see the same search crop (around the previous frame's ground truth, the usual
+  oracle crop). Per neuron module: the fraction of equal spike levels (0..4) and both firing
+  rates; per head output: max / mean absolute error and the relative L2 error; the IoU of the
+  decoded boxes (Hann-windowed, crop coordinates) float vs fixed point.
+* **closed loop** - each model tracks the sequence on its own (SpikeTrack runtime of
+  ``snnsim.tracking.sot``): IoU of the two trajectories per frame, and each one's IoU with the
+  ground truth.
+
+The fixed-point search passes are counted with snnsim's profiler and turned into a count table
+the energy package reads: synaptic events of neurocore layers (times the number of neuron
+populations each one is stored at, the fanout residual mapping the lava backend uses), host
+layers and host operations as host MACs / spike x spike products (reported, not priced),
+neuron updates / spikes / spike mass of every neuron module. ``snnsim.energy.estimate(...,
+'loihi2', 'loihi')`` prices them; the float model's counts are priced the same way beside them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .mapper import LoihiMapping
+
+__all__ = ["LoihiCounts", "FidelityResult", "box_iou_xywh", "loihi_counts", "loihi_energy", "run_fidelity",
+           "synthetic_sequence"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class LoihiCounts:
+    """A count table in the energy package's contract (snnsim.energy.counts.read_counts)."""
+
+    layers: pd.DataFrame
+    neurons: pd.DataFrame
+    timesteps: int = 1
+    is_spiking: bool = True
+    model: Optional[str] = None
+
+
+@dataclass
+class _Frames:
+    frames: List[LoihiCounts]
+    model: Optional[str] = None
+
+
+@dataclass
+class FidelityResult:
+    summary: Dict[str, Any]
+    sites: pd.DataFrame
+    frames: pd.DataFrame
+    fixed_counts: List[LoihiCounts]
+    float_counts: List[LoihiCounts]
+    template_counts: Optional[LoihiCounts] = None
+    fixed_profiles: List[Any] = field(default_factory=list)
+    saturated: int = 0
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- boxes, crops
+def box_iou_xywh(a, b) -> float:
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _cxcywh_to_xywh(b) -> np.ndarray:
+    cx, cy, w, h = (float(v) for v in b)
+    return np.array([cx - w / 2, cy - h / 2, w, h])
+
+
+def _crop(image: np.ndarray, box_xywh, out: int, factor: float = 4.0) -> torch.Tensor:
+    """SpikeTrack's crop (sqrt(w h) x factor around the box centre, zero padding, bilinear
+    resize, ImageNet normalisation) via snnsim.tracking.sot when it is there."""
+    try:
+        from snnsim.tracking.sot import context_side, crop_window, extract_crop, normalise_crop
+    except ImportError:   # pragma: no cover - the SOT runtime ships with snnsim
+        x, y, w, h = (float(v) for v in box_xywh)
+        side = math.ceil(math.sqrt(w * h) * factor)
+        x0, y0 = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
+        H, W = image.shape[:2]
+        patch = torch.zeros(3, side, side)
+        ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x0 + side, W), min(y0 + side, H)
+        if ix1 > ix0 and iy1 > iy0:
+            patch[:, iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = torch.from_numpy(
+                np.ascontiguousarray(image[iy0:iy1, ix0:ix1])).permute(2, 0, 1).float()
+        patch = F.interpolate(patch[None], size=(out, out), mode="bilinear", align_corners=False)
+        mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+        return (patch / 255.0 - mean) / std
+    b = np.asarray(box_xywh, dtype=np.float64)
+    window = crop_window(b[:2] + b[2:] / 2, context_side(b, factor), out)
+    return normalise_crop(extract_crop(image, window))
+
+
+def synthetic_sequence(frames: int, size: Tuple[int, int] = (256, 256), seed: int = 0):
+    """frames + 1 in-memory frames (frame 0 initialises) of a synthetic single-object scene."""
+    from snnsim.tracking.synthetic import sot_frames
+
+    return list(sot_frames(n_frames=frames + 1, size=size, seed=seed, n_distractors=1))
+
+
+# --------------------------------------------------------------------------- counts
+def loihi_counts(profile, mapping: LoihiMapping, residual: str = "fanout", model: Optional[str] = None
+                 ) -> LoihiCounts:
+    """The energy package's count table from a profiler Profile of the fixed-point model:
+    neurocore layers keep their synaptic events, times the number of populations that store
+    them under the ``residual`` mapping ('fanout' | 'relay' | 'one-copy', see
+    :func:`snnsim.loihi.resources.layer_copies`); with 'relay' each relay population adds its
+    neuron updates, one graded message per neuron and step (the running sum is taken as never
+    zero: an upper bound) and the identity synaptic events into the next stream point. Host
+    layers and host operations become host MACs (spike x spike products stay spike_spike);
+    neuron rows are the profiler's."""
+    from .resources import layer_copies, stream_layout
+
+    if residual not in ("fanout", "relay", "one-copy"):
+        raise ValueError(f"residual must be 'fanout', 'relay' or 'one-copy', not {residual!r}")
+    L = profile.layers.copy()
+    nc = {s.name for s in mapping.neurocore_layers()}
+    copies = layer_copies(mapping, residual)
+    if len(L):
+        is_nc = L["module"].isin(list(nc)) & (L["syn_events"] > 0)
+        mult = L["module"].map(lambda m: copies.get(m, 1)).astype(float)
+        host = ~is_nc
+        moved = host & (L["syn_events"] > 0) & (L["spike_spike"] <= 0)   # spikes x a host result: host MACs
+        L.loc[moved, "mac_ops"] = L.loc[moved, "mac_ops"] + L.loc[moved, "dense_macs"]
+        L.loc[host, "syn_events"] = 0.0
+        L.loc[host, "syn_ops"] = 0.0
+        L.loc[is_nc, "syn_events"] = L.loc[is_nc, "syn_events"] * mult[is_nc]
+        L.loc[is_nc, "syn_ops"] = L.loc[is_nc, "syn_ops"] * mult[is_nc]
+        L["spiking_input"] = is_nc | L["spiking_input"].astype(bool)
+    N = profile.neurons.copy()
+    if residual == "relay" and len(N):
+        ran = set(N["module"])
+        layout = stream_layout(mapping)
+        lrows, nrows = [], []
+        for n, lay in layout.items():
+            if not lay["relayed"] or n not in ran:
+                continue
+            S = mapping.sites[n]
+            C = int(S.shape[0]) if S.shape else 1
+            if lay["index"] > 0:      # identity synapses from the previous relay population
+                ev = float(S.neurons * (2 if lay["has_relay"] else 1))
+                lrows.append({"module": f"{n}.relay_in", "module_type": "RelayIdentity", "op": "identity",
+                              "kind": "relay", "calls": 1, "dense_macs": ev, "mac_ops": 0.0, "syn_events": ev,
+                              "syn_ops": ev, "spike_spike": 0.0, "weight_numel": C, "in_numel": ev, "out_numel": ev,
+                              "spiking_input": True, "thop": False})
+            if lay["has_relay"]:
+                nrows.append({"module": f"{n}.relay", "module_type": "RelayNeuron", "t": 0,
+                              "neurons": float(S.neurons), "spikes": float(S.neurons),
+                              "spike_mass": float(S.neurons)})
+        if lrows:
+            L = pd.concat([L, pd.DataFrame(lrows)], ignore_index=True)
+        if nrows:
+            N = pd.concat([N, pd.DataFrame(nrows)], ignore_index=True)
+    return LoihiCounts(layers=L, neurons=N, timesteps=max(1, int(N["t"].max()) + 1) if len(N) else 1,
+                       is_spiking=True, model=model or mapping.model)
+
+
+def float_counts(profile, model: Optional[str] = None) -> LoihiCounts:
+    N = profile.neurons.copy()
+    return LoihiCounts(layers=profile.layers.copy(), neurons=N,
+                       timesteps=max(1, int(N["t"].max()) + 1) if len(N) else 1, is_spiking=True, model=model)
+
+
+def loihi_energy(variants: Dict[str, Sequence[LoihiCounts]], hardware: Sequence[str] = ("loihi2", "loihi")
+                 ) -> Tuple[pd.DataFrame, Dict[str, Any]]:
+    """Per-layer energy per tracking frame (mean over the frames) of each labelled list of
+    count tables on each hardware under the 'loihi' estimator; and a summary dict
+    {hardware: {label: {...}}}."""
+    from snnsim.energy import estimate
+
+    tables, summary = [], {}
+    for hw in hardware:
+        for label, counts in variants.items():
+            if not counts:
+                continue
+            e = estimate(_Frames(list(counts), counts[0].model), hw, "loihi")
+            t = e.layers.copy()
+            t.insert(0, "counts", label)
+            t.insert(0, "hardware", e.hardware)
+            tables.append(t)
+            summary.setdefault(e.hardware, {})[label] = {
+                "joules_per_frame": e.total_j, "mapping_verdict": e.details.get("mapping", {}).get("verdict"),
+                "estimator_cores": e.details.get("mapping", {}).get("cores_needed"),
+                "assumptions": e.assumptions, "omitted": e.omitted}
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return table, summary
+
+
+# --------------------------------------------------------------------------- comparison
+class _Recorder:
+    """Forward hooks on the neuron modules: integer levels of every call, per pass."""
+
+    def __init__(self, model, mapping: LoihiMapping):
+        self.calls: Dict[str, List[torch.Tensor]] = {}
+        self.active = False
+        mods = dict(model.named_modules())
+        self.handles = []
+        for name, s in mapping.sites.items():
+            q = s.q_out
+            self.handles.append(mods[name].register_forward_hook(self._hook(name, q)))
+
+    def _hook(self, name: str, q: float):
+        def h(module, args, out):
+            if self.active:
+                self.calls.setdefault(name, []).append(torch.round(out.detach() / q).to(torch.int8))
+        return h
+
+    def take(self) -> Dict[str, List[torch.Tensor]]:
+        c, self.calls = self.calls, {}
+        return c
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def _profile_pass(model, fn: Callable[[], Any], count: bool):
+    if not count:
+        return fn(), None
+    from snnsim.counting import Profiler
+
+    with Profiler(model) as prof:
+        out = fn()
+        res = prof.result(1)
+    return out, res
+
+
+def _out_errors(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]) -> Dict[str, Dict[str, float]]:
+    res = {}
+    for k in ("score_map", "size_map", "offset_map", "encoder_out_xz"):
+        if k in a and k in b:
+            x, y = a[k].double(), b[k].double()
+            d = (x - y).abs()
+            nrm = float(x.norm())
+            res[k] = {"max_abs": float(d.max()), "mean_abs": float(d.mean()),
+                      "rel_l2": float((x - y).norm()) / nrm if nrm > 0 else 0.0}
+    return res
+
+
+def run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: int = 0,
+                 size: Tuple[int, int] = (256, 256), closed_loop: bool = True, count: bool = True,
+                 progress: Optional[Callable[[], None]] = None, keep_levels: Sequence[str] = (),
+                 entry: Optional[str] = None) -> FidelityResult:
+    """Float vs fixed point over ``frames`` tracking frames of a synthetic sequence.
+    ``keep_levels``: neuron modules whose fixed-point levels of every search pass are kept
+    (``extra['levels']``); ``entry``: a host layer whose integer output (bias excluded) is
+    captured per search pass (``extra['entry_currents']``, (F, C, H, W))."""
+    seq = synthetic_sequence(frames, size, seed)
+    Z, X = int(model.template_size), int(model.search_size)
+    T = int(getattr(model, "timesteps", 1))
+    img0, box0 = seq[0]
+    tpl = _crop(img0, box0, Z)
+    template = tpl.unsqueeze(0).expand(T, *tpl.shape).contiguous()
+    rec_f = _Recorder(model, mapping)
+    rec_q = _Recorder(fixed_model, mapping)
+    with torch.no_grad():
+        cache_f = model.forward_template(template)
+        tq, tpl_prof = _profile_pass(fixed_model, lambda: fixed_model.forward_template(template), count)
+        cache_q = tq
+    site_eq: Dict[str, List[int]] = {n: [0, 0, 0, 0] for n in mapping.sites}   # equal, total, mass_f, mass_q
+    frame_rows = []
+    fixed_counts, float_counts_, fixed_profiles = [], [], []
+    searches = []
+    kept: Dict[str, List[torch.Tensor]] = {n: [] for n in keep_levels}
+    captured: List[torch.Tensor] = []
+    entry_mod = dict(fixed_model.named_modules()).get(entry) if entry else None
+    if entry_mod is not None:
+        entry_mod.loihi_capture = captured
+    try:
+        for i in range(1, frames + 1):
+            img, gt = seq[i]
+            prev = seq[i - 1][1]
+            search = _crop(img, prev, X)
+            searches.append(search)
+            rec_f.active = rec_q.active = True
+            with torch.no_grad():
+                out_f, prof_f = _profile_pass(model, lambda: model.forward_search(search, cache_f), count)
+                out_q, prof_q = _profile_pass(fixed_model, lambda: fixed_model.forward_search(search, cache_q), count)
+            rec_f.active = rec_q.active = False
+            cf, cq = rec_f.take(), rec_q.take()
+            for n in kept:
+                kept[n].append(cq[n][0])
+            for n in mapping.sites:
+                for a, b in zip(cf.get(n, []), cq.get(n, [])):
+                    s = site_eq[n]
+                    s[0] += int((a == b).sum())
+                    s[1] += a.numel()
+                    s[2] += int(a.sum())
+                    s[3] += int(b.sum())
+            if count:
+                fixed_profiles.append(prof_q)
+                fixed_counts.append(loihi_counts(prof_q, mapping, model=mapping.model))
+                float_counts_.append(float_counts(prof_f, model=mapping.model))
+            wf = model.windowed_box(out_f)["tracker_pred_box_windowed"].reshape(-1, 4)[0]
+            wq = model.windowed_box(out_q)["tracker_pred_box_windowed"].reshape(-1, 4)[0]
+            errs = _out_errors(out_f, out_q)
+            row = {"frame": i, "open_loop_box_iou": box_iou_xywh(_cxcywh_to_xywh(wf), _cxcywh_to_xywh(wq)),
+                   "score_max_abs_err": errs.get("score_map", {}).get("max_abs"),
+                   "score_rel_l2": errs.get("score_map", {}).get("rel_l2"),
+                   "size_rel_l2": errs.get("size_map", {}).get("rel_l2"),
+                   "offset_rel_l2": errs.get("offset_map", {}).get("rel_l2"),
+                   "encoder_rel_l2": errs.get("encoder_out_xz", {}).get("rel_l2"),
+                   "peak_float": float(out_f["score_map"].max()), "peak_fixed": float(out_q["score_map"].max())}
+            frame_rows.append(row)
+            if progress is not None:
+                progress()
+    finally:
+        rec_f.remove()
+        rec_q.remove()
+        if entry_mod is not None:
+            entry_mod.loihi_capture = None
+
+    closed = None
+    if closed_loop:
+        closed = _closed_loop(model, fixed_model, seq)
+        if closed is not None:
+            for row, c in zip(frame_rows, closed["frames"]):
+                row.update(c)
+
+    sites = []
+    for n, (eq, tot, mf, mq) in site_eq.items():
+        s = mapping.sites[n]
+        if tot == 0:
+            continue
+        sites.append({"module": n, "neuron": s.neuron, "agreement": eq / tot, "neurons": tot,
+                      "mean_level_float": mf / tot, "mean_level_fixed": mq / tot,
+                      "scale_bits": s.scale_bits, "host_inputs": len(s.host_inputs)})
+    sites_df = pd.DataFrame(sites)
+    frames_df = pd.DataFrame(frame_rows)
+    sat = sum(int(getattr(m, "loihi_saturated", 0)) for m in fixed_model.modules())
+    tot_eq = sum(v[0] for v in site_eq.values())
+    tot_n = sum(v[1] for v in site_eq.values())
+    first = sites_df.iloc[0]["agreement"] if len(sites_df) else None
+    summary = {
+        "frames": frames, "sequence": {"kind": "synthetic single-object", "seed": seed, "size": list(size),
+                                       "crop": "template at frame 0's ground truth; open-loop search crops around "
+                                               "the previous frame's ground truth"},
+        "spike_agreement": {"overall": tot_eq / tot_n if tot_n else None,
+                            "mean_over_modules": float(sites_df["agreement"].mean()) if len(sites_df) else None,
+                            "min_module": (sites_df.loc[sites_df["agreement"].idxmin(), "module"]
+                                           if len(sites_df) else None),
+                            "min": float(sites_df["agreement"].min()) if len(sites_df) else None,
+                            "first_module": first,
+                            "last_module": float(sites_df.iloc[-1]["agreement"]) if len(sites_df) else None},
+        "open_loop_box_iou": {"mean": float(frames_df["open_loop_box_iou"].mean()) if len(frames_df) else None,
+                              "min": float(frames_df["open_loop_box_iou"].min()) if len(frames_df) else None},
+        "output_error": {k: float(frames_df[k].mean()) for k in ("score_max_abs_err", "score_rel_l2", "size_rel_l2",
+                                                                 "offset_rel_l2", "encoder_rel_l2")
+                         if k in frames_df and frames_df[k].notna().any()},
+        "saturated_state_values": sat,
+    }
+    if closed is not None:
+        summary["closed_loop"] = closed["summary"]
+    return FidelityResult(summary=summary, sites=sites_df, frames=frames_df, fixed_counts=fixed_counts,
+                          float_counts=float_counts_, saturated=sat, fixed_profiles=fixed_profiles,
+                          template_counts=loihi_counts(tpl_prof, mapping) if tpl_prof is not None else None,
+                          extra={"searches": searches, "cache_fixed": cache_q, "levels": kept,
+                                 "entry_currents": torch.stack([c[0] for c in captured]) if captured else None})
+
+
+def _closed_loop(model, fixed_model, seq) -> Optional[Dict[str, Any]]:
+    try:
+        from snnsim.tracking.sot import make_sot_runtime
+    except ImportError:   # pragma: no cover - the SOT runtime ships with snnsim
+        return None
+    rf, rq = make_sot_runtime(model), make_sot_runtime(fixed_model)
+    img0, box0 = seq[0]
+    rf.initialize(img0, box0, search=False)
+    rq.initialize(img0, box0, search=False)
+    rows = []
+    for img, gt in seq[1:]:
+        bf = rf.track(img).box
+        bq = rq.track(img).box
+        rows.append({"closed_loop_iou_float_vs_fixed": box_iou_xywh(bf, bq), "iou_float_vs_gt": box_iou_xywh(bf, gt),
+                     "iou_fixed_vs_gt": box_iou_xywh(bq, gt),
+                     "box_float": [round(float(v), 2) for v in bf], "box_fixed": [round(float(v), 2) for v in bq],
+                     "box_gt": [float(v) for v in gt]})
+    df = pd.DataFrame(rows)
+    return {"frames": rows, "summary": {
+        "mean_iou_float_vs_fixed": float(df["closed_loop_iou_float_vs_fixed"].mean()),
+        "min_iou_float_vs_fixed": float(df["closed_loop_iou_float_vs_fixed"].min()),
+        "mean_iou_float_vs_gt": float(df["iou_float_vs_gt"].mean()),
+        "mean_iou_fixed_vs_gt": float(df["iou_fixed_vs_gt"].mean()),
+        "runtime": "snnsim.tracking.sot SpikeTrack runtime (crop sqrt(wh) x 4, Hann window), each model on its own"}}

@@ -1,0 +1,523 @@
+"""Fixed-point graded-spike neurons: SpikeTrack's NI-LIF and SMTrack's I-LIF as integer
+neurons whose spike carries a level 0..D (D = 4) as a Loihi 2 graded-spike payload.
+
+The neuron model (the same integer rules here, in the torch model-level emulator and in the
+custom lava process of :mod:`snnsim.loihi.lava_graded`)::
+
+    unit      integer value of 1.0 of the float membrane (2**s: the neuron holds U * 2**s)
+    restart   first step of a model sequence (step j = 0 of each period of P steps)
+    x = 0                                   if restart
+    x = rtz((u - k * reset_unit) * decay12) otherwise      # rtz(y) = sign(y) * (|y| >> 12)
+    u = clip(x + a_in + bias, -(2**23 - 1), 2**23 - 1)     # 24-bit state, saturating
+    k = round_half_even(clip(u, 0, D * unit) / unit)       # graded payload 0..D
+    send k
+
+This is the float neuron ``U_t = d_t (U_{t-1} - S_{t-1}) + X_t, S_t = round(clamp(U_t, 0, D))
+* q`` with U in units of 1/unit, the decay d_t as a 12-bit fraction decay12 / 4096, and the
+soft reset S_{t-1} = k q as ``k * reset_unit`` (reset_unit = unit * q: unit / 4 for NI-LIF,
+whose spike is k / 4, unit for I-LIF, whose spike is the integer k). ``round`` is half to
+even, as torch.round in the float models. A period of 1 makes the neuron stateless (``u =
+a_in + bias`` every step): the mapping of a T = 1 model (SpikeTrack's search branch), whose
+neurons restart every frame.
+
+:class:`GradedPopulation` is that neuron as a node of the bit-exact lava-timed emulator
+(:class:`GradedNetwork`, a :class:`~snnsim.loihi.emulator.LoihiNetwork` that also steps
+graded populations with lava's LoihiProtocol timing: Conv / Dense send at step t what they
+computed at step t - 1, populations receive, update and send in the same step).
+:class:`FixedGradedNeuronMixin` is the same neuron for the model-level emulator
+(:func:`snnsim.loihi.mapper.fixed_point_model`), where each neuron module of the float
+model is swapped for it.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from . import fixed_point as fp
+from .emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, Node, RingBufferSource, _shape
+
+__all__ = ["UV_LIMIT", "DECAY_BITS", "decay_to_fixed", "graded_level", "graded_step", "GradedPopulation",
+           "GradedNetwork", "FixedGradedNeuronMixin", "neuron_kind"]
+
+UV_LIMIT = (1 << 23) - 1        # 24-bit signed state, saturating at +-(2**23 - 1)
+DECAY_BITS = 12                 # decays as 12-bit fractions of 4096, as lava's LIF
+_DECAY_ONE = 1 << DECAY_BITS
+
+
+def decay_to_fixed(decay: float) -> int:
+    """A decay factor in [0, 1] as the 12-bit fraction round(decay * 4096) (half to even)."""
+    d = float(decay)
+    if not 0.0 <= d <= 1.0:
+        raise ValueError(f"decay factor must be in [0, 1], got {d}")
+    return int(round(d * _DECAY_ONE))
+
+
+def _rtz_shift(y: torch.Tensor) -> torch.Tensor:
+    """sign(y) * (|y| >> 12) on int64 (rounds toward zero, as lava's LIF decay)."""
+    return torch.sign(y) * (y.abs() >> DECAY_BITS)
+
+
+def graded_level(u: torch.Tensor, unit: int, levels: int) -> torch.Tensor:
+    """round_half_even(clip(u, 0, levels * unit) / unit) for int64 ``u``: the graded level."""
+    unit = int(unit)
+    c = u.clamp(0, int(levels) * unit)
+    k = torch.div(c, unit, rounding_mode="floor")
+    r2 = 2 * (c - k * unit)
+    up = (r2 > unit) | ((r2 == unit) & ((k & 1) == 1))
+    return k + up.to(k.dtype)
+
+
+def graded_step(u: torch.Tensor, k: torch.Tensor, a_in: Optional[torch.Tensor], bias: torch.Tensor, *,
+                unit: int, levels: int, decay12: int, reset_unit: int, restart: bool
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One step of the graded neuron on int64 tensors; returns the new ``(u, k)``."""
+    if restart:
+        x = torch.zeros_like(u)
+    else:
+        x = _rtz_shift((u - k * int(reset_unit)) * int(decay12))
+    if a_in is not None:
+        x = x + a_in.to(torch.int64)
+    x = (x + torch.as_tensor(bias).to(torch.int64)).clamp_(-UV_LIMIT, UV_LIMIT)
+    return x, graded_level(x, unit, levels)
+
+
+def neuron_kind(module: torch.nn.Module) -> Optional[str]:
+    """'NI-LIF' or 'I-LIF' for snnsim's graded neurons, None for anything else."""
+    from snnsim.models.neurons import ILIF, NILIF
+
+    if isinstance(module, NILIF):
+        return "NI-LIF"
+    if isinstance(module, ILIF):
+        return "I-LIF"
+    return None
+
+
+# --------------------------------------------------------------------------- network node
+class GradedPopulation(Node):
+    """A population of graded neurons (see the module docstring) in a :class:`GradedNetwork`.
+
+    ``bias`` is one integer per neuron (broadcast to ``shape``); ``period`` P >= 1 restarts
+    the neuron every P steps (P = 1: stateless), P = 0 never; ``decay12`` holds the 12-bit
+    decays of the steps j = 1 .. P - 1 after a restart (one value used at every step when P =
+    0); ``reset_unit`` is subtracted once per level of the previous spike."""
+
+    kind = "graded"
+
+    def __init__(self, name: str, shape: Any, *, unit: int, levels: int = 4, bias: Any = 0, period: int = 1,
+                 decay12: Sequence[int] = (0,), reset_unit: Optional[int] = None, neuron: str = "NI-LIF"):
+        shape = _shape(shape)
+        super().__init__(name, shape, shape)
+        if int(unit) < 1:
+            raise ValueError(f"graded population {name!r}: unit must be a positive integer, got {unit}")
+        self.unit = int(unit)
+        self.ushift = self.unit.bit_length() - 1 if self.unit & (self.unit - 1) == 0 else -1
+        self.levels = int(levels)
+        b = torch.as_tensor(np.asarray(bias))
+        if b.is_floating_point():
+            if not bool((b == torch.round(b)).all()):
+                raise ValueError(f"graded population {name!r}: bias must be integers")
+        self.bias = b.to(torch.int64).expand(shape).contiguous()
+        if int(self.bias.abs().max()) > UV_LIMIT:
+            raise ValueError(f"graded population {name!r}: bias beyond the 24-bit state")
+        self.period = int(period)
+        if self.period < 0:
+            raise ValueError(f"graded population {name!r}: period must be >= 0")
+        self.decay12 = tuple(int(d) for d in decay12) or (0,)
+        if any(not 0 <= d <= _DECAY_ONE for d in self.decay12):
+            raise ValueError(f"graded population {name!r}: 12-bit decays must be in 0..4096")
+        if self.period > 1 and len(self.decay12) < self.period - 1:
+            raise ValueError(f"graded population {name!r}: need {self.period - 1} decays for period {self.period}")
+        q = 0.25 if neuron == "NI-LIF" else 1.0
+        self.reset_unit = int(reset_unit) if reset_unit is not None else int(round(self.unit * q))
+        self.neuron = neuron
+
+    def schedule(self, t: int) -> Tuple[bool, int]:
+        """(restart, decay12) at lava time step ``t`` (from 1)."""
+        if self.period == 0:
+            return t == 1, self.decay12[0]
+        j = (t - 1) % self.period
+        if j == 0:
+            return True, 0
+        return False, self.decay12[j - 1]
+
+
+# --------------------------------------------------------------------------- fused kernel
+def _graded_fused_py(u, k, a, bias, unit, ushift, levels, d12, reset_unit, restart, ur, sr):  # pragma: no cover
+    """graded_step as one compiled pass, in place: u int32, k float32 (the payload the next
+    layer convolves), a the input (exact integers in any numeric dtype), bias int64 of N,
+    ushift = log2(unit) when unit is a power of two (a shift, not a division), else -1;
+    the new u, k also go to the record rows ur (int32), sr (int8)."""
+    L = 8388607
+    N = bias.shape[0]
+    B = u.shape[0] // N
+    top = levels * unit
+    for b in range(B):
+        o = b * N
+        for j in range(N):
+            i = o + j
+            if restart:
+                x = np.int64(0)
+            else:
+                y = (np.int64(u[i]) - np.int64(k[i]) * reset_unit) * d12
+                x = (y >> 12) if y >= 0 else -((-y) >> 12)
+            v = x + np.int64(a[i]) + bias[j]
+            v = min(max(v, -L), L)
+            c = min(max(v, 0), top)
+            q = (c >> ushift) if ushift >= 0 else c // unit
+            r2 = 2 * (c - q * unit)
+            if r2 > unit or (r2 == unit and (q & 1) == 1):
+                q += 1
+            u[i] = v
+            k[i] = q
+            ur[i] = v
+            sr[i] = q
+
+
+def _graded_stateless_py(u, k, a, bias, inv_unit, top, ur, sr):  # pragma: no cover - numba
+    """The restart step (u = clip(a_in + bias), k = level(u)) in float32 on (B, N) arrays, for a
+    power-of-two unit: every value is an integer below 2**24 (exact), c * inv_unit is exact and
+    rint rounds half to even, so this equals :func:`graded_step` with ``restart=True``. (2-D
+    indexing lets LLVM vectorise the inner loop.)"""
+    L = np.float32(8388607.0)
+    z = np.float32(0.0)
+    B, N = a.shape
+    for b in range(B):
+        ab = a[b]
+        ub = u[b]
+        kb = k[b]
+        urb = ur[b]
+        srb = sr[b]
+        for j in range(N):
+            v = min(max(ab[j] + bias[j], -L), L)
+            q = np.rint(min(max(v, z), top) * inv_unit)
+            ub[j] = np.int32(v)
+            kb[j] = q
+            urb[j] = np.int32(v)
+            srb[j] = np.int8(np.int32(q))
+
+
+_GRADED_FUSED: Any = None
+
+
+def graded_fused_kernel() -> Any:
+    """The numba-compiled ``(general, stateless)`` kernels, or None where numba is missing."""
+    global _GRADED_FUSED
+    if _GRADED_FUSED is None:
+        try:
+            import numba
+        except Exception:  # pragma: no cover - numba is in requirements.lock
+            _GRADED_FUSED = False
+        else:
+            jit = numba.njit(cache=True, nogil=True)
+            # fastmath: lets min / max vectorise (no NaN here; rint keeps rounding half to even)
+            _GRADED_FUSED = (jit(_graded_fused_py),
+                             numba.njit(cache=True, nogil=True, fastmath=True)(_graded_stateless_py))
+    return _GRADED_FUSED or None
+
+
+# --------------------------------------------------------------------------- network runner
+class GradedNetwork(LoihiNetwork):
+    """A lava-timed network of RingBuffer, Conv, Dense and :class:`GradedPopulation` nodes
+    (LIF populations too, through :func:`fixed_point.lif_fixed_step`), bit-exact with the
+    same network built from lava processes (:func:`snnsim.loihi.lava_graded.build_lava`).
+
+    ``run(num_steps, inputs)`` returns ``{population: {'u', 's'}}`` (``'v'`` too for LIFs),
+    shape ``(num_steps, *shape)``, or ``(B, num_steps, *shape)`` for batched inputs, as lava's
+    Monitors record them (``s`` is the graded payload)."""
+
+    def run(self, num_steps: int, inputs: Optional[Mapping[str, Any]] = None,
+            record: Sequence[str] = ("u", "s"), as_numpy: bool = True,
+            populations: Optional[Sequence[str]] = None, backend: str = "auto",
+            memo: bool = True) -> Dict[str, Dict[str, Any]]:
+        """``backend``: 'torch' (int64 torch ops, :func:`graded_step`), 'fused' (float32 messages,
+        exact below 2**24, and one compiled pass per population) or 'auto' (fused where numba
+        is installed and every bound allows it). Both are bit-exact. ``memo`` (fused): a Conv /
+        Dense whose input equals the previous step's keeps its buffer instead of recomputing it
+        (the synaptic output is a deterministic function of the input; with inputs held for
+        several steps most layers then run once per frame)."""
+        num_steps = int(num_steps)
+        if backend not in ("auto", "torch", "fused"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'fused', not {backend!r}")
+        inputs = dict(inputs or {})
+        sources = [n for n in self.nodes.values() if isinstance(n, RingBufferSource)]
+        unknown = set(inputs) - {n.name for n in sources}
+        if unknown:
+            raise KeyError(f"inputs for unknown RingBuffer(s): {sorted(unknown)}")
+        for n in self.nodes.values():
+            if not isinstance(n, (RingBufferSource, ConvLayer, DenseLayer, GradedPopulation, LIFPopulation)):
+                raise TypeError(f"GradedNetwork cannot step node {n!r}")
+
+        batch: Optional[int] = None
+        src_data: Dict[str, torch.Tensor] = {}
+        src_bound: Dict[str, int] = {}
+        for n in sources:
+            raw = inputs.get(n.name, None)
+            d = n.data if raw is None else fp.as_int32_values(raw if torch.is_tensor(raw) else np.asarray(raw))
+            if tuple(d.shape[:-1]) == n.out_shape:
+                d = d.unsqueeze(0)
+            elif tuple(d.shape[1:-1]) == n.out_shape:
+                if batch is not None and batch != d.shape[0]:
+                    raise ValueError(f"batch sizes differ: {batch} vs {d.shape[0]} ({n.name!r})")
+                batch = int(d.shape[0])
+            else:
+                raise ValueError(f"input for {n.name!r} has shape {tuple(d.shape)}, expected "
+                                 f"(*{n.out_shape}, T) or (B, *{n.out_shape}, T)")
+            src_data[n.name] = d
+            src_bound[n.name] = int(d.abs().max()) if d.numel() else 0
+        batched = batch is not None
+        B = batch if batched else 1
+
+        order = self._zero_delay_order()
+        buffered = [n for n in self.nodes.values() if n.buffered]
+        in_conns = {n.name: self.inputs_of(n) for n in self.nodes.values()}
+        bounds: Dict[str, int] = {}
+
+        def out_bound(node: Node) -> int:
+            if node.name in bounds:
+                return bounds[node.name]
+            if isinstance(node, RingBufferSource):
+                b = src_bound[node.name]
+            elif isinstance(node, GradedPopulation):
+                b = node.levels
+            elif isinstance(node, LIFPopulation):
+                b = 1
+            else:
+                xb = sum(out_bound(c.src) for c in in_conns[node.name]) if node.graded else 1
+                if isinstance(node, DenseLayer):
+                    b = fp.dense_bound(node.weights, xb)
+                    we = node.weight_exp
+                    b = b << we if we > 0 else b
+                else:
+                    b = fp.conv_bound(node.weight, xb)
+            bounds[node.name] = min(b, 1 << 40)
+            return bounds[node.name]
+
+        for n in self.nodes.values():
+            out_bound(n)
+        in_bound = {n.name: sum(bounds[c.src.name] for c in in_conns[n.name]) for n in self.nodes.values()}
+        kern = graded_fused_kernel()
+        fast_ok = (kern is not None and not any(isinstance(n, LIFPopulation) for n in self.nodes.values())
+                   and all(b < fp.MAX_UV for b in bounds.values())
+                   and all(in_bound[n.name] + int(n.bias.abs().max()) < fp.FLOAT32_EXACT
+                           for n in self.nodes.values() if isinstance(n, GradedPopulation)))
+        if backend == "fused" and not fast_ok:
+            raise RuntimeError("backend='fused' needs numba, no LIF populations and every value below 2**23")
+        fused = backend == "fused" or (backend == "auto" and fast_ok)
+        mdt = torch.float32 if fused else torch.int64      # message dtype
+
+        src_steps = {name: d.movedim(-1, 0).to(mdt).contiguous() for name, d in src_data.items()}  # (T, b, *shape)
+        plans: Dict[str, Dict[str, Any]] = {}
+        for n in buffered:
+            xb = in_bound[n.name] if n.graded else 1
+            plans[n.name] = fp.prepare_dense(n.weights, xb) if isinstance(n, DenseLayer) else fp.prepare_conv(n.weight, xb)
+        bufs = {n.name: torch.zeros((B,) + n.out_shape, dtype=mdt) for n in buffered}
+        state: Dict[str, List[torch.Tensor]] = {}
+        for n in self.nodes.values():
+            if isinstance(n, GradedPopulation):
+                if fused:
+                    state[n.name] = [torch.zeros((B,) + n.out_shape, dtype=torch.int32),
+                                     torch.zeros((B,) + n.out_shape, dtype=torch.float32)]
+                else:
+                    state[n.name] = [torch.zeros((B,) + n.out_shape, dtype=torch.int64),
+                                     torch.zeros((B,) + n.out_shape, dtype=torch.int64)]
+            elif isinstance(n, LIFPopulation):
+                state[n.name] = [n.u0.expand((B,) + n.out_shape).clone(), n.v0.expand((B,) + n.out_shape).clone()]
+        pops = [n for n in self.nodes.values() if isinstance(n, (GradedPopulation, LIFPopulation))
+                and (populations is None or n.name in populations)]
+        rec: Dict[str, Dict[str, torch.Tensor]] = {}
+        for n in pops:
+            keys = [k for k in record if k in (("u", "s") if isinstance(n, GradedPopulation) else ("u", "v", "s"))]
+            rec[n.name] = {k: torch.from_numpy(np.empty((num_steps, B) + n.out_shape,
+                                                        dtype=np.int8 if k == "s" else np.int32)) for k in keys}
+        scratch = {n.name: (np.empty(B * int(np.prod(n.out_shape)), dtype=np.int32),
+                            np.empty(B * int(np.prod(n.out_shape)), dtype=np.int8))
+                   for n in self.nodes.values() if isinstance(n, GradedPopulation)}
+        bias_f = {n.name: n.bias.view(-1).numpy().astype(np.float32) for n in self.nodes.values()
+                  if isinstance(n, GradedPopulation)}
+        zeros = {n.name: torch.zeros((B,) + n.out_shape, dtype=mdt) for n in self.nodes.values()
+                 if isinstance(n, (GradedPopulation, LIFPopulation))}
+
+        def gather(node: Node, sent: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
+            conns = in_conns[node.name]
+            if not conns:
+                return None
+            total = None
+            for c in conns:
+                m = sent[c.src.name]
+                for op, arg in c.transforms:
+                    m = m.reshape((m.shape[0],) + tuple(arg)) if op == "reshape" else \
+                        m.permute((0,) + tuple(int(a) + 1 for a in arg))
+                m = m.to(mdt)
+                total = m if total is None else total + m
+            if not fused and len(conns) > 1:
+                total = fp.wrap32(total)               # lava adds the inputs in an int32 port
+            return total
+
+        last_in: Dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            for t in range(1, num_steps + 1):
+                sent: Dict[str, torch.Tensor] = dict(bufs)
+                for n in order:
+                    if isinstance(n, RingBufferSource):
+                        st = src_steps[n.name]
+                        x = st[(t - 1) % st.shape[0]]
+                        sent[n.name] = x.expand((B,) + n.out_shape) if x.shape[0] != B else x
+                        continue
+                    a_in = gather(n, sent)
+                    if a_in is not None and a_in.shape[0] != B:
+                        a_in = a_in.expand((B,) + n.out_shape)
+                    r = rec.get(n.name)
+                    if isinstance(n, GradedPopulation):
+                        u, k = state[n.name]
+                        restart, d12 = n.schedule(t)
+                        if fused:
+                            a = (a_in if a_in is not None else zeros[n.name]).contiguous()
+                            rows = ((r["u"][t - 1].view(-1).numpy() if r and "u" in r else scratch[n.name][0]),
+                                    (r["s"][t - 1].view(-1).numpy() if r and "s" in r else scratch[n.name][1]))
+                            if restart and n.ushift >= 0:
+                                kern[1](u.view(B, -1).numpy(), k.view(B, -1).numpy(), a.reshape(B, -1).numpy(),
+                                        bias_f[n.name], np.float32(1.0 / n.unit), np.float32(n.levels * n.unit),
+                                        rows[0].reshape(B, -1), rows[1].reshape(B, -1))
+                            else:
+                                kern[0](u.view(-1).numpy(), k.view(-1).numpy(), a.view(-1).numpy(),
+                                        n.bias.view(-1).numpy(), n.unit, n.ushift, n.levels, d12, n.reset_unit,
+                                        restart, *rows)
+                            sent[n.name] = k
+                            continue
+                        u, k = graded_step(u, k, a_in, n.bias, unit=n.unit, levels=n.levels, decay12=d12,
+                                           reset_unit=n.reset_unit, restart=restart)
+                        state[n.name] = [u, k]
+                        sent[n.name] = k
+                        if r:
+                            if "u" in r:
+                                r["u"][t - 1].copy_(u)
+                            if "s" in r:
+                                r["s"][t - 1].copy_(k)
+                    else:
+                        u, v = state[n.name]
+                        u, v, s = fp.lif_fixed_step(u, v, a_in, n.du, n.dv, n.bias, n.vth_eff)
+                        state[n.name] = [u, v]
+                        sent[n.name] = s
+                        if r:
+                            for key, val in (("u", u), ("v", v), ("s", s)):
+                                if key in r:
+                                    r[key][t - 1].copy_(val)
+                for n in buffered:
+                    x = gather(n, sent)
+                    if x is None:
+                        bufs[n.name] = torch.zeros_like(bufs[n.name])
+                        continue
+                    if fused and memo:
+                        prev = last_in.get(n.name)
+                        if prev is not None and torch.equal(prev, x):
+                            continue               # same input as last step: the same buffer (deterministic)
+                        last_in[n.name] = x.clone()
+                    if isinstance(n, DenseLayer):
+                        bufs[n.name] = fp.dense_apply(x, plans[n.name], n.weight_exp, n.graded).to(mdt)
+                    else:
+                        bufs[n.name] = fp.conv_apply(x, plans[n.name], n.stride, n.padding, n.dilation, n.groups,
+                                                     n.graded, as_int64=not fused).to(mdt)
+        self.last_state = {}
+        for name, st in state.items():
+            node = self.nodes[name]
+            if isinstance(node, GradedPopulation):
+                self.last_state[name] = {"u": st[0].to(torch.int64), "k": st[1].to(torch.int64)}
+            else:
+                self.last_state[name] = {"u": st[0], "v": st[1]}
+        self.last_backend = "fused" if fused else "torch"
+        out: Dict[str, Dict[str, Any]] = {}
+        for name, r in rec.items():
+            out[name] = {}
+            for key, tens in r.items():
+                tens = tens.movedim(1, 0) if batched else tens[:, 0]
+                out[name][key] = tens.numpy() if as_numpy else tens
+        return out
+
+
+# --------------------------------------------------------------------------- model-level neuron
+class FixedGradedNeuronMixin:
+    """Forward of a graded neuron module swapped into a float model (its class is replaced by
+    a subclass with this mixin first, so every reference to the module sees it).
+
+    Attributes set by the mapper: ``loihi_unit`` (2**s), ``loihi_q`` (spike quantum: 1/4 or 1),
+    ``loihi_levels``, ``loihi_decay12`` (12-bit decay of step t >= 1, indexed t - 1),
+    ``loihi_reset_unit``. The input X (float, values on the 1/unit grid where they come from
+    neurocore layers) enters as the integer floor(X * unit + 1/2): exact for neurocore sums,
+    the host's rounding where a host operation contributes. Saturations of the 24-bit state
+    are counted in ``loihi_saturated``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:   # noqa: D401 - torch API
+        unit = int(self.loihi_unit)
+        levels = int(self.loihi_levels)
+        td = int(self.time_dim)
+        q = float(self.loihi_q)
+        if x.shape[td] == 1 and unit & (unit - 1) == 0:
+            # one step (T = 1): restart only. In x's float dtype: floor(x unit + 1/2) is exact for
+            # the integers below 2**23 that matter (larger ones saturate), the clamps are exact and
+            # rint(c / unit) with a power-of-two unit rounds half to even like graded_level.
+            xi = torch.floor(x * unit + 0.5)
+            self.loihi_saturated = getattr(self, "loihi_saturated", 0) + int((xi.abs() > UV_LIMIT).sum())
+            u = xi.clamp_(-UV_LIMIT, UV_LIMIT)
+            k = torch.round(u.clamp_(0, levels * unit).mul_(1.0 / unit))
+            return k.mul_(q)
+        xs = x.unbind(td)
+        out = []
+        u = k = None
+        for t, xt in enumerate(xs):
+            xf = torch.floor(xt * unit + 0.5)
+            sat = int((xf.abs() > UV_LIMIT).sum())
+            xi = xf.clamp_(-(1 << 40), 1 << 40).to(torch.int64)
+            z = xi.new_zeros(())
+            if t == 0:
+                u, k = graded_step(torch.zeros_like(xi), torch.zeros_like(xi), xi, z, unit=unit, levels=levels,
+                                   decay12=0, reset_unit=0, restart=True)
+            else:
+                d12 = self.loihi_decay12[min(t - 1, len(self.loihi_decay12) - 1)]
+                u, k = graded_step(u, k, xi, z, unit=unit, levels=levels, decay12=d12,
+                                   reset_unit=int(self.loihi_reset_unit), restart=False)
+            self.loihi_saturated = getattr(self, "loihi_saturated", 0) + sat
+            out.append(k.to(x.dtype) * q)
+        return torch.stack(out, td)
+
+
+# --------------------------------------------------------------------------- the mapped segment
+def build_segment_network(spec, currents: Any, hold: int, tamper: Optional[str] = None) -> GradedNetwork:
+    """The emulator network of a :class:`~snnsim.loihi.mapper.SegmentSpec`, wired exactly as
+    :func:`snnsim.loihi.lava_graded.build_segment_lava` wires the lava processes: a RingBuffer
+    of the entry currents ((F, X, Y, C), each frame held ``hold`` steps) into every population
+    the entry feeds, a graded-input Conv per layer into each population it adds into.
+    ``currents`` may carry a leading batch axis (B, F, X, Y, C) for batched runs of the
+    returned network (pass them as ``run(..., inputs=segment_inputs(...))``)."""
+    cur = torch.as_tensor(np.asarray(currents)).to(torch.int64)
+    if cur.dim() == 5:
+        cur = cur[0]
+    if cur.dim() != 4 or tuple(cur.shape[1:]) != tuple(spec.entry_shape):
+        raise ValueError(f"currents must be (frames, *{spec.entry_shape}), got {tuple(cur.shape)}")
+    net = GradedNetwork()
+    src = net.add(RingBufferSource("entry", segment_ringbuffer(cur, hold)))
+    names = list(spec.sites)
+    for i, (name, s) in enumerate(spec.sites.items()):
+        bias = torch.as_tensor(np.asarray(s["bias"])).to(torch.int64)
+        if tamper == "bias+1" and i == 0:
+            bias = bias + 1
+        net.add(GradedPopulation(name, s["shape"], unit=s["unit"], levels=s["levels"], bias=bias,
+                                 period=s["period"], decay12=s["decay12"], reset_unit=s["reset_unit"],
+                                 neuron=s["neuron"]))
+        if s["entry"] and not (tamper == "drop-residual" and name == names[-1]):
+            net.connect(src, name)
+    for lname, L in spec.layers.items():
+        conv = net.add(ConvLayer(f"conv:{lname}", np.asarray(L["weight"]), L["in_shape"], stride=L["stride"],
+                                 padding=L["padding"], dilation=L["dilation"], groups=L["groups"],
+                                 num_message_bits=8))
+        net.connect(L["src"], conv)
+        for dst in L["dst"]:
+            net.connect(conv, dst)
+    return net
+
+
+def segment_ringbuffer(currents: torch.Tensor, hold: int) -> torch.Tensor:
+    """(F, X, Y, C) [or (B, F, X, Y, C)] currents -> RingBuffer data (..., X, Y, C, F * hold)."""
+    cur = torch.as_tensor(np.asarray(currents)).to(torch.int64)
+    return cur.movedim(-4, -1).repeat_interleave(int(hold), dim=-1).contiguous()

@@ -1,0 +1,377 @@
+"""The `loihi` job: map a spiking model onto Loihi 2, run it in fixed point, report.
+
+``run_loihi_job(model, backend, frames, weights, out)`` writes, all or nothing, into ``out``:
+
+* ``mapping.csv``     - the partition: every synaptic layer, folded BatchNorm, neuron module and
+                        host operation with where it runs (neurocore | host) and why;
+* ``resources.json``  - neurons, synapses, stored weights, cores and chips per population and in
+                        total, under the cited Loihi 2 limits;
+* ``fidelity.json``   - fixed point vs float: spike agreement per neuron module, output errors,
+                        box IoU (open and closed loop), the stem segment's bit-exact check (and
+                        lava's, with ``--backend lava``), energy totals;
+* ``loihi_energy.csv`` - per-layer energy per frame on Loihi 2 (and Loihi) from the emulated
+                        counts (and, beside them, from the float model's);
+* ``report.md``       - the report section.
+
+The whole model always runs in the model-level fixed-point emulator (host operations in float
+on the host side). The neurocore segment from the input on (the stem and first stage of
+SpikeTrack) also runs in the lava-timed emulator, whose settled spikes must equal the
+model-level run bit for bit; ``backend='lava'`` runs that segment in lava-nc as well and
+compares every population's state and spikes at the end of each frame.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .mapper import MappingError, extract_segment, fixed_point_model, map_model
+
+__all__ = ["LoihiJobError", "BACKENDS", "check_request", "run_loihi_job"]
+
+BACKENDS = ("emulator", "lava")
+HARDWARE = ("loihi2", "loihi")
+
+
+class LoihiJobError(ValueError):
+    """A bad request for the loihi job (one line: what and the fix)."""
+
+
+def check_request(model: str, backend: str = "emulator", frames: int = 1) -> Any:
+    """Validate the request before any work; returns the model's registry spec."""
+    from snnsim.models.registry import get_spec
+
+    spec = get_spec(model)                # UnknownModelError lists the known models
+    if backend not in BACKENDS:
+        raise LoihiJobError(f"unknown backend '{backend}'; use --backend emulator or --backend lava")
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or int(frames) < 1:
+        raise LoihiJobError(f"--frames must be at least 1 (got {frames}); pass --frames 1 or more")
+    if spec.kind != "spiking":
+        raise LoihiJobError(f"not applicable: {model} is an ANN; Loihi runs spiking models")
+    if spec.family != "spiketrack":
+        # the tracker loop, crops and box decoding of the fidelity run are SpikeTrack's
+        raise LoihiJobError(f"not supported yet: {model} ({spec.family}); the loihi job maps the single-object "
+                            f"SpikeTrack family (spiketrack-*) - its fidelity run needs a single-object tracker")
+    if backend == "lava":
+        try:
+            import lava  # noqa: F401
+        except ImportError:
+            raise LoihiJobError("--backend lava needs lava-nc 0.10.0 (pip install snnsim[loihi]); "
+                                "use --backend emulator") from None
+    return spec
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, pd.DataFrame):
+        return _jsonable(obj.to_dict(orient="records"))
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    return obj
+
+
+# --------------------------------------------------------------------------- segment check
+def _find_segment(mapping, backend: str):
+    try:
+        return extract_segment(mapping), None
+    except MappingError as e:
+        if backend == "lava":
+            raise LoihiJobError(f"lava backend: cannot map a segment of {mapping.model}: {e}") from None
+        return None, str(e)
+
+
+def _segment_check(seg, mapping, result, backend: str) -> Dict[str, Any]:
+    """Run the stem segment in the lava-timed emulator (and lava) on the entry currents the
+    fidelity run captured; check it against the model-level fixed-point levels of the same
+    search passes."""
+    from .graded import build_segment_network
+
+    cur = result.extra["entry_currents"].permute(0, 3, 2, 1).contiguous()     # (F, C, H, W) -> (F, X, Y, C)
+    frames = int(cur.shape[0])
+    hold = seg.settle_steps
+    steps = frames * hold
+    net = build_segment_network(seg, cur, hold)
+    net.run(1, record=())                   # warm-up (compiled kernels load)
+    t0 = time.perf_counter()
+    emu = net.run(steps)
+    emu_s = time.perf_counter() - t0
+    settled_equal = True
+    for n in seg.sites:
+        for f in range(frames):
+            lvl = result.extra["levels"][n][f][0, 0].to(torch.int64).permute(2, 1, 0).numpy()   # (X, Y, C)
+            if not np.array_equal(lvl, emu[n]["s"][(f + 1) * hold - 1].astype(np.int64)):
+                settled_equal = False
+    neurons = sum(int(np.prod(s["shape"])) for s in seg.sites.values())
+    out: Dict[str, Any] = {
+        "available": True,
+        "entry": f"{seg.entry} (host; its integer output current, bias excluded, is injected through a RingBuffer "
+                 f"into {sum(1 for s in seg.sites.values() if s['entry'])} populations)",
+        "populations": list(seg.sites), "conv_layers": list(seg.layers), "neurons": neurons,
+        "pipeline_depth": seg.depth, "hold_steps_per_frame": hold, "frames": frames, "steps": steps,
+        "emulator_seconds": emu_s, "emulator_backend": getattr(net, "last_backend", "torch"),
+        "settled_equals_model_level_fixed_point": settled_equal,
+        "residual_adds": "each Conv (and the RingBuffer) of a residual sum is connected to the summing population's "
+                         "a_in; lava's InPort adds them",
+        "timing_note": "lava's Conv has no synaptic delay parameter, so residual paths of different depth are aligned "
+                       "by holding each frame for depth + 1 steps; on a chip, delay-matched paths (Loihi 2 synaptic "
+                       "delays) would take each frame once",
+    }
+    if backend == "lava":
+        from .lava_graded import run_segment_lava_frames
+
+        states, timing = run_segment_lava_frames(seg, cur.numpy(), hold)
+        equal = True
+        first_diff = None
+        for f, st in enumerate(states):
+            for n in seg.sites:
+                for key in ("u", "s"):
+                    if not np.array_equal(st[n][key], emu[n][key][(f + 1) * hold - 1].astype(np.int64)):
+                        equal = False
+                        first_diff = first_diff or f"{n}.{key} at frame {f}"
+        out["lava"] = {"bit_exact_vs_emulator": equal, "first_difference": first_diff, "version": "lava-nc 0.10.0",
+                       "run_config": "Loihi2SimCfg(select_tag='fixed_pt')", "compared": "u and spike payload k of "
+                       "every population at the last step of every frame (Var.get)", **timing}
+        per_step = timing["run_s"] / max(1, (len(states) - 1) * hold) if len(states) > 1 else None
+        if per_step:
+            out["lava"]["per_step_s"] = per_step
+            out["emulator_per_step_s"] = emu_s / steps
+            out["speedup_vs_lava"] = per_step / (emu_s / steps)
+    return out
+
+
+# --------------------------------------------------------------------------- report
+def _md_table(rows: List[List[Any]], header: List[str]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt_j(j: Optional[float]) -> str:
+    if j is None:
+        return "not applicable"
+    for unit, f in (("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6), ("nJ", 1e-9)):
+        if abs(j) >= f:
+            return f"{j / f:.3g} {unit}"
+    return f"{j:.3g} J"
+
+
+def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: Dict[str, Any]) -> str:
+    m = s["model"]
+    L: List[str] = [f"## Loihi 2 mapping: {m}", ""]
+    L.append(f"Weights: {s['weights']}.")
+    if str(s["weights"]).startswith("random"):
+        L.append("> **Warning:** the weights are untrained: spike counts, agreement and energy are not those of the "
+                 "trained model.")
+    L += ["", "### Partition", ""]
+    nc = mapping.neurocore_layers()
+    hl = mapping.host_layers()
+    L.append(f"{len(nc)} synaptic layers run on neurocores (spike input, 8-bit mantissas with one exponent per scale "
+             f"group, BatchNorm folded: {len(mapping.bn_folded)} folded); {len(hl)} on the host "
+             f"({', '.join(x.name for x in hl) or 'none'}); {len(mapping.sites)} neuron modules become integer graded "
+             f"neurons (payload 0..4 as Loihi 2 graded spikes); {len(mapping.host_ops)} host operations. "
+             f"See mapping.csv.")
+    L.append("")
+    host_rows = [[h.module or "<model>", h.op, h.why] for h in mapping.host_ops]
+    if host_rows:
+        L.append(_md_table(host_rows[:40], ["module", "operation", "why on the host"]))
+        if len(host_rows) > 40:
+            L.append(f"... and {len(host_rows) - 40} more (mapping.csv).")
+    for h in hl:
+        L += ["", f"First layer {h.name}: {h.why}."]
+    q = mapping.summary()
+    L += ["", f"Weight quantisation: 8-bit signed mantissas in [-127, 127], round half to even, shared exponent per "
+              f"scale group (the layers adding into one neuron); relative weight error mean "
+              f"{q['mean_quant_rel_error']:.3%}, max {q['max_quant_rel_error']:.3%}; {q['clipped_mantissas']} "
+              f"clipped. Biases and host currents: floor(x 2^s + 1/2) in the neuron's unit 2^-s."]
+    L += ["", "### Resources (Loihi 2)", ""]
+    lim = resources["limits"]
+    L.append(f"Limits from hardware profile `{resources['hardware']['name']}`: "
+             + "; ".join(f"{k.replace('_', ' ')} {v['value']:g} {v['unit']} ({v['status']})"
+                         for k, v in lim.items()) + ".")
+    rows = []
+    for k in ("fanout", "relay"):
+        t = resources["totals"][k]
+        rows.append([k + (" (recommended)" if k == resources["recommended"] else ""), f"{t['neurons']:,}",
+                     f"{t['synapses']:,}", f"{t['stored_weight_bytes'] / 1024:,.0f} KiB", t["cores"], t["chips"]])
+    L += ["", _md_table(rows, ["residual mapping", "neurons", "synapses", "stored weights", "cores", "chips"]), ""]
+    L.append(f"Placement: {resources['placement'][2]}. Host: {resources['host']['macs_per_frame']:,} MACs per frame "
+             f"in {', '.join(resources['host']['layers']) or 'no layer'} plus {len(resources['host']['operations'])} "
+             f"operations (embedded x86 cores or off chip).")
+    f = fid.summary
+    L += ["", "### Fidelity (fixed point vs float)", ""]
+    sa = f["spike_agreement"]
+    L.append(f"{f['frames']} frame(s) of a synthetic sequence. Spike agreement (equal levels 0..4): overall "
+             f"{_pct(sa['overall'])}, mean over neuron modules {_pct(sa['mean_over_modules'])}, lowest "
+             f"{_pct(sa['min'])} ({sa['min_module']}). Open-loop box IoU float vs fixed point: mean "
+             f"{_num(f['open_loop_box_iou']['mean'])}, min {_num(f['open_loop_box_iou']['min'])}.")
+    if "closed_loop" in f:
+        c = f["closed_loop"]
+        L.append(f"Closed loop (each model tracks on its own): IoU float vs fixed point mean "
+                 f"{_num(c['mean_iou_float_vs_fixed'])} (min {_num(c['min_iou_float_vs_fixed'])}); IoU with the ground "
+                 f"truth {_num(c['mean_iou_float_vs_gt'])} (float) and {_num(c['mean_iou_fixed_vs_gt'])} (fixed point).")
+    oe = f.get("output_error", {})
+    if oe:
+        L.append("Output error (relative L2, mean over frames): " + ", ".join(
+            f"{k.replace('_rel_l2', '')} {v:.3g}" for k, v in oe.items() if k.endswith("rel_l2")) + ".")
+    if len(fid.sites):
+        worst = fid.sites.nsmallest(5, "agreement")
+        L += ["", _md_table([[r.module, f"{r.agreement:.4f}", f"{r.mean_level_float:.3f}", f"{r.mean_level_fixed:.3f}"]
+                             for r in worst.itertuples()],
+                            ["neuron module (lowest agreement)", "agreement", "mean level float", "mean level fixed"])]
+    seg = s["segment"]
+    L += ["", "### Neurocore segment: emulator and lava", ""]
+    if seg.get("available"):
+        L.append(f"Stem + first stage ({len(seg['populations'])} populations, {len(seg['conv_layers'])} convs, "
+                 f"{seg['neurons']:,} neurons): entry {seg['entry']}. Residual adds: {seg['residual_adds']}. "
+                 f"Each frame is held {seg['hold_steps_per_frame']} steps ({seg['timing_note']}). Lava-timed emulator "
+                 f"settled spikes equal the model-level fixed-point run: {seg['settled_equals_model_level_fixed_point']}.")
+        if "lava" in seg:
+            lv = seg["lava"]
+            L.append(f"lava-nc backend ({lv['run_config']}): bit-exact with the emulator on {lv['compared']}: "
+                     f"{lv['bit_exact_vs_emulator']}" + (f"; speed-up of the emulator {seg['speedup_vs_lava']:.0f}x"
+                                                         if seg.get("speedup_vs_lava") else "") + ".")
+        else:
+            L.append("Run with `--backend lava` to check the same segment in lava-nc.")
+    else:
+        L.append(f"No neurocore segment from the input could be cut: {seg.get('reason')}.")
+    L += ["", "### Loihi energy per frame (search branch, template cached)", ""]
+    rows = []
+    for hw, by in energy.items():
+        for label, v in by.items():
+            rows.append([hw, label, _fmt_j(v["joules_per_frame"])])
+    L.append(_md_table(rows, ["hardware", "counts", "energy per frame"]))
+    l2 = energy.get("loihi2", {})
+    fo = l2.get("fixed-point emulation (fanout)", {}).get("joules_per_frame")
+    rl = l2.get("fixed-point emulation (relay)", {}).get("joules_per_frame")
+    tf, tr = resources["totals"]["fanout"], resources["totals"]["relay"]
+    if fo and rl:
+        L += ["", f"Trade-off of the residual mappings on Loihi 2: fanout {tf['cores']} cores / {_fmt_j(fo)} per frame, "
+                  f"relay {tr['cores']} cores / {_fmt_j(rl)} per frame (relay stores "
+                  f"{tf['stored_weight_bytes'] / max(tr['stored_weight_bytes'], 1):.1f}x fewer weight bytes; its extra "
+                  f"relay neurons cost cores, since neurons, not synaptic memory, limit the cores here)."]
+    L += ["", "fanout: each residual-stream layer is evaluated once per population that sums it (the mapping the "
+              "lava backend uses); relay: once per stream point plus the relay populations' updates, dense graded "
+              "messages and identity synapses (an upper bound: the running sum is taken as never zero); one copy per "
+              "layer: the float model's layer count on the fixed-point spikes, isolating the quantisation effect. "
+              "Host MACs and spike x spike products are reported, not priced; Loihi 2 energies are assumed constants "
+              "(loihi2 profile). One pass per frame: on a chip, residual paths are delay-matched (the lava segment "
+              "instead holds each frame for depth + 1 steps, which would multiply these figures)."]
+    if mapping.notes:
+        L += ["", "Notes: " + "; ".join(mapping.notes)]
+    L += ["", f"Run time: {s['seconds']:.1f} s.", ""]
+    return "\n".join(L)
+
+
+def _pct(x: Optional[float]) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
+def _num(x: Optional[float]) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+# --------------------------------------------------------------------------- the job
+def run_loihi_job(model: str, backend: str = "emulator", frames: int = 1, weights: Optional[str] = None,
+                  out: str | os.PathLike = "snnsim-loihi", quiet: bool = True, seed: int = 0,
+                  progress: Optional[Callable[[int, str], Any]] = None) -> Dict[str, Any]:
+    """Run the loihi job and write its files into ``out`` (all or nothing). Returns the summary.
+
+    Torch runs on half the CPU cores (at least one; ``SNNSIM_THREADS`` overrides): on a shared
+    machine, OpenMP threads that wait for each other at every operator stall the long runs."""
+    before = torch.get_num_threads()
+    want = int(os.environ.get("SNNSIM_THREADS", "0")) or max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(min(before, want))
+    try:
+        return _run(model, backend, frames, weights, out, seed, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(model: str, backend: str, frames: int, weights: Optional[str], out, seed: int,
+         progress: Optional[Callable[[int, str], Any]]) -> Dict[str, Any]:
+    from snnsim.analysis.outputs import check_output_dir, staged_dir
+    from snnsim.models import build_model
+
+    from .fidelity import loihi_counts, loihi_energy, run_fidelity
+    from .resources import resource_report
+
+    t_start = time.perf_counter()
+    check_request(model, backend, frames)
+    check_output_dir(out)
+    if weights not in (None, "random", "golden") and not pathlib.Path(weights).expanduser().is_file():
+        raise LoihiJobError(f"--weights: no checkpoint file at '{weights}'; give random, golden or the path to a "
+                            f"checkpoint file (.pth / .pt)")
+    say = progress or (lambda i, what: None)
+    net = build_model(model, weights=weights)
+    source = "random" if str(getattr(net, "weights_source", "")).startswith("random") else "golden"
+    say(1, "mapping (trace, fold BatchNorm, quantise)")
+    mapping = map_model(net, source, name=model)
+    fixed = fixed_point_model(net, mapping)
+    say(2, "resources")
+    resources = resource_report(mapping, "loihi2")
+    seg, seg_reason = _find_segment(mapping, backend)
+    say(3, f"fidelity over {frames} frame(s)")
+    fid = run_fidelity(net, fixed, mapping, int(frames), seed=seed, keep_levels=list(seg.sites) if seg else (),
+                       entry=seg.entry if seg else None)
+    relay = [loihi_counts(p, mapping, residual="relay") for p in fid.fixed_profiles]
+    one_copy = [loihi_counts(p, mapping, residual="one-copy") for p in fid.fixed_profiles]
+    energy_table, energy = loihi_energy({"fixed-point emulation (fanout)": fid.fixed_counts,
+                                         "fixed-point emulation (relay)": relay,
+                                         "fixed-point emulation (one copy per layer)": one_copy,
+                                         "float model": fid.float_counts}, HARDWARE)
+    say(4, "neurocore segment" + (" (emulator and lava)" if backend == "lava" else ""))
+    segment = (_segment_check(seg, mapping, fid, backend) if seg is not None
+               else {"available": False, "reason": seg_reason})
+    seconds = time.perf_counter() - t_start
+    summary = {
+        "model": model, "weights": mapping.weights, "backend": backend, "frames": int(frames),
+        "mapping": mapping.summary(),
+        "cores": resources["cores"], "chips": resources["chips"], "residual_mapping": resources["recommended"],
+        "fidelity": fid.summary, "segment": segment,
+        "energy": {hw: {k: v["joules_per_frame"] for k, v in by.items()} for hw, by in energy.items()},
+        "seconds": seconds,
+    }
+    fidelity_json = {
+        "model": model, "weights": mapping.weights, "backend": backend,
+        "emulator": "model-level fixed point (snnsim.loihi.mapper.fixed_point_model): neurocore layers and neurons "
+                    "in Loihi integer arithmetic, host operations in float32",
+        **fid.summary, "segment": segment,
+        "energy": {hw: {k: {"joules_per_frame": v["joules_per_frame"], "mapping_verdict": v["mapping_verdict"]}
+                        for k, v in by.items()} for hw, by in energy.items()},
+        "modules": fid.sites, "per_frame": fid.frames,
+    }
+    res_json = dict(resources)
+    res_json["populations"] = resources["populations"]
+    res_json["layers"] = resources["layers"]
+    res_json["model"] = model
+    report = _report(summary, mapping, resources, fid, energy)
+    with staged_dir(out, "snnsim loihi") as tmp:
+        mapping.table().to_csv(tmp / "mapping.csv", index=False)
+        (tmp / "resources.json").write_text(json.dumps(_jsonable(res_json), indent=2) + "\n")
+        (tmp / "fidelity.json").write_text(json.dumps(_jsonable(fidelity_json), indent=2) + "\n")
+        energy_table.to_csv(tmp / "loihi_energy.csv", index=False)
+        (tmp / "report.md").write_text(report)
+        (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    summary["output"] = str(out)
+    return summary

@@ -1,0 +1,132 @@
+"""`snnsim loihi`: the job's files and the command line's bad-input handling (one line on
+stderr, exit code 2, nothing written)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from snnsim.loihi import cli_loihi, job
+from snnsim.loihi.mapper import MappingError
+
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Results do not depend on it; one thread avoids OpenMP stalls on a loaded 2-core machine
+    # (runs after conftest's 2-thread fixture, restores it after).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+def run_cli(argv, capsys):
+    code = cli_loihi.main(argv)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["no-such-model"], "unknown model 'no-such-model'; known models:"),
+    (["spiketrack-tiny", "--frames", "0"], "--frames must be at least 1 (got 0)"),
+    (["transt"], "not applicable: transt is an ANN; Loihi runs spiking models"),
+    (["asymtrack-t", "--backend", "lava"], "not applicable: asymtrack-t is an ANN; Loihi runs spiking models"),
+    (["smtrack-s"], "not supported yet: smtrack-s"),
+])
+def test_bad_input_one_line_exit_2(argv, message, capsys, tmp_path):
+    out = tmp_path / "o"
+    code, stdout, err = run_cli(argv + ["--out", str(out)], capsys)
+    assert code == 2
+    assert err.startswith("snnsim loihi: error: ") and message in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+def test_bad_weights_and_out(capsys, tmp_path):
+    code, _, err = run_cli(["spiketrack-tiny", "--weights", str(tmp_path / "nope.pt"), "--out",
+                            str(tmp_path / "o")], capsys)
+    assert code == 2 and "no checkpoint file" in err and err.count("\n") == 1
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "mine.txt").write_text("x")
+    code, _, err = run_cli(["spiketrack-tiny", "--out", str(busy)], capsys)
+    assert code == 2 and "did not write" in err
+    assert sorted(p.name for p in busy.iterdir()) == ["mine.txt"]
+
+
+def test_lava_backend_unmappable_segment_is_a_clear_error(monkeypatch):
+    def no_segment(mapping):
+        raise MappingError("no neuron is fed by the input layer and neurocore layers only")
+    monkeypatch.setattr(job, "extract_segment", no_segment)
+
+    class M:
+        model = "spiketrack-tiny"
+    with pytest.raises(job.LoihiJobError, match="lava backend: cannot map a segment of spiketrack-tiny"):
+        job._find_segment(M(), "lava")
+    seg, reason = job._find_segment(M(), "emulator")
+    assert seg is None and "no neuron is fed" in reason
+
+
+def test_parser_wiring():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="snnsim")
+    sub = parser.add_subparsers(dest="command")
+    cli_loihi.add_loihi_parser(sub)
+    args = parser.parse_args(["loihi", "spiketrack-tiny", "--backend", "lava", "--frames", "3", "--quiet"])
+    assert args.func is cli_loihi.cmd_loihi and args.backend == "lava" and args.frames == 3 and args.quiet
+    assert args.weights is None and args.out == "snnsim-loihi"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("loihi") / "run"
+    code = cli_loihi.main(["spiketrack-tiny", "--weights", "golden", "--frames", "1", "--out", str(out), "--quiet"])
+    return code, out
+
+
+def test_job_writes_its_files(tiny_run):
+    code, out = tiny_run
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"mapping.csv", "resources.json", "fidelity.json", "loihi_energy.csv", "report.md"} <= names
+    mapping = pd.read_csv(out / "mapping.csv")
+    assert list(mapping.columns[:4]) == ["layer", "op", "where", "why"]
+    assert set(mapping["where"]) == {"neurocore", "host"}
+    first = mapping[mapping["layer"] == "encoder.downsample1_1.encode_conv"].iloc[0]
+    assert first["where"] == "host" and "image" in first["why"]
+    assert (mapping["op"] == "bmm").any() and mapping["why"].notna().all()
+
+    res = json.loads((out / "resources.json").read_text())
+    assert res["cores"] >= 1 and res["chips"] == res["totals"][res["recommended"]]["chips"]
+    assert res["limits"]["neurons_per_core"]["value"] == 8192 and "Intel" in res["limits"]["cores_per_chip"]["source"]
+    assert len(res["populations"]) > 100
+
+    fid = json.loads((out / "fidelity.json").read_text())
+    agree = fid["spike_agreement"]
+    assert 0.5 < agree["overall"] <= 1.0 and agree["first_module"] > 0.99
+    assert 0.0 <= fid["open_loop_box_iou"]["mean"] <= 1.0
+    assert "closed_loop" in fid and len(fid["per_frame"]) == 1
+    seg = fid["segment"]
+    assert seg["available"] and seg["settled_equals_model_level_fixed_point"] is True
+    assert fid["energy"]["loihi2"]["fixed-point emulation (fanout)"]["joules_per_frame"] > 0
+
+    energy = pd.read_csv(out / "loihi_energy.csv")
+    assert {"hardware", "counts", "module", "total_J", "synops"} <= set(energy.columns)
+    assert set(energy["hardware"]) == {"loihi2", "loihi"}
+    host = energy[(energy["module"] == "encoder.downsample1_1.encode_conv") & (energy["counts"] != "float model")]
+    assert (host["synops"] == 0).all() and (host["host_macs"] > 0).all()
+
+    report = (out / "report.md").read_text()
+    for heading in ("## Loihi 2 mapping: spiketrack-tiny", "### Partition", "### Resources (Loihi 2)",
+                    "### Fidelity (fixed point vs float)", "### Neurocore segment", "### Loihi energy per frame"):
+        assert heading in report
+
+
+def test_job_rerun_replaces_its_own_output(tiny_run, capsys):
+    code, out = tiny_run
+    assert (out / ".snnsim-output").exists()
+    code2, _, err = run_cli(["spiketrack-tiny", "--frames", "0", "--out", str(out)], capsys)
+    assert code2 == 2 and (out / "mapping.csv").exists()        # a bad request leaves the old run alone
