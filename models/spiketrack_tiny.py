@@ -1,4 +1,4 @@
-"""spiketrack-tiny: a reduced SpikeTrack (dims 16/32/64/96, head 64, T = 1, 128 px crops).
+"""spiketrack-tiny: a reduced SpikeTrack (dims 16/32/64/80, head 64, T = 1, 128 px crops).
 
 The architecture is SpikeTrack's own (models/spiketrack.py), only smaller: the published
 configs use 256 / 384 px crops with a 16 / 24 token grid in the attention and memory stages
@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .spiketrack import SpikeTrack, SpikeTrackConfig
 
-__all__ = ["TINY_CONFIG", "TinySpikeTrackConfig", "WEIGHTS_PATH", "WEIGHTS_SOURCE", "build_spiketrack_tiny"]
+__all__ = ["TINY_CONFIG", "SpikeTrackTiny", "TinySpikeTrackConfig", "WEIGHTS_PATH", "WEIGHTS_SOURCE",
+           "build_spiketrack_tiny"]
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "spiketrack_tiny.pt"
 WEIGHTS_SOURCE = "trained spiketrack-tiny (snnsim, synthetic data; see docs/training_tiny.md)"
@@ -36,15 +37,34 @@ class TinySpikeTrackConfig(SpikeTrackConfig):
         return self.size // self.stride
 
 
-TINY_CONFIG = TinySpikeTrackConfig("tiny128_t1", (16, 32, 64, 96), 64, 1, 128)
+# C3 = 80 rather than 96 keeps the float16 checkpoint under 5 MB (96 gives 5.4 MB).
+TINY_CONFIG = TinySpikeTrackConfig("tiny128_t1", (16, 32, 64, 80), 64, 1, 128)
 
 
-def build_spiketrack_tiny(weights: str | Path | None = "default") -> SpikeTrack:
+class SpikeTrackTiny(SpikeTrack):
+    """SpikeTrack at TINY_CONFIG. One safeguard: the registry builds the model (which loads
+    the shipped weights) before it knows which weights the caller asked for, and answers
+    `weights='random'` by only labelling the model "random ...". Labelling a model that holds
+    the shipped weights that way re-initialises it here, so the label stays true."""
+
+    def __init__(self):
+        super().__init__(TINY_CONFIG)
+        self._holds_shipped_weights = False
+
+    def __setattr__(self, name, value):
+        if (name == "weights_source" and isinstance(value, str) and value.startswith("random")
+                and getattr(self, "_holds_shipped_weights", False)):
+            self.load_state_dict(SpikeTrack(self.cfg).state_dict(), strict=True)
+            super().__setattr__("_holds_shipped_weights", False)
+        super().__setattr__(name, value)
+
+
+def build_spiketrack_tiny(weights: str | Path | None = "default") -> SpikeTrackTiny:
     """The reduced SpikeTrack. weights='default' loads the shipped trained checkpoint
     (models/weights/spiketrack_tiny.pt) when it is present and sets `weights_source`; when it
     is absent the model stays at its untrained initialisation (the registry then reports
     random weights). weights=None never loads; a path loads that checkpoint strictly."""
-    model = SpikeTrack(TINY_CONFIG)
+    model = SpikeTrackTiny()
     if weights is None:
         return model
     path = WEIGHTS_PATH if weights == "default" else Path(weights)
@@ -53,5 +73,9 @@ def build_spiketrack_tiny(weights: str | Path | None = "default") -> SpikeTrack:
     from .checkpoint import load_checkpoint
 
     load_checkpoint(model, path)
-    model.weights_source = WEIGHTS_SOURCE if weights == "default" else f"checkpoint {path}"
+    if weights == "default":
+        model.weights_source = WEIGHTS_SOURCE
+        model._holds_shipped_weights = True
+    else:
+        model.weights_source = f"checkpoint {path}"
     return model

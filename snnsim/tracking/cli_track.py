@@ -1,0 +1,112 @@
+"""`snnsim track MODEL SEQUENCE`: the command-line face of :mod:`snnsim.tracking.run`.
+
+Wire it into the `snnsim` parser with ``add_track_parser(subparsers)``; the sub-command's
+``func`` is :func:`cmd_track`, which maps every bad input to one line on stderr and exit code 2
+by itself (also when called outside snnsim.cli.main).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_track_parser", "cmd_track", "parse_size"]
+
+HELP = "Run a tracker over a sequence, frame by frame: boxes, per-frame counts and energy, metrics, report."
+EXAMPLE = ("example: snnsim track spiketrack-tiny path/to/GOT-10k/GOT-10k_Val_000001 "
+           "--hardware horowitz-45nm-fp32,loihi2 --out out/track")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'608x1088' -> (608, 1088)."""
+    try:
+        h, w = (int(v) for v in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size HxW such as 608x1088") from None
+    return h, w
+
+
+def add_track_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `track` sub-command to an argparse sub-parsers object and return its parser."""
+    p = subparsers.add_parser("track", help=HELP, description=HELP, epilog=EXAMPLE)
+    p.add_argument("model", help="registered model (snnsim models), e.g. spiketrack-tiny, transt, smtrack-s")
+    p.add_argument("sequence", help="sequence folder: GOT-10k / LaSOT / OTB (single object) or MOTChallenge")
+    p.add_argument("--out", default="snnsim-track", help="output directory (default ./snnsim-track)")
+    p.add_argument("--hardware", default="horowitz-45nm-fp32",
+                   help="comma-separated hardware profiles to price each frame on (names or YAML paths; "
+                        "default horowitz-45nm-fp32; '' for counts only)")
+    p.add_argument("--weights", default=None,
+                   help="random | golden | PATH to a checkpoint (default: the model's shipped weights if it "
+                        "has any, else random)")
+    p.add_argument("--frames", type=int, default=None, help="process at most N frames (default: all)")
+    p.add_argument("--input-size", type=parse_size, default=None,
+                   help="detector input HxW for smtrack-s (multiples of 32; default 608x1088)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or chatter")
+    p.set_defaults(func=cmd_track)
+    return p
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from snnsim.models.registry import UnknownModelError
+
+    from .errors import SequenceError
+
+    errors: list[type[BaseException]] = [SequenceError, UnknownModelError, ValueError, FileNotFoundError,
+                                         NotADirectoryError, PermissionError]
+    for module, name in (("snnsim.models.checkpoint", "CheckpointError"),
+                         ("snnsim.energy", "HardwareProfileError")):
+        try:
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def cmd_track(args) -> int:
+    """Run the `track` job; bad input -> one line on stderr, exit code 2, no output folder."""
+    from .run import track_sequence
+
+    hardware = [h.strip() for h in (args.hardware or "").split(",") if h.strip()]
+    options = {}
+    if getattr(args, "input_size", None) is not None:
+        options["input_size"] = args.input_size
+    try:
+        summary = track_sequence(args.model, args.sequence, args.out, hardware=hardware, weights=args.weights,
+                                 frames=args.frames, quiet=args.quiet, **options)
+    except _user_errors() as exc:
+        print(f"snnsim track: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        _print_summary(summary)
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    print(f"{s['model']} on {s['sequence']['name']}: {s['frames']} frames, template branch on "
+          f"{s['template_passes']} frame(s); weights: {s['weights']}")
+    m = s.get("metrics")
+    if m and s["task"] == "sot":
+        print(f"  success AUC {m['auc']:.3f}, precision {m['precision']:.3f}, norm. precision {m['norm_precision']:.3f}")
+    elif m:
+        print(f"  HOTA {m['HOTA']:.3f}, MOTA {m['MOTA']:.3f}, IDF1 {m['IDF1']:.3f} (no ReID: appearance term dropped)")
+    for hw, by in s["energy"].items():
+        for est, j in by.items():
+            shown = "not applicable" if j is None else f"{j * 1e3:.4f} mJ/frame (mean, template included)"
+            print(f"  {hw:22s} {est:14s} {shown}")
+    print(f"wrote {s['output']}/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (`python -m snnsim.tracking.cli_track MODEL SEQUENCE ...`)."""
+    parser = argparse.ArgumentParser(prog="snnsim")
+    add_track_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["track", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

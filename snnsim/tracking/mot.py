@@ -1,0 +1,109 @@
+"""Multi-object tracking runtime: SMTrack's spiking detector + TrackTrack association.
+
+Per frame (uint8 [H, W, 3] RGB, as the sequence readers yield it):
+
+1. letterbox the frame into the detector input (H_in, W_in) as ByteTrack's YOLOX ``preproc``
+   does (the MOT YOLOX code SMTrack builds on): scale r = min(H_in / H, W_in / W), bilinear
+   resize to (H r, W r), placed top-left on a canvas of value 114, then / 255 and the ImageNet
+   mean / std (ByteTrack's MOT experiments);
+2. one detector pass (the per-frame branch; the detector has no template branch), counted
+   through ``meter('search')``;
+3. YOLOX decoding + ``models.smtrack.postprocess`` (score = obj x cls >= ``min_score``,
+   class-agnostic NMS at ``nms_threshold`` 0.95: TrackTrack's association runs its own
+   NMS-0.80 / NMS-0.95 split, so the detector only removes near-duplicates), at most
+   ``max_detections`` boxes, scaled back by 1 / r;
+4. ``TrackTrackAssociator.update``. No ReID network is shipped, so the appearance (cosine)
+   term of TrackTrack's cost is dropped and the motion term weighs 1 (TrackTrack's no-ReID
+   variant); ``uses_reid`` is False and ``REID_NOTE`` says so in the outputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .association import TrackTrackAssociator
+from .sot import IMAGENET_MEAN, IMAGENET_STD, Meter, no_meter
+
+__all__ = ["REID_NOTE", "MOTStep", "MOTRuntime", "letterbox"]
+
+REID_NOTE = ("No ReID weights: TrackTrack's appearance (cosine) term is dropped and the motion term "
+             "weighs 1 (its no-ReID variant), so identities rest on motion, confidence and angle cues only.")
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int], pad: float = 114.0) -> tuple[torch.Tensor, float]:
+    """ByteTrack's YOLOX ``preproc`` on an RGB frame -> (normalised tensor [1, 3, H_in, W_in], r)."""
+    H, W = image.shape[:2]
+    h_in, w_in = size
+    r = min(h_in / H, w_in / W)
+    h, w = int(H * r), int(W * r)
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).to(torch.float32)
+    if (h, w) != (H, W):
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+    canvas = torch.full((1, 3, h_in, w_in), float(pad))
+    canvas[:, :, :h, :w] = x
+    mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+    return (canvas / 255.0 - mean) / std, r
+
+
+@dataclass
+class MOTStep:
+    frame: int                                   # 0-based index (MOTChallenge frame = frame + 1)
+    tracks: list = field(default_factory=list)   # [(track_id, box xywh [4], score)]
+    detections: int = 0                          # detections handed to the association
+    template_ran: bool = False                   # always False: the detector has no template branch
+
+
+class MOTRuntime:
+    """SMTrack: detector (``SMTrackDetector``) + ``TrackTrackAssociator``.
+
+    ``input_size`` (H, W), multiples of 32, defaults to the model's (608 x 1088 for MOT17).
+    ``frame_rate`` sets how long lost tracks are kept (2 x frame rate frames). Extra keyword
+    arguments go to the associator (thresholds; defaults are SMTrack's MOT17 ones)."""
+
+    def __init__(self, model, input_size=None, meter: Meter | None = None, frame_rate: float = 30.0,
+                 min_score: float = 0.1, nms_threshold: float = 0.95, max_detections: int = 300,
+                 **association):
+        if getattr(model, "family", "") != "smtrack":
+            raise ValueError(f"model family '{getattr(model, 'family', '')}' has no multi-object runtime "
+                             "(multi-object families: smtrack)")
+        from snnsim.models.smtrack import _check_size
+
+        self.model = model
+        self.input_size = _check_size(input_size if input_size is not None else model.input_size)
+        self.meter = meter or no_meter
+        self.min_score = float(min_score)
+        self.nms_threshold = float(nms_threshold)
+        self.max_detections = int(max_detections)
+        self.associator = TrackTrackAssociator(frame_rate=frame_rate, min_score=min_score, **association)
+        self.frame = -1
+
+    @property
+    def uses_reid(self) -> bool:
+        return False
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Detections of one frame -> [N, 5] x1, y1, x2, y2, score in image pixels."""
+        from snnsim.models.smtrack import postprocess
+
+        x, r = letterbox(image, self.input_size)
+        with torch.no_grad(), self.meter("search"):
+            out = self.model.forward_search(x, None)
+        with torch.no_grad():
+            det = postprocess(out["decoded"], self.min_score, self.nms_threshold, self.max_detections)[0]
+        det = det.double().numpy()
+        det[:, :4] /= r
+        return det
+
+    def step(self, image: np.ndarray) -> MOTStep:
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"frames must be numpy arrays [H, W, 3] (RGB); got {getattr(image, 'shape', None)}")
+        self.frame += 1
+        det = self.detect(image)
+        tracks = self.associator.update(det, frame_id=self.frame + 1)
+        out = [(int(tid), np.array([b[0], b[1], b[2] - b[0], b[3] - b[1]]), float(s)) for tid, b, s in tracks]
+        return MOTStep(self.frame, out, len(det))
+

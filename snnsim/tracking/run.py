@@ -1,0 +1,413 @@
+"""The `track` job: run a registered tracker over a sequence, frame by frame, and write its
+boxes, per-frame counts and energy, metrics, summary and a small report.
+
+    from snnsim.tracking.run import track_sequence
+    summary = track_sequence("spiketrack-tiny", "path/to/sequence", "out/dir",
+                             hardware=["horowitz-45nm-fp32"])
+
+Streaming: frames are decoded one at a time by the sequence reader and dropped after their
+step; per-frame counts and energies go straight to per_frame.csv and only the boxes (four
+numbers per frame, needed for the result file and the metrics) stay in memory, so memory does
+not grow with the sequence beyond that. Counting: one
+:class:`~snnsim.counting.Profiler` is held for the whole run; the runtime's meter resets it
+before every network pass and takes the pass's Profile after it, so each frame is counted on
+its own and the template branch is charged exactly on the frames where it runs
+(initialisation and template updates).
+
+Files (written into a temporary folder beside ``out`` and renamed into place at the end, so a
+failure never leaves a partial output folder):
+
+* ``<sequence>.txt`` - the boxes in the dataset's result format (x,y,w,h per frame for SOT;
+  MOTChallenge rows for MOT);
+* ``per_frame.csv`` - one row per frame: frame, template_ran, the counts (search pass plus
+  the template pass where it ran) and the energy in joules per (hardware, estimator);
+* ``metrics.json`` - SOT: success AUC, precision, normalised precision (``sot_metrics``);
+  MOT: HOTA / MOTA / IDF1 (``mot_metrics``); only when the sequence has ground truth;
+* ``summary.json`` - model, weights provenance, frames, template frames, mean counts and mean
+  energy per frame (template cost included on the frames where it ran), the search-pass and
+  template-pass means apart, notes;
+* ``report.html`` - a self-contained page (plotly inline) with the energy-per-frame series.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+__all__ = ["COUNT_COLUMNS", "DEFAULT_HARDWARE", "PassMeter", "TrackError", "track_sequence", "energy_column"]
+
+COUNT_COLUMNS = ("dense_macs", "mac_ops", "syn_ops", "syn_events", "spike_spike", "spikes", "neuron_updates")
+DEFAULT_HARDWARE = ("horowitz-45nm-fp32",)
+
+
+class TrackError(ValueError):
+    """A bad argument of the track job (not of the sequence): one line, names the fix."""
+
+
+def energy_column(hardware: str, estimator: str) -> str:
+    return f"energy_J/{hardware}/{estimator}"
+
+
+class PassMeter:
+    """The runtime's meter: ``with meter('search'): ...`` resets the profiler, runs the pass and
+    keeps its Profile under the branch name until ``clear()``."""
+
+    def __init__(self, profiler, batch: int = 1):
+        self.profiler = profiler
+        self.batch = batch
+        self.results: dict[str, Any] = {}
+
+    def clear(self) -> None:
+        self.results = {}
+
+    @contextlib.contextmanager
+    def __call__(self, branch: str):
+        self.profiler.reset()
+        yield
+        if branch in self.results:
+            raise RuntimeError(f"two '{branch}' passes in one frame; the per-frame accounting expects one")
+        self.results[branch] = self.profiler.result(self.batch)
+
+
+def _totals(profile) -> dict[str, float]:
+    if profile is None:
+        return dict.fromkeys(COUNT_COLUMNS, 0.0)
+    t = profile.totals
+    return {k: float(t[k]) for k in COUNT_COLUMNS}
+
+
+class _Pricer:
+    """Prices one pass's Profile on every (hardware, estimator); estimates are linear in the
+    counts, so a frame's energy is the sum of its passes' energies."""
+
+    def __init__(self, hardware: list[str], model_name: str):
+        from snnsim.energy import load_hardware
+
+        self.model_name = model_name
+        self.profiles = [load_hardware(h) for h in hardware]
+        self.columns = [(hw.name, est) for hw in self.profiles for est in hw.estimators]
+        self.applicable: dict[tuple[str, str], bool] = {}
+        self.reasons: dict[tuple[str, str], str] = {}
+        self.omitted: dict[tuple[str, str], list[str]] = {}
+
+    def price(self, profile, branch: str = "search") -> dict[tuple[str, str], float | None]:
+        """{(hardware, estimator): joules of this pass, None where not applicable}. Only the
+        search pass may use a device measurement of the model (a measured joules-per-frame
+        covers a tracking frame; it must not be charged again for a template pass)."""
+        from snnsim.energy import estimate
+
+        out = {}
+        model = self.model_name if branch == "search" else None
+        for hw in self.profiles:
+            for est in hw.estimators:
+                key = (hw.name, est)
+                if self.applicable.get(key) is False:
+                    out[key] = None
+                    continue
+                e = estimate(profile, hw, est, model=model)
+                if key not in self.applicable:
+                    self.applicable[key] = bool(e.applicable)
+                    self.reasons[key] = e.reason or ""
+                    self.omitted[key] = list(e.omitted)
+                out[key] = e.total_j if e.applicable else None
+        return out
+
+
+def _open(sequence) -> Any:
+    from .sequences import open_sequence
+
+    return open_sequence(sequence)
+
+
+def _build(model, weights: str | None):
+    from snnsim.models import build_model
+
+    if isinstance(model, torch.nn.Module):
+        return model
+    if weights not in (None, "random", "golden") and not Path(weights).is_file():
+        raise TrackError(f"--weights: no checkpoint file at '{weights}'; give random, golden or a path "
+                         "to a .pt/.pth file")
+    return build_model(model, weights=weights)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "1" if v else "0"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(float(v)) if isinstance(v, float) else str(v)
+
+
+def track_sequence(model, sequence, out, hardware=DEFAULT_HARDWARE, weights: str | None = None,
+                   frames: int | None = None, quiet: bool = True, input_size=None,
+                   progress: Callable[[int], None] | None = None, **runtime_options) -> dict:
+    """Run ``model`` (a registered name, or a built TrackerNet) over the sequence folder
+    ``sequence`` and write the outputs to ``out`` (replaced if it exists). Returns summary.json's
+    dict. ``frames`` limits the frames processed; ``input_size`` (H, W) sets SMTrack's detector
+    input; other keyword arguments go to the runtime (e.g. update_interval for SpikeTrack)."""
+    from snnsim.counting import Profiler
+
+    if frames is not None and frames < 1:
+        raise TrackError(f"--frames must be at least 1 (got {frames})")
+    hardware = [h for h in (hardware or []) if h]
+    seq = _open(sequence)
+    net = _build(model, weights)
+    name = getattr(net, "registry_name", type(net).__name__)
+    family = getattr(net, "family", "")
+    if seq.kind == "sot" and family == "smtrack":
+        raise TrackError(f"{name} is a multi-object tracker but {seq.root} is a single-object sequence; "
+                         "give a MOTChallenge sequence folder (seqinfo.ini + img1/)")
+    if seq.kind == "mot" and family != "smtrack":
+        raise TrackError(f"{name} is a single-object tracker but {seq.root} is a MOTChallenge sequence; "
+                         "give a GOT-10k / LaSOT / OTB sequence folder, or use smtrack-s")
+    pricer = _Pricer(hardware, name)
+    n = len(seq) if frames is None else min(frames, len(seq))
+    net.eval()
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        summary = _run(net, name, seq, n, pricer, tmp, quiet, input_size, progress, runtime_options, Profiler)
+        summary["output"] = str(out)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return summary
+
+
+def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runtime_options, Profiler) -> dict:
+    from tqdm import tqdm
+
+    is_sot = seq.kind == "sot"
+    formats = [] if net.kind == "ann" else None
+    energy_cols = [energy_column(h, e) for h, e in pricer.columns]
+    header = ["frame", "template_ran", *COUNT_COLUMNS, *energy_cols]
+    boxes: list[np.ndarray] = []
+    mot_rows: list[list[float]] = []
+    template_frames: list[int] = []
+    sums = dict.fromkeys(COUNT_COLUMNS, 0.0)
+    tpl_sums = dict.fromkeys(COUNT_COLUMNS, 0.0)
+    e_frame = {c: 0.0 for c in pricer.columns}
+    e_search = {c: 0.0 for c in pricer.columns}
+    e_tpl = {c: 0.0 for c in pricer.columns}
+    bar = tqdm(total=n, desc=f"tracking {seq.name}", disable=quiet or not sys.stderr.isatty(), leave=False)
+    with open(tmp / "per_frame.csv", "w", newline="") as fh, torch.no_grad(), \
+            Profiler(net, spike_formats=formats) as prof, bar:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        meter = PassMeter(prof)
+        if is_sot:
+            from .sot import make_sot_runtime
+
+            runtime = make_sot_runtime(net, meter, **runtime_options)
+        else:
+            from .mot import MOTRuntime
+
+            runtime = MOTRuntime(net, input_size, meter, frame_rate=seq.frame_rate, **runtime_options)
+        for i, image in seq.frames(stop=n):
+            meter.clear()
+            if is_sot:
+                step = runtime.initialize(image, seq.init_box) if i == 0 else runtime.track(image)
+                boxes.append(step.box)
+            else:
+                step = runtime.step(image)
+                for tid, b, s in step.tracks:
+                    mot_rows.append([i + 1, tid, *b, s])
+            del image
+            search = meter.results.get("search")
+            tpl = meter.results.get("template")
+            counts = _totals(search)
+            if tpl is not None:
+                template_frames.append(i)
+                for k, v in _totals(tpl).items():
+                    counts[k] += v
+                    tpl_sums[k] += v
+            for k in COUNT_COLUMNS:
+                sums[k] += counts[k]
+            es = pricer.price(search) if search is not None else dict.fromkeys(pricer.columns, 0.0)
+            et = pricer.price(tpl, "template") if tpl is not None else dict.fromkeys(pricer.columns, 0.0)
+            row_e = []
+            for c in pricer.columns:
+                if es[c] is None or et[c] is None:  # the estimator does not apply to this model
+                    row_e.append(None)
+                    continue
+                total = es[c] + et[c]
+                e_frame[c] += total
+                e_search[c] += es[c]
+                e_tpl[c] += et[c]
+                row_e.append(total)
+            writer.writerow([_fmt(v) for v in (i, tpl is not None, *(counts[k] for k in COUNT_COLUMNS), *row_e)])
+            bar.update(1)
+            if progress is not None:
+                progress(i)
+
+    result_file = tmp / f"{seq.name}.txt"
+    from .sequences import write_mot_result, write_sot_result
+
+    if is_sot:
+        write_sot_result(result_file, np.stack(boxes))
+    else:
+        write_mot_result(result_file, np.asarray(mot_rows, dtype=np.float64).reshape(-1, 7))
+
+    metrics, metrics_note = _metrics(seq, n, boxes, mot_rows, is_sot)
+    if metrics is not None:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+    k = len(template_frames)
+    energy = {}
+    for (hw, est) in pricer.columns:
+        ok = pricer.applicable.get((hw, est), True)
+        energy.setdefault(hw, {})[est] = e_frame[(hw, est)] / n if ok else None
+    energy_search = {hw: {est: (e_search[(hw, est)] / n if pricer.applicable.get((hw, est), True) else None)
+                          for (h2, est) in pricer.columns if h2 == hw} for hw in energy}
+    energy_tpl = None
+    if k:
+        energy_tpl = {hw: {est: (e_tpl[(hw, est)] / k if pricer.applicable.get((hw, est), True) else None)
+                           for (h2, est) in pricer.columns if h2 == hw} for hw in energy}
+    notes = []
+    weights = getattr(net, "weights_source", "unknown")
+    if str(weights).startswith("random"):
+        notes.append("Weights are untrained: boxes, firing rates and spike-driven energy are not those of a "
+                     "trained model.")
+    if not is_sot:
+        from .mot import REID_NOTE
+
+        notes.append(REID_NOTE)
+    if is_sot:
+        notes.append("Frame 0 runs the template branch and the search branch; its reported box is the given "
+                     "initial box.")
+    if metrics_note:
+        notes.append(metrics_note)
+    summary = {
+        "model": name,
+        "family": getattr(net, "family", ""),
+        "kind": net.kind,
+        "task": "sot" if is_sot else "mot",
+        "params": int(sum(p.numel() for p in net.parameters())),
+        "weights": weights,
+        "timesteps": int(getattr(net, "timesteps", 1)),
+        "sequence": {"path": str(seq.root), "name": seq.name, "layout": seq.layout,
+                     "frames_total": len(seq), "image_size": list(seq.image_size)},
+        "frames": n,
+        "template_frames": template_frames,
+        "template_passes": k,
+        "counts_per_frame": {c: sums[c] / n for c in COUNT_COLUMNS},
+        "template_counts_per_pass": ({c: tpl_sums[c] / k for c in COUNT_COLUMNS} if k else None),
+        "energy": energy,
+        "energy_search_per_frame": energy_search,
+        "energy_template_per_pass": energy_tpl,
+        "energy_not_applicable": {f"{h}/{e}": pricer.reasons.get((h, e), "")
+                                  for (h, e) in pricer.columns if pricer.applicable.get((h, e)) is False},
+        "energy_omitted": {f"{h}/{e}": pricer.omitted.get((h, e), []) for (h, e) in pricer.columns},
+        "hardware": sorted({h for h, _ in pricer.columns}),
+        "result_file": result_file.name,
+        "metrics": metrics,
+        "notes": notes,
+    }
+    if is_sot:
+        summary["runtime"] = {"class": type(runtime).__name__, "template_factor": runtime.template_factor,
+                              "search_factor": runtime.search_factor, "template_size": runtime.template_size,
+                              "search_size": runtime.search_size, "padding": runtime.pad_rule}
+    else:
+        summary["reid"] = runtime.uses_reid
+        summary["runtime"] = {"class": type(runtime).__name__, "input_size": list(runtime.input_size)}
+    _write_report(tmp / "report.html", summary, tmp / "per_frame.csv", pricer.columns)
+    return summary
+
+
+def _metrics(seq, n: int, boxes, mot_rows, is_sot) -> tuple[dict | None, str | None]:
+    if is_sot:
+        if not seq.has_full_gt:
+            return None, "No metrics: the sequence has only the first-frame box (no per-frame ground truth)."
+        from .sot_metrics import sot_metrics
+
+        valid = seq.valid[:n]
+        if not valid.any():
+            return None, "No metrics: no processed frame has a valid ground-truth box."
+        m = sot_metrics(np.stack(boxes), seq.ground_truth[:n], valid=valid, skip_first=seq.layout == "got10k")
+        d = m.as_dict()
+        d.update({"task": "sot", "skip_first": seq.layout == "got10k"})
+        return d, None
+    if seq.ground_truth is None:
+        return None, "No metrics: the sequence has no gt/gt.txt."
+    from .mot_metrics import mot_metrics
+    from .mot import REID_NOTE
+
+    gt = seq.ground_truth[seq.ground_truth[:, 0] <= n]
+    res = np.asarray(mot_rows, dtype=np.float64).reshape(-1, 7)
+    d = mot_metrics(gt, res, n_frames=n)
+    d.update({"task": "mot", "reid": False, "reid_note": REID_NOTE})
+    return d, None
+
+
+def _write_report(path: Path, summary: dict, per_frame_csv: Path, columns) -> None:
+    """report.html: summary table + plotly energy-per-frame series (plotly.js inline), the
+    series read back from per_frame.csv (nothing per frame is held in memory for it)."""
+    import html
+
+    import plotly.graph_objects as go
+
+    with open(per_frame_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    x = [int(r["frame"]) for r in rows]
+    tpl = [i for i, r in enumerate(rows) if r["template_ran"] == "1"]
+    fig = go.Figure()
+    for hw, est in columns:
+        col = energy_column(hw, est)
+        mj = [float(r[col]) * 1e3 if r[col] != "" else None for r in rows]
+        if all(v is None for v in mj):
+            continue
+        fig.add_trace(go.Scatter(x=x, y=mj, mode="lines", name=f"{hw} / {est}"))
+        fig.add_trace(go.Scatter(x=[x[i] for i in tpl], y=[mj[i] for i in tpl], mode="markers",
+                                 name=f"template ran ({hw} / {est})", marker={"symbol": "diamond", "size": 9}))
+    del rows
+    fig.update_layout(title="Energy per frame (search every frame, template where it ran)",
+                      xaxis_title="frame", yaxis_title="energy per frame (mJ)", template="plotly_white",
+                      height=480)
+    plot = fig.to_html(full_html=False, include_plotlyjs=True) if fig.data else "<p>No energy estimates.</p>"
+
+    def row(k, v):
+        return f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+
+    rows = [row("model", summary["model"]), row("weights", summary["weights"]),
+            row("sequence", f"{summary['sequence']['name']} ({summary['sequence']['layout']})"),
+            row("frames", summary["frames"]),
+            row("template passes", f"{summary['template_passes']} (frames {_short(summary['template_frames'])})")]
+    for hw, by in summary["energy"].items():
+        for est, j in by.items():
+            rows.append(row(f"mean energy per frame, {hw} / {est}", "not applicable" if j is None else f"{j * 1e3:.4g} mJ"))
+    m = summary.get("metrics")
+    if m and summary["task"] == "sot":
+        rows.append(row("success AUC / precision / norm. precision",
+                        f"{m['auc']:.3f} / {m['precision']:.3f} / {m['norm_precision']:.3f}"))
+    elif m:
+        rows.append(row("HOTA / MOTA / IDF1", f"{m['HOTA']:.3f} / {m['MOTA']:.3f} / {m['IDF1']:.3f}"))
+    notes = "".join(f"<li>{html.escape(t)}</li>" for t in summary["notes"])
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>snnsim track: {html.escape(summary['model'])}"
+            f"</title><style>body{{font-family:sans-serif;margin:2em}}th{{text-align:left;padding-right:1em}}"
+            f"</style></head><body><h1>snnsim track: {html.escape(summary['model'])} on "
+            f"{html.escape(summary['sequence']['name'])}</h1><table>{''.join(rows)}</table>"
+            f"<ul>{notes}</ul>{plot}</body></html>")
+    path.write_text(page)
+
+
+def _short(frames: list[int], limit: int = 12) -> str:
+    s = ", ".join(map(str, frames[:limit]))
+    return s + (f", ... ({len(frames)} in all)" if len(frames) > limit else "")
+
