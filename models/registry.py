@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in [
     _spiketrack("spiketrack-b384-t1", "b384_t1", "SpikeTrack B, 384 px, 1 template"),
     _spiketrack("spiketrack-b384-t3", "b384_t3", "SpikeTrack B, 384 px, 3 templates"),
     ModelSpec("spiketrack-tiny", "spiketrack", "spiking", "spiketrack_tiny:build_spiketrack_tiny", {},
-              "SpikeTrack reduced (dims 16/32/64/96, 128 px, T=1), trained here on synthetic sequences"),
+              "SpikeTrack reduced (dims 16/32/64/80, 128 px, T=1), trained here on synthetic sequences"),
     ModelSpec("smtrack-s", "smtrack", "spiking", "smtrack:build_smtrack", {"variant": "s"},
               "SMTrack SpikeYOLOX-S detector (T=4, D=4) + TrackTrack association"),
     ModelSpec("asymtrack-t", "asymtrack", "ann", "asymtrack:build_asymtrack", {"variant": "tiny"},
@@ -65,7 +66,10 @@ def build_model(name: str, weights: str | None = None) -> nn.Module:
     spec = get_spec(name)
     module_name, func = spec.builder.split(":")
     builder = getattr(importlib.import_module(f"snnsim.models.{module_name}"), func)
-    model = builder(**spec.config)
+    kwargs = dict(spec.config)
+    if weights is not None and "weights" in inspect.signature(builder).parameters:
+        kwargs["weights"] = None  # the caller chose the weights: the builder loads no default
+    model = builder(**kwargs)
     model.registry_name = name
     if weights is None and getattr(model, "weights_source", None):
         pass  # the builder loaded the model's shipped default weights and said so

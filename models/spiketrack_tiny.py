@@ -42,21 +42,10 @@ TINY_CONFIG = TinySpikeTrackConfig("tiny128_t1", (16, 32, 64, 80), 64, 1, 128)
 
 
 class SpikeTrackTiny(SpikeTrack):
-    """SpikeTrack at TINY_CONFIG. One safeguard: the registry builds the model (which loads
-    the shipped weights) before it knows which weights the caller asked for, and answers
-    `weights='random'` by only labelling the model "random ...". Labelling a model that holds
-    the shipped weights that way re-initialises it here, so the label stays true."""
+    """SpikeTrack at TINY_CONFIG (128 px crops, T = 1), trained here on synthetic data."""
 
     def __init__(self):
         super().__init__(TINY_CONFIG)
-        self._holds_shipped_weights = False
-
-    def __setattr__(self, name, value):
-        if (name == "weights_source" and isinstance(value, str) and value.startswith("random")
-                and getattr(self, "_holds_shipped_weights", False)):
-            self.load_state_dict(SpikeTrack(self.cfg).state_dict(), strict=True)
-            super().__setattr__("_holds_shipped_weights", False)
-        super().__setattr__(name, value)
 
 
 def build_spiketrack_tiny(weights: str | Path | None = "default") -> SpikeTrackTiny:
@@ -75,7 +64,6 @@ def build_spiketrack_tiny(weights: str | Path | None = "default") -> SpikeTrackT
     load_checkpoint(model, path)
     if weights == "default":
         model.weights_source = WEIGHTS_SOURCE
-        model._holds_shipped_weights = True
     else:
         model.weights_source = f"checkpoint {path}"
     return model

@@ -14,6 +14,7 @@ import time
 # the spiking model can be swapped for a trained one (weights "default": its shipped
 # checkpoint) without touching anything else.
 DEMO_MODELS: tuple[tuple[str, str], ...] = (
+    ("spiketrack-tiny", "default"),      # trained here: its firing rates are a trained network's
     ("spiketrack-s256-t1", "golden"),
     ("asymtrack-t", "golden"),
     ("transt", "golden"),
