@@ -10,6 +10,8 @@ import pathlib
 import sys
 import time
 
+from snnsim.errors import one_line, user_errors
+
 # The demo's trackers: (registry name, weights: default | random | golden). One constant, so
 # the spiking model can be swapped for a trained one (weights "default": its shipped
 # checkpoint) without touching anything else.
@@ -54,23 +56,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from snnsim.models.registry import UnknownModelError
-
-    errors: list[type[BaseException]] = [CliError, UnknownModelError, FileNotFoundError, NotADirectoryError,
-                                         IsADirectoryError, PermissionError]
-    for module, name in (("snnsim.models.checkpoint", "CheckpointError"),
-                         ("snnsim.energy", "HardwareProfileError"),
-                         ("snnsim.tracking.errors", "SequenceError"),
-                         ("snnsim.analysis.outputs", "OutputDirError"),
-                         ("snnsim.analysis.capture", "CaptureError")):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
 
 
 def _progress(total: int, desc: str, quiet: bool, leave: bool = False):
@@ -412,9 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
-    except _user_errors() as exc:
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"snnsim {args.command}: error: {text}", file=sys.stderr)
+    except user_errors(CliError) as exc:
+        print(f"snnsim {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"snnsim {args.command}: interrupted; nothing was written", file=sys.stderr)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from snnsim.errors import one_line, user_errors
+
 __all__ = ["add_loihi_parser", "cmd_loihi", "main"]
 
 HELP = ("Map a spiking model onto Loihi 2 (BatchNorm folded, 8-bit weights, graded neurons), run it in fixed point "
@@ -43,32 +45,10 @@ def add_loihi_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _user_errors() -> tuple:
-    from snnsim.models.registry import UnknownModelError
-
-    from .job import LoihiJobError
-    from .mapper import MappingError
-
-    errors = [LoihiJobError, MappingError, UnknownModelError, FileNotFoundError, NotADirectoryError,
-              PermissionError]
-    for module, name in (("snnsim.models.checkpoint", "CheckpointError"),
-                         ("snnsim.analysis.outputs", "OutputDirError"),
-                         ("snnsim.energy", "HardwareProfileError")):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def cmd_loihi(args) -> int:
     """Run the `loihi` job; bad input -> one line on stderr, exit code 2, no output folder."""
-    from .job import check_request, run_loihi_job
+    from .job import LoihiJobError, check_request, run_loihi_job
+    from .mapper import MappingError
 
     quiet = bool(getattr(args, "quiet", False)) or not sys.stderr.isatty()
     try:
@@ -90,8 +70,8 @@ def cmd_loihi(args) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    except _user_errors() as exc:
-        print(f"snnsim loihi: error: {_one_line(exc)}", file=sys.stderr)
+    except user_errors(LoihiJobError, MappingError) as exc:
+        print(f"snnsim loihi: error: {one_line(exc)}", file=sys.stderr)
         return 2
     if not getattr(args, "quiet", False):
         _print_summary(summary)

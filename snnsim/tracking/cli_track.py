@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from snnsim.errors import one_line, user_errors
+
 __all__ = ["add_track_parser", "cmd_track", "parse_size"]
 
 HELP = "Run a tracker over a sequence, frame by frame: boxes, per-frame counts and energy, metrics, report."
@@ -45,27 +47,6 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from snnsim.models.registry import UnknownModelError
-
-    from .errors import SequenceError
-
-    errors: list[type[BaseException]] = [SequenceError, UnknownModelError, ValueError, FileNotFoundError,
-                                         NotADirectoryError, PermissionError]
-    for module, name in (("snnsim.models.checkpoint", "CheckpointError"),
-                         ("snnsim.energy", "HardwareProfileError")):
-        try:
-            errors.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def cmd_track(args) -> int:
     """Run the `track` job; bad input -> one line on stderr, exit code 2, no output folder."""
     from .run import track_sequence
@@ -77,8 +58,8 @@ def cmd_track(args) -> int:
     try:
         summary = track_sequence(args.model, args.sequence, args.out, hardware=hardware, weights=args.weights,
                                  frames=args.frames, quiet=args.quiet, **options)
-    except _user_errors() as exc:
-        print(f"snnsim track: error: {_one_line(exc)}", file=sys.stderr)
+    except user_errors(ValueError) as exc:
+        print(f"snnsim track: error: {one_line(exc)}", file=sys.stderr)
         return 2
     if not args.quiet:
         _print_summary(summary)
