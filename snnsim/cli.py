@@ -305,6 +305,19 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_measure(args) -> int:
+    from snnsim.measure import measure, write_measured_profile
+
+    if args.frames < 1:
+        raise CliError(f"--frames must be at least 1 (got {args.frames})")
+    result = measure(args.model, args.device, args.frames, args.weights)
+    gpu = "-".join(result["gpu"].lower().split())
+    path = write_measured_profile(result, args.out or f"measured-{gpu}-{args.model}.yaml", args.base)
+    print(f"{args.model} on {result['gpu']}: {result['joules_per_frame'] * 1e3:.3f} mJ per frame "
+          f"({result['watts']:.1f} W, idle {result['idle_watts']:.1f} W); wrote {path}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from snnsim.analysis.outputs import write_suite
 
@@ -380,7 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="snnsim-demo", help="output folder (default ./snnsim-demo)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
 
-    # `snnsim track` lives with the tracking runtime, which builds its own sub-parser.
+    p = add("measure", "Measure a model's energy per tracking frame on a real NVIDIA GPU (NVML) and write a "
+                       "measured hardware profile.", cmd_measure)
+    p.epilog = ("example:\n  snnsim measure transt --device cuda --frames 200 --out hardware_profiles/measured/h100-lab.yaml\n"
+                "  (without a GPU it says so and exits 2; nothing is modelled)")
+    p.add_argument("model")
+    p.add_argument("--device", default="cuda", help="torch CUDA device (default cuda)")
+    p.add_argument("--frames", type=int, default=100, help="tracking frames to time (default 100)")
+    p.add_argument("--weights", default="golden", help="random | golden | PATH (default golden)")
+    p.add_argument("--base", default=None, help="the shipped profile this GPU is an instance of (default: from its name)")
+    p.add_argument("--out", default=None, help="profile YAML to write (default measured-<gpu>-<model>.yaml)")
+
+    # `snnsim track` and `snnsim loihi` live with their jobs, which build their own sub-parsers.
     from snnsim.loihi.cli_loihi import add_loihi_parser
     from snnsim.tracking.cli_track import add_track_parser
 

@@ -13,6 +13,7 @@ _USER_ERRORS = (
     ("snnsim.tracking.errors", "SequenceError"),
     ("snnsim.analysis.outputs", "OutputDirError"),
     ("snnsim.analysis.capture", "CaptureError"),
+    ("snnsim.measure", "MeasurementUnavailable"),
 )
 
 

@@ -38,3 +38,13 @@ def test_unknown_gpu_needs_a_base(tmp_path):
         write_measured_profile({"gpu": "Mystery GPU", "driver": "1", "torch": "2", "model": "m", "weights": "w",
                                 "frames": 1, "date": "d", "seconds": 1, "joules_per_frame": 1.0, "watts": 1,
                                 "idle_watts": 0, "joules_per_frame_above_idle": 1.0}, tmp_path / "x.yaml")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the no-GPU path cannot be shown")
+def test_cli_measure_without_gpu_exits_2(capsys, tmp_path):
+    from snnsim.cli import main
+
+    assert main(["measure", "asymtrack-t", "--frames", "3", "--out", str(tmp_path / "m.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no CUDA GPU visible" in err[0]
+    assert not (tmp_path / "m.yaml").exists()
