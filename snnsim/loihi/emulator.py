@@ -204,6 +204,20 @@ def _transformed_shape(shape: Tuple[int, ...], transforms) -> Tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------- network
+def source_batch(node, raw, batch: Optional[int]) -> Tuple[torch.Tensor, Optional[int]]:
+    """A source's data as (b, *shape, T) with b = 1 or B, and the batch size seen so far.
+    `raw` is (*shape, T) (shared by every sample) or (B, *shape, T) (one per sample)."""
+    d = fp.as_int32_values(raw if torch.is_tensor(raw) else np.asarray(raw))
+    if tuple(d.shape[:-1]) == node.out_shape:
+        return d.unsqueeze(0), batch
+    if tuple(d.shape[1:-1]) == node.out_shape:
+        if batch is not None and batch != d.shape[0]:
+            raise ValueError(f"batch sizes differ: {batch} vs {d.shape[0]} ({node.name!r})")
+        return d, int(d.shape[0])
+    raise ValueError(f"input for {node.name!r} has shape {tuple(d.shape)}, expected "
+                     f"(*{node.out_shape}, T) or (B, *{node.out_shape}, T)")
+
+
 class LoihiNetwork:
     """A network of :class:`RingBufferSource`, :class:`DenseLayer`, :class:`ConvLayer` and
     :class:`LIFPopulation` nodes, stepped bit-exactly like lava-nc's fixed-point models."""
@@ -336,17 +350,7 @@ class LoihiNetwork:
         src_data: Dict[str, torch.Tensor] = {}   # (b, *shape, T) with b = 1 or B
         for n in sources:
             if n.name in inputs:
-                raw = inputs[n.name]
-                d = fp.as_int32_values(raw if torch.is_tensor(raw) else np.asarray(raw))
-                if tuple(d.shape[:-1]) == n.out_shape:
-                    d = d.unsqueeze(0)
-                elif tuple(d.shape[1:-1]) == n.out_shape:
-                    if batch is not None and batch != d.shape[0]:
-                        raise ValueError(f"batch sizes differ: {batch} vs {d.shape[0]} ({n.name!r})")
-                    batch = int(d.shape[0])
-                else:
-                    raise ValueError(f"input for {n.name!r} has shape {tuple(d.shape)}, expected "
-                                     f"(*{n.out_shape}, T) or (B, *{n.out_shape}, T)")
+                d, batch = source_batch(n, inputs[n.name], batch)
                 if d.shape[-1] < 1:
                     raise ValueError(f"input for {n.name!r} has no time steps")
             else:

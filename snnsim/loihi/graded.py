@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, Node, RingBufferSource, _shape
+from .emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, Node, RingBufferSource, _shape, source_batch
 
 __all__ = ["UV_LIMIT", "DECAY_BITS", "decay_to_fixed", "graded_level", "graded_step", "GradedPopulation",
            "GradedNetwork", "FixedGradedNeuronMixin", "neuron_kind"]
@@ -253,17 +253,7 @@ class GradedNetwork(LoihiNetwork):
         src_data: Dict[str, torch.Tensor] = {}
         src_bound: Dict[str, int] = {}
         for n in sources:
-            raw = inputs.get(n.name, None)
-            d = n.data if raw is None else fp.as_int32_values(raw if torch.is_tensor(raw) else np.asarray(raw))
-            if tuple(d.shape[:-1]) == n.out_shape:
-                d = d.unsqueeze(0)
-            elif tuple(d.shape[1:-1]) == n.out_shape:
-                if batch is not None and batch != d.shape[0]:
-                    raise ValueError(f"batch sizes differ: {batch} vs {d.shape[0]} ({n.name!r})")
-                batch = int(d.shape[0])
-            else:
-                raise ValueError(f"input for {n.name!r} has shape {tuple(d.shape)}, expected "
-                                 f"(*{n.out_shape}, T) or (B, *{n.out_shape}, T)")
+            d, batch = source_batch(n, inputs.get(n.name, n.data), batch)
             src_data[n.name] = d
             src_bound[n.name] = int(d.abs().max()) if d.numel() else 0
         batched = batch is not None
