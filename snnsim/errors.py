@@ -19,12 +19,16 @@ _USER_ERRORS = (
 
 def user_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]:
     """The exception types that mean "bad input", plus a command's own `extra` ones."""
-    found: list[type[BaseException]] = [FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError]
+    found: list[type[BaseException]] = [FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                                        PermissionError]
     for module, name in _USER_ERRORS:
         found.append(getattr(importlib.import_module(module), name))
     return tuple(found) + extra
 
 
 def one_line(exc: BaseException) -> str:
-    """The message on one line (whitespace collapsed), or the type's name when empty."""
+    """The message on one line (whitespace collapsed), or the type's name when empty. An
+    operating-system error names its path and what to check rather than an errno."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.strerror.lower()}: {exc.filename} (check the path in --out / the input arguments)"
     return " ".join(str(exc).split()) or type(exc).__name__

@@ -263,3 +263,13 @@ def test_random_runs_are_deterministic_and_the_capture_replays_them(tmp_path):
     summary = json.loads((runs[0] / "summary.json").read_text())
     assert summary["capture"]["module"] == meta["module"]
     assert any("torch.manual_seed(0)" in n for n in summary["notes"])
+
+
+def test_out_below_a_file_is_one_line(tmp_path, capsys):
+    from snnsim.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["profile", "asymtrack-t", "--hardware", "", "--quiet", "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(blocker) in err[0] and "Traceback" not in err[0]
