@@ -16,6 +16,8 @@ where a static bound proves that no int32 overflow can happen.
 """
 from __future__ import annotations
 
+import functools
+
 from enum import IntEnum
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -442,21 +444,21 @@ def _lif_fused_exact_py(u, v, a, bias, fu, fv, vth, s, ur, vr, sr):  # pragma: n
             sr[i] = sp
 
 
-_LIF_FUSED: Any = None
+def numba_compile(*functions: Any, **options: Any) -> tuple | None:
+    """numba.njit(cache=True, nogil=True, **options) of each function, or None where numba
+    is missing (the torch paths are equally exact, only slower)."""
+    try:
+        import numba
+    except Exception:  # pragma: no cover - numba is in requirements.lock
+        return None
+    jit = numba.njit(cache=True, nogil=True, **options)
+    return tuple(jit(f) for f in functions)
 
 
+@functools.cache
 def lif_fused_kernel() -> Any:
     """``(fast, exact)`` numba-compiled fused LIF kernels, or None where numba is missing."""
-    global _LIF_FUSED
-    if _LIF_FUSED is None:
-        try:
-            import numba
-        except Exception:  # pragma: no cover - numba is in requirements.lock
-            _LIF_FUSED = False
-        else:
-            jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-            _LIF_FUSED = (jit(_lif_fused_fast_py), jit(_lif_fused_exact_py))
-    return _LIF_FUSED or None
+    return numba_compile(_lif_fused_fast_py, _lif_fused_exact_py, error_model="numpy")
 
 
 def lif_fused_step(u: torch.Tensor, v: torch.Tensor, a_in: Optional[torch.Tensor], du: int, dv: int,

@@ -30,6 +30,8 @@ model is swapped for it.
 """
 from __future__ import annotations
 
+import functools
+
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -198,23 +200,13 @@ def _graded_stateless_py(u, k, a, bias, inv_unit, top, ur, sr):  # pragma: no co
             srb[j] = np.int8(np.int32(q))
 
 
-_GRADED_FUSED: Any = None
-
-
+@functools.cache
 def graded_fused_kernel() -> Any:
     """The numba-compiled ``(general, stateless)`` kernels, or None where numba is missing."""
-    global _GRADED_FUSED
-    if _GRADED_FUSED is None:
-        try:
-            import numba
-        except Exception:  # pragma: no cover - numba is in requirements.lock
-            _GRADED_FUSED = False
-        else:
-            jit = numba.njit(cache=True, nogil=True)
-            # fastmath: lets min / max vectorise (no NaN here; rint keeps rounding half to even)
-            _GRADED_FUSED = (jit(_graded_fused_py),
-                             numba.njit(cache=True, nogil=True, fastmath=True)(_graded_stateless_py))
-    return _GRADED_FUSED or None
+    general = fp.numba_compile(_graded_fused_py)
+    # fastmath: lets min / max vectorise (no NaN here; rint keeps rounding half to even)
+    stateless = fp.numba_compile(_graded_stateless_py, fastmath=True)
+    return None if general is None else general + stateless
 
 
 # --------------------------------------------------------------------------- network runner
