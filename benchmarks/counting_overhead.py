@@ -19,7 +19,7 @@ from torch import nn
 
 import snnsim
 
-T, BATCH, CH, SIZE, LAYERS, REPEATS = 4, 8, 32, 32, 10, 7
+T, BATCH, CH, SIZE, LAYERS, REPEATS = 4, 8, 32, 32, 10, 11
 OUT = pathlib.Path(__file__).with_name("results") / "counting_overhead.json"
 
 

@@ -54,6 +54,83 @@ def test_grouped_conv():
     assert row.dense_macs == 9 * (4 // 2) * 6
 
 
+def test_transposed_conv_hand_count():
+    # 1-D transposed conv, length 4 -> stride 2, kernel 3, padding 1: output length
+    # (4-1)*2 - 2*1 + 3 = 7. Input i writes outputs 2i-1, 2i, 2i+1 (kept when 0..6):
+    # i=0 -> {0, 1} (2 taps land), i=1 -> 3, i=2 -> 3, i=3 -> {5, 6} (7 is cropped) = 2.
+    # Spikes at i = 0 and 2: (2 + 3) taps x C_out 4 = 20 events.
+    x = torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])
+    conv = nn.ConvTranspose1d(1, 4, 3, stride=2, padding=1, bias=False)
+    row = only_row(snnsim.profile(conv, x, spike_formats=BIN))
+    assert row.syn_events == 20
+    assert row.dense_macs == 4 * 3 * 4   # every input x kernel x C_out, cropped taps included
+
+
+def _enumerated_events(x, weight_shape, stride, padding, dilation, groups, transposed, out_shape, levels):
+    """Count (input element, kernel tap) pairs one by one, in plain Python loops."""
+    import itertools
+
+    nd = len(weight_shape) - 2
+    k = weight_shape[2:]
+    c_in = x.shape[1]
+    per_in_channel = weight_shape[1] if transposed else weight_shape[0] // groups  # kernels an input meets
+    in_sp, out_sp = x.shape[2:], out_shape[2:]
+    events = ops = 0
+    for idx in itertools.product(*(range(n) for n in x.shape)):
+        value = float(x[idx])
+        if value == 0:
+            continue
+        p = idx[2:]
+        taps = 0
+        for j in itertools.product(*(range(kk) for kk in k)):
+            if transposed:   # input p writes output p*s - pad + j*d
+                o = [p[d] * stride[d] - padding[d] + j[d] * dilation[d] for d in range(nd)]
+                taps += all(0 <= o[d] < out_sp[d] for d in range(nd))
+            else:            # output o reads input o*s - pad + j*d == p
+                for d in range(nd):
+                    num = p[d] + padding[d] - j[d] * dilation[d]
+                    if num < 0 or num % stride[d] or num // stride[d] >= out_sp[d]:
+                        break
+                else:
+                    taps += 1
+        events += taps * per_in_channel
+        ops += taps * per_in_channel * levels(value)
+    assert c_in == x.shape[1]
+    return events, ops
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(nd=1, size=(9,), k=(3,), s=(2,), p=(1,), d=(1,), g=1, t=False),
+    dict(nd=1, size=(8,), k=(4,), s=(3,), p=(2,), d=(2,), g=2, t=False),
+    dict(nd=2, size=(6, 7), k=(3, 2), s=(2, 1), p=(1, 0), d=(1, 2), g=1, t=False),
+    dict(nd=2, size=(5, 5), k=(3, 3), s=(1, 1), p=(2, 2), d=(2, 1), g=4, t=False),
+    dict(nd=3, size=(3, 4, 5), k=(2, 3, 3), s=(1, 2, 2), p=(0, 1, 1), d=(1, 1, 1), g=2, t=False),
+    dict(nd=1, size=(5,), k=(3,), s=(2,), p=(1,), d=(1,), g=1, t=True, op=(1,)),
+    dict(nd=2, size=(4, 3), k=(3, 2), s=(2, 3), p=(1, 0), d=(1, 2), g=2, t=True, op=(1, 2)),
+    dict(nd=2, size=(3, 3), k=(4, 4), s=(1, 1), p=(2, 3), d=(1, 1), g=1, t=True, op=(0, 0)),
+])
+@pytest.mark.parametrize("fmt", [SpikeFormat(1.0, 1), SpikeFormat(0.25, 4)])
+def test_conv_events_match_enumeration(cfg, fmt):
+    # Every conv geometry (1-3 D, stride, padding, dilation, groups, transposed with output
+    # padding) against a pair-by-pair enumeration: nothing shared with the formula.
+    gen = torch.Generator().manual_seed(sum(cfg["size"]) + cfg["g"])
+    c_in, c_out = 4, 4
+    x = torch.randint(0, fmt.levels + 1, (2, c_in, *cfg["size"]), generator=gen).float() * fmt.q
+    x *= torch.rand(x.shape, generator=gen) < 0.5   # sparser
+    conv_cls = {(1, False): nn.Conv1d, (2, False): nn.Conv2d, (3, False): nn.Conv3d,
+                (1, True): nn.ConvTranspose1d, (2, True): nn.ConvTranspose2d}[(cfg["nd"], cfg["t"])]
+    extra = {"output_padding": cfg["op"]} if cfg["t"] else {}
+    conv = conv_cls(c_in, c_out, cfg["k"], stride=cfg["s"], padding=cfg["p"], dilation=cfg["d"],
+                    groups=cfg["g"], bias=False, **extra)
+    with torch.no_grad():
+        out_shape = conv(x).shape
+    row = only_row(snnsim.profile(conv, x, spike_formats=[fmt]))
+    events, ops = _enumerated_events(x, tuple(conv.weight.shape), cfg["s"], cfg["p"], cfg["d"], cfg["g"],
+                                     cfg["t"], out_shape, lambda v: round(v / fmt.q))
+    assert row.syn_events * 2 == events      # profile counts are per sample (batch 2)
+    assert row.syn_ops * 2 == ops
+
+
 def test_linear_per_sample():
     # batch 2: sample 0 has 3 spikes, sample 1 has 1; 7 outputs -> (3 + 1) * 7 / 2 per sample.
     x = torch.tensor([[1., 0, 1, 1, 0], [0., 0, 0, 0, 1]])

@@ -152,8 +152,15 @@ def count_steps(spikes: torch.Tensor, fmt: SpikeFormat, time_dim: int | None, t0
         steps.append(NeuronStep(
             t=t0 + i,
             neurons=st.numel(),
-            spikes=int(torch.count_nonzero(st)),
+            spikes=_nonzero_count(st),
             spike_mass=value_sum / fmt.q,
             value_sum=value_sum,
         ))
     return steps
+
+
+def _nonzero_count(x: torch.Tensor) -> int:
+    """Number of nonzero elements. Casting to bool (nonzero -> True) and summing is exact and,
+    on CPU, several times faster than torch.count_nonzero on a float tensor; this runs once
+    per neuron call and timestep."""
+    return int(x.bool().sum())

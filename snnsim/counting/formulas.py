@@ -7,11 +7,13 @@ call (all samples of the batch; the profiler divides by the batch size).
 The exact counts rest on one identity: for a linear operator f(a, b), the number of
 (nonzero a, nonzero b) pairs it multiplies is f(a != 0, b != 0) summed over the output,
 and the level-weighted count is f(k_a, b != 0) summed. Dense weights make b != 0 all ones,
-so a convolution's count collapses to a one-channel convolution of the channel-summed
-spike map with an all-ones kernel: exact at the borders, cheap.
+so a convolution's count collapses to the spike map weighted by its cover -- how many
+(output position, kernel tap) pairs read each input position, padding excluded -- times
+the kernels each input channel meets: exact at the borders, one matrix-vector product.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -44,7 +46,7 @@ class Operand:
         t = self.tensor
         if self.fmt is not None and self.fmt.binary and self.fmt.q == 1 and t.dtype == torch.float32:
             return t  # a {0, 1} float tensor is its own nonzero mask
-        return (t != 0).to(torch.float32)
+        return t.bool().to(torch.float32)  # nonzero -> 1; the cast is faster than t != 0
 
     def levels(self) -> torch.Tensor:
         return self.fmt.levels_of(self.tensor)
@@ -203,16 +205,48 @@ def conv_count(x: Operand, w: Operand, stride, padding, dilation, transposed: bo
     def pairs(sx, sw):
         if sx is None:   # real activation against a sparse/spiking kernel: padding excluded
             sx = torch.ones(xs, dtype=dtype)
-        if sw is None:   # dense kernel: reduce channels first, one-channel conv with ones
-            summed = sx.sum(1, keepdim=True, dtype=dtype)
-            ones = torch.ones((1, 1) + ksize, dtype=dtype)
-            return float(run(summed, ones, 1).sum(dtype=torch.float64)) * (c_out // groups)
+        if sw is None:
+            # Dense kernel: every input element meets c_out/groups kernels at each of the
+            # cover[p] (output position, tap) pairs that read its position p, so the count is
+            # sum_{n,c,p} sx[n,c,p] * cover[p] * c_out/groups -- one matrix-vector product.
+            # cover[p] <= taps, so a row's sum is exact in float32 below 2^24.
+            cover = _cover(tuple(xs[2:]), tuple(out.shape[2:]), tuple(ksize), _ints(stride), _ints(padding),
+                           _ints(dilation), bool(transposed), sx.device)
+            row_dtype = torch.float32 if max_level * kprod * cover.numel() < 2 ** 24 else torch.float64
+            rows = sx.reshape(-1, cover.numel()).to(row_dtype)
+            per_row = torch.mv(rows, cover.to(row_dtype))
+            return float(per_row.sum(dtype=torch.float64)) * (wsh[1] if transposed else c_out // groups)
         return float(run(sx.to(dtype), sw.to(dtype), groups).sum(dtype=torch.float64))
 
     count = _pair_counts(x, w, dense, pairs, weight_sparsity)
     count.kind = "conv"
     _io(count, x, w, out_numel=out.numel())
     return count
+
+
+def _ints(values) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+@functools.lru_cache(maxsize=256)
+def _cover(in_size, out_size, ksize, stride, padding, dilation, transposed: bool,
+           device: torch.device) -> torch.Tensor:
+    """cover[p]: how many (output position, kernel tap) pairs of a convolution read input
+    position p (padding taps read nothing). The index map is separable, so cover is the
+    outer product of one cover per spatial dimension."""
+    cover = torch.ones(())
+    for d, (n_in, n_out, k) in enumerate(zip(in_size, out_size, ksize)):
+        s, pad, dil = stride[d], padding[d], dilation[d]
+        taps = torch.arange(k) * dil
+        if transposed:   # input i writes output i*s - pad + j*dil; count those inside
+            hit = torch.arange(n_in)[:, None] * s - pad + taps[None, :]
+            one_d = ((hit >= 0) & (hit < n_out)).sum(1)
+        else:            # output o reads input o*s - pad + j*dil; count reads per input
+            read = (torch.arange(n_out)[:, None] * s - pad + taps[None, :]).flatten()
+            read = read[(read >= 0) & (read < n_in)]
+            one_d = torch.bincount(read, minlength=n_in)
+        cover = cover[..., None] * one_d.to(torch.float32)
+    return cover.flatten().to(device)
 
 
 def _convolution(args, operand, ws, out):

@@ -146,7 +146,10 @@ class Profiler:
             if self._stack and self._stack[-1] == name:
                 self._stack.pop()
             if neuron is not None:
-                self._record_neuron(name, *neuron, output)
+                # The hook's own reductions are bookkeeping, not the model's: keep them out
+                # of the counting mode (they would pay its per-operator cost for nothing).
+                with torch._C._DisableTorchDispatch():
+                    self._record_neuron(name, *neuron, output)
         return hook
 
     def _record_neuron(self, name, module, adapter, output) -> None:
