@@ -61,3 +61,13 @@ def _two_threads():
     torch.set_num_threads(2)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """For the Loihi tests: results are integer-exact at any thread count, and one thread
+    avoids OpenMP stalls on a loaded 2-core machine (runs after _two_threads, restores it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -35,21 +35,11 @@ from lava.utils import weightutils as wu  # noqa: E402
 from snnsim.loihi import fixed_point as fp  # noqa: E402
 from snnsim.loihi import from_lava  # noqa: E402
 
-pytestmark = pytest.mark.lava
+pytestmark = [pytest.mark.lava, pytest.mark.usefixtures("one_thread")]
 
 T = 60          # steps per lava run
 M = 1 << 23
 BACKENDS = ["torch", "fused"]   # vectorised torch ops; one compiled (numba) pass per LIF
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Results are integer-exact at any thread count; one thread avoids OpenMP stalls on a
-    # loaded 2-core machine (runs after conftest's 2-thread fixture, restores it after).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- lava harness

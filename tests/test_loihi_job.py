@@ -11,16 +11,8 @@ import torch
 from snnsim.loihi import cli_loihi, job
 from snnsim.loihi.mapper import MappingError
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Results do not depend on it; one thread avoids OpenMP stalls on a loaded 2-core machine
-    # (runs after conftest's 2-thread fixture, restores it after).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 def run_cli(argv, capsys):
     code = cli_loihi.main(argv)

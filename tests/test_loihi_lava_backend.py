@@ -35,19 +35,11 @@ from snnsim.loihi.emulator import ConvLayer, DenseLayer, RingBufferSource  # noq
 from snnsim.loihi.graded import GradedNetwork, GradedPopulation, build_segment_network  # noqa: E402
 from snnsim.loihi.lava_graded import GradedNeuron, run_segment_lava  # noqa: E402
 
-pytestmark = pytest.mark.lava
+pytestmark = [pytest.mark.lava, pytest.mark.usefixtures("one_thread")]
 
 BACKENDS = ["torch", "fused"]
 WINDOW = 16
 FRAMES = 3
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _equal(emu, ref, what):

@@ -18,16 +18,8 @@ from snnsim.loihi.resources import place_population, resource_report
 from snnsim.models.neurons import NILIF
 from snnsim.models.spiketrack import FrozenBatchNorm
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Results do not depend on it; one thread avoids OpenMP stalls on a loaded 2-core machine
-    # (runs after conftest's 2-thread fixture, restores it after).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 # --------------------------------------------------------------------------- folding
 @pytest.mark.parametrize("frozen", [False, True])
