@@ -180,6 +180,18 @@ def test_value_above_levels_is_real():
     assert row.mac_ops == 4 and row.syn_events == 0
 
 
+@pytest.mark.parametrize("fmt, values", [
+    (SpikeFormat(1.0, 1), [1.0, 1 - 2 ** -24, 0.0]),        # one ulp below a spike
+    (SpikeFormat(1.0, 1), [1.0, 2 ** -149, 0.0]),            # the smallest subnormal
+    (SpikeFormat(0.25, 4), [0.25, 0.5 + 2 ** -22, 1.0]),    # off a quarter level by an ulp
+])
+def test_one_ulp_off_a_level_is_real(fmt, values):
+    # 2 x 3 MACs, none of them synaptic events: a single value off the format makes the
+    # whole operand real.
+    row = only_row(snnsim.profile(nn.Linear(3, 2), torch.tensor([values]), spike_formats=[fmt]))
+    assert row.mac_ops == 6 and row.syn_events == 0
+
+
 def test_real_first_layer_then_spikes():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), NILIF(), nn.Conv2d(4, 2, 1))
