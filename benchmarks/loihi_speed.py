@@ -68,34 +68,40 @@ def _self_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def time_lava(lifs, steps):
-    """lava: 1 step (compile, start), then ``steps`` steps timed. Returns wall times, the CPU
-    time of this process and of lava's worker processes (known once they are joined), and the
-    final u, v of the LIFs."""
+def _time_runner(runner, steps, chunks, read_final):
+    """Run a lava network: 1 step (compile, start), then ``steps`` steps in ``chunks`` timed
+    pieces. Returns wall times, the CPU time of this process and of lava's worker processes
+    (known once they are joined), and ``read_final()`` read before the runner stops."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
-    runner = lifs[-1]
     c0, s0 = _children_cpu(), _self_cpu()
     t0 = time.perf_counter()
     runner.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
     t1 = time.perf_counter()
     s1 = _self_cpu()
-    chunks = []
-    for _ in range(CHUNKS if steps else 0):   # STEPS steps in CHUNKS timed pieces
+    per_chunk = [steps // chunks] * chunks if chunks else []
+    chunk_per_step = []
+    for k in per_chunk:
         w = time.perf_counter()
-        runner.run(condition=RunSteps(num_steps=steps // CHUNKS), run_cfg=cfg)
-        chunks.append((time.perf_counter() - w) / (steps // CHUNKS))
+        runner.run(condition=RunSteps(num_steps=k), run_cfg=cfg)
+        chunk_per_step.append((time.perf_counter() - w) / k)
     t2 = time.perf_counter()
     s2 = _self_cpu()
     try:
-        final = {lif.name: {"u": np.asarray(lif.u.get()).astype(np.int64),
-                            "v": np.asarray(lif.v.get()).astype(np.int64)} for lif in lifs}
+        final = read_final()
     finally:
         runner.stop()
-    return dict(first_wall_s=t1 - t0, steps_wall_s=t2 - t1, chunk_per_step_s=chunks, self_cpu_first_s=s1 - s0,
-                self_cpu_steps_s=s2 - s1, children_cpu_s=_children_cpu() - c0), final
+    return dict(first_wall_s=t1 - t0, steps_wall_s=t2 - t1, chunk_per_step_s=chunk_per_step,
+                self_cpu_first_s=s1 - s0, self_cpu_steps_s=s2 - s1, children_cpu_s=_children_cpu() - c0), final
+
+
+def time_lava(lifs, steps):
+    """lava on the LIF chain: STEPS steps in CHUNKS timed pieces; final u, v of the LIFs."""
+    return _time_runner(lifs[-1], steps, CHUNKS if steps else 0, lambda: {
+        lif.name: {"u": np.asarray(lif.u.get()).astype(np.int64), "v": np.asarray(lif.v.get()).astype(np.int64)}
+        for lif in lifs})
 
 
 def timed(fn):
@@ -143,7 +149,7 @@ def main() -> dict:
                                               backend=backend))
             exact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
                         for name in lava_final for k in ("u", "v"))
-            rows.append(dict(batch=B, recording=rec, memo=memo, per_step_ms=wall / n * 1e3,
+            rows.append(dict(batch=B, recording=rec, per_step_ms=wall / n * 1e3,
                              cpu_per_step_ms=cpu / n * 1e3,
                              per_sample_step_ms=wall / n / B * 1e3, cpu_per_sample_step_ms=cpu / n / B * 1e3,
                              speedup_wall=lava_wall / (wall / n / B), speedup_cpu=lava_cpu / (cpu / n / B),
@@ -216,38 +222,17 @@ def _segment():
 
 
 def time_lava_segment(seg, cur, hold, steps):
-    """lava: 1 step (compile, start), then ``steps`` steps in SEG_CHUNKS timed chunks; final u, k."""
+    """lava on the mapped segment: ``steps`` steps in SEG_CHUNKS timed chunks; final u, k."""
     import warnings
-
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
 
     from snnsim.loihi.lava_graded import build_segment_lava
 
-    cfg = Loihi2SimCfg(select_tag="fixed_pt")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pops, _ = build_segment_lava(seg, cur.numpy(), hold)
-        runner = next(iter(pops.values()))
-        c0, s0 = _children_cpu(), _self_cpu()
-        t0 = time.perf_counter()
-        runner.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
-        t1 = time.perf_counter()
-        s1 = _self_cpu()
-        chunks = []
-        for _ in range(SEG_CHUNKS):
-            w = time.perf_counter()
-            runner.run(condition=RunSteps(num_steps=steps // SEG_CHUNKS), run_cfg=cfg)
-            chunks.append((time.perf_counter() - w) / (steps // SEG_CHUNKS))
-        t2 = time.perf_counter()
-        s2 = _self_cpu()
-        try:
-            final = {name: {"u": np.asarray(p.u.get()).astype(np.int64), "s": np.asarray(p.k.get()).astype(np.int64)}
-                     for name, p in pops.items()}
-        finally:
-            runner.stop()
-    return dict(first_wall_s=t1 - t0, steps_wall_s=t2 - t1, chunk_per_step_s=chunks, self_cpu_steps_s=s2 - s1,
-                children_cpu_s=_children_cpu() - c0), final
+        return _time_runner(next(iter(pops.values())), steps, SEG_CHUNKS, lambda: {
+            name: {"u": np.asarray(p.u.get()).astype(np.int64), "s": np.asarray(p.k.get()).astype(np.int64)}
+            for name, p in pops.items()})
 
 
 def segment_main() -> dict:
@@ -268,20 +253,19 @@ def segment_main() -> dict:
     rows = []
     rng = np.random.default_rng(0)
     for B, rec, memo in ((1, True, True), (1, False, True), (1, True, False), (4, True, True), (4, False, True)):
-        if True:
-            inputs = None
-            if B > 1:
-                extra = [cur[torch.from_numpy(rng.permutation(SEG_FRAMES))] for _ in range(B - 1)]
-                inputs = {"entry": graded.segment_ringbuffer(torch.stack([cur] + extra), hold)}
-            wall, cpu = timed(lambda: net.run(n, inputs=inputs, record=("u", "s") if rec else (), backend=backend,
-                                              memo=memo))
-            exact = all(np.array_equal(net.last_state[name]["u"][0].numpy(), final[name]["u"]) and
-                        np.array_equal(net.last_state[name]["k"][0].numpy(), final[name]["s"]) for name in final)
-            rows.append(dict(batch=B, recording=rec, memo=memo, per_step_ms=wall / n * 1e3,
-                             cpu_per_step_ms=cpu / n * 1e3,
-                             per_sample_step_ms=wall / n / B * 1e3, speedup_wall=lava_wall / (wall / n / B),
-                             speedup_cpu=lava_cpu / (cpu / n / B), final_state_sample0_bitexact=bool(exact),
-                             backend=net.last_backend))
+        inputs = None
+        if B > 1:
+            extra = [cur[torch.from_numpy(rng.permutation(SEG_FRAMES))] for _ in range(B - 1)]
+            inputs = {"entry": graded.segment_ringbuffer(torch.stack([cur] + extra), hold)}
+        wall, cpu = timed(lambda: net.run(n, inputs=inputs, record=("u", "s") if rec else (), backend=backend,
+                                          memo=memo))
+        exact = all(np.array_equal(net.last_state[name]["u"][0].numpy(), final[name]["u"]) and
+                    np.array_equal(net.last_state[name]["k"][0].numpy(), final[name]["s"]) for name in final)
+        rows.append(dict(batch=B, recording=rec, memo=memo, per_step_ms=wall / n * 1e3,
+                         cpu_per_step_ms=cpu / n * 1e3,
+                         per_sample_step_ms=wall / n / B * 1e3, speedup_wall=lava_wall / (wall / n / B),
+                         speedup_cpu=lava_cpu / (cpu / n / B), final_state_sample0_bitexact=bool(exact),
+                         backend=net.last_backend))
     torch_wall, _ = timed(lambda: net.run(n, backend="torch", record=()))
     res = net.run(n)
     rates = {name: float((r["s"] > 0).mean()) for name, r in res.items()}

@@ -37,6 +37,16 @@ def _synops(counts: CountTables, hw: HardwareProfile) -> np.ndarray:
     return counts.layers[col].to_numpy()
 
 
+def _synop_rows(counts: CountTables, hw: HardwareProfile, e_syn: float) -> pd.DataFrame:
+    """Per-operator rows both neuromorphic estimators start from: synaptic operations on the
+    cores and their energy; MACs and spike x spike products stay on the host (not priced)."""
+    L = counts.layers
+    rows = pd.DataFrame({"module": L["module"], "synops": _synops(counts, hw),
+                         "host_macs": L["mac_ops"], "host_spike_spike": L["spike_spike"]})
+    rows["synop_J"] = rows["synops"] * e_syn
+    return rows
+
+
 def _messages_column(hw: HardwareProfile) -> str:
     return "spike_mass" if hw.binary_spikes_only else "spikes"
 
@@ -155,10 +165,7 @@ def estimate_loihi(counts: CountTables, hw: HardwareProfile,
     binary = bool(hw.binary_spikes_only)
     msg_col = _messages_column(hw)
 
-    L = counts.layers
-    rows = pd.DataFrame({"module": L["module"], "synops": _synops(counts, hw),
-                         "host_macs": L["mac_ops"], "host_spike_spike": L["spike_spike"]})
-    rows["synop_J"] = rows["synops"] * e_syn
+    rows = _synop_rows(counts, hw, e_syn)
     N = counts.neurons
     if len(N):
         active = N["spikes"].to_numpy()
@@ -217,10 +224,7 @@ def estimate_synop(counts: CountTables, hw: HardwareProfile) -> Energy:
         return not_applicable("synop", hw.name, _ann_reason(hw), base_omitted)
     e_syn = hw.si("e_synop")
     has_update = hw.has("e_neuron_update")
-    L = counts.layers
-    rows = pd.DataFrame({"module": L["module"], "synops": _synops(counts, hw),
-                         "host_macs": L["mac_ops"], "host_spike_spike": L["spike_spike"]})
-    rows["synop_J"] = rows["synops"] * e_syn
+    rows = _synop_rows(counts, hw, e_syn)
     N = counts.neurons
     if len(N):
         nrows = pd.DataFrame({"module": N["module"], "neuron_updates": N["neurons"]})

@@ -218,6 +218,13 @@ def source_batch(node, raw, batch: Optional[int]) -> Tuple[torch.Tensor, Optiona
                      f"(*{node.out_shape}, T) or (B, *{node.out_shape}, T)")
 
 
+def source_step(node, steps: torch.Tensor, t: int, batch: int) -> torch.Tensor:
+    """What a RingBufferSource sends at step t (1-based): its data cycles over its T steps,
+    as lava's RingBuffer does; data shared by every sample is expanded to the batch."""
+    x = steps[(t - 1) % steps.shape[0]]
+    return x.expand((batch,) + node.out_shape) if x.shape[0] != batch else x
+
+
 class LoihiNetwork:
     """A network of :class:`RingBufferSource`, :class:`DenseLayer`, :class:`ConvLayer` and
     :class:`LIFPopulation` nodes, stepped bit-exactly like lava-nc's fixed-point models."""
@@ -450,9 +457,7 @@ class LoihiNetwork:
                 sent: Dict[str, torch.Tensor] = {n.name: bufs[n.name] for n in buffered}
                 for n in order:
                     if isinstance(n, RingBufferSource):
-                        st = src_steps[n.name]
-                        x = st[(t - 1) % st.shape[0]]
-                        sent[n.name] = x.expand((B,) + n.out_shape) if x.shape[0] != B else x
+                        sent[n.name] = source_step(n, src_steps[n.name], t, B)
                         continue
                     a_in = gather(n, sent)
                     u, v = lif_state[n.name]

@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, Node, RingBufferSource, _shape, source_batch
+from .emulator import (ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, Node, RingBufferSource, _shape,
+                       source_batch, source_step)
 
 __all__ = ["UV_LIMIT", "DECAY_BITS", "decay_to_fixed", "graded_level", "graded_step", "GradedPopulation",
            "GradedNetwork", "FixedGradedNeuronMixin", "neuron_kind"]
@@ -343,9 +344,7 @@ class GradedNetwork(LoihiNetwork):
                 sent: Dict[str, torch.Tensor] = dict(bufs)
                 for n in order:
                     if isinstance(n, RingBufferSource):
-                        st = src_steps[n.name]
-                        x = st[(t - 1) % st.shape[0]]
-                        sent[n.name] = x.expand((B,) + n.out_shape) if x.shape[0] != B else x
+                        sent[n.name] = source_step(n, src_steps[n.name], t, B)
                         continue
                     a_in = gather(n, sent)
                     if a_in is not None and a_in.shape[0] != B:
