@@ -193,7 +193,12 @@ def provenance_sentences(summary: dict) -> tuple[list[str], list[str]]:
     source = inp.get("source", "?")
     src_text = {"golden": "built-in golden inputs (deterministic pseudo-random images; no download)",
                 "random": "random inputs (a seeded normal distribution)"}.get(source, f"inputs from {source}")
-    shapes = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in inp.items() if isinstance(v, list))
+    if source == "sequence":
+        first, last = inp.get("frames", ["?", "?"])
+        src_text = (f"frames {first}-{last} of the {inp.get('layout', '')} sequence {inp.get('sequence', '?')}: "
+                    f"{inp.get('crops', '')}")
+    shapes = ", ".join(f"{k} {'x'.join(map(str, inp[k]))}" for k in ("template", "search")
+                       if isinstance(inp.get(k), list))
     said.append(f"Inputs: {src_text}; {shapes}. {summary.get('timesteps', 1)} timestep(s) T; "
                 f"{summary.get('frames_profiled', 1)} tracking frame(s) profiled; energy is per tracking frame "
                 "with the template cached (the template pass runs at initialisation and template updates only "

@@ -40,7 +40,8 @@ EXAMPLES = {
     "profile": "examples:\n  snnsim profile spiketrack-s256-t1 --weights golden --hardware horowitz-45nm-fp32,loihi2 "
                "--out out/st\n  snnsim profile transt --frames 3 --json --quiet > summary.json\n"
                "  snnsim profile spiketrack-s256-t1 --weights ckpt/SpikeTrack_S256.pth --capture "
-               "encoder.ConvBlock1_1.0.spike2",
+               "encoder.ConvBlock1_1.0.spike2\n"
+               "  snnsim profile spiketrack-tiny --sequence GOT-10k/val/GOT-10k_Val_000001 --frames 20",
     "compare": "example:\n  snnsim compare spiketrack-s256-t1 asymtrack-t transt --weights golden "
                "--hardware horowitz-45nm-fp32,loihi2,jetson-agx-orin --out out/cmp",
     "demo": "example:\n  snnsim demo                 # writes ./snnsim-demo/index.html\n  snnsim demo --out /tmp/demo",
@@ -124,6 +125,16 @@ def _check_weights(value: str) -> str:
     return str(path)
 
 
+def _check_sequence(value: str | None) -> str | None:
+    """Open the sequence folder now (frames are not decoded), so a wrong path fails before the
+    long work."""
+    if value is not None:
+        from snnsim.tracking.sequences import open_sequence
+
+        open_sequence(value)
+    return value
+
+
 def _check_out(value: str) -> pathlib.Path:
     from snnsim.analysis.outputs import check_output_dir
 
@@ -131,13 +142,15 @@ def _check_out(value: str) -> pathlib.Path:
 
 
 # ------------------------------------------------------------------ running models
-def _run_model(name: str, weights: str, frames: int, hardware: list[str], capture: str | None, quiet: bool):
-    """Build, profile, price and (for spiking models) capture one module. Returns the run
-    dict that snnsim.analysis.outputs writes."""
+def _run_model(name: str, weights: str, frames: int, hardware: list[str], capture: str | None, quiet: bool,
+               sequence: str | None = None):
+    """Build, profile, price and (for spiking models) capture one module, on built-in inputs
+    or on the sequence folder `sequence`. Returns the run dict that snnsim.analysis.outputs
+    writes."""
     from snnsim.analysis.capture import capture_spikes, check_module, choose_module
     from snnsim.analysis.outputs import price
     from snnsim.models import build_model
-    from snnsim.tracking.frame_counts import frame_inputs, profile_tracker
+    from snnsim.tracking.frame_counts import profile_tracker, tracker_inputs
 
     import torch
 
@@ -148,8 +161,8 @@ def _run_model(name: str, weights: str, frames: int, hardware: list[str], captur
     source = "random" if weights == "random" else "golden"
     torch.manual_seed(SEED)            # the capture below replays exactly these inputs
     with _progress(frames, f"{name}: frames", quiet) as bar:
-        tp = profile_tracker(model, source=source, frames=frames, progress=bar.update)
-    if str(tp.weights).startswith("random") or source == "random":
+        tp = profile_tracker(model, source=source, frames=frames, progress=bar.update, sequence=sequence)
+    if str(tp.weights).startswith("random") or (source == "random" and sequence is None):
         tp.notes.append(f"Random weights and inputs are drawn after torch.manual_seed({SEED}), so a rerun gives "
                         "the same counts.")
     summary, layers = price(tp, hardware)
@@ -158,7 +171,7 @@ def _run_model(name: str, weights: str, frames: int, hardware: list[str], captur
         module = choose_module(tp.neurons()) if capture in (None, "auto") else capture
         if module is not None:
             torch.manual_seed(SEED)
-            template, searches = frame_inputs(model, source, frames)
+            template, searches, _ = tracker_inputs(model, source, frames, sequence)
             with _progress(frames, f"{name}: capture {module}", quiet) as bar:
                 cap = capture_spikes(model, module, template, searches, progress=bar.update)
             summary["capture"] = {"module": module, "files": ["capture.npz", "capture_channels.csv",
@@ -241,7 +254,8 @@ def cmd_profile(args) -> int:
     weights = _check_weights(args.weights)
     hardware = _check_hardware(args.hardware)
     out = _check_out(args.out)
-    run = _run_model(args.model, weights, args.frames, hardware, args.capture, args.quiet)
+    sequence = _check_sequence(args.sequence)
+    run = _run_model(args.model, weights, args.frames, hardware, args.capture, args.quiet, sequence)
     summary = write_profile(run["tp"], out, hardware, capture=run["capture"],
                             priced=(run["summary"], run["layers"]))
     if args.json:
@@ -271,12 +285,13 @@ def _headline_lines(summaries: list[dict]) -> list[str]:
     return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
 
 
-def _run_models(models: list[tuple[str, str]], frames: int, hardware: list[str], quiet: bool) -> list[dict]:
+def _run_models(models: list[tuple[str, str]], frames: int, hardware: list[str], quiet: bool,
+                sequence: str | None = None) -> list[dict]:
     runs = []
     with _progress(len(models), "models", quiet, leave=True) as bar:
         for name, weights in models:
             bar.set_description(f"models ({name})")
-            runs.append(_run_model(name, weights, frames, hardware, "auto", quiet))
+            runs.append(_run_model(name, weights, frames, hardware, "auto", quiet, sequence))
             bar.update()
     return runs
 
@@ -295,7 +310,8 @@ def cmd_compare(args) -> int:
     if not hardware:
         raise CliError("compare: --hardware is empty; name at least one profile (see snnsim hardware)")
     out = _check_out(args.out)
-    runs = _run_models([(m, weights) for m in models], args.frames, hardware, args.quiet)
+    runs = _run_models([(m, weights) for m in models], args.frames, hardware, args.quiet,
+                       _check_sequence(args.sequence))
     summaries = write_suite(out, runs)
     if args.json:
         print((out / "comparison.json").read_text())
@@ -362,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     hw_help = f"comma-separated hardware profiles, names or YAML paths (default {DEFAULT_HARDWARE})"
+    seq_help = ("profile on a real sequence folder (GOT-10k / LaSOT / OTB, or MOTChallenge for smtrack-s) instead "
+                "of built-in inputs: crops at the ground-truth boxes, frames read one at a time")
     p = add("profile", "Count a model's operations per tracking frame, price them and write the report.",
             cmd_profile)
     p.add_argument("model", metavar="MODEL", help="a registered model (see snnsim models)")
@@ -369,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default | random | golden | PATH to a checkpoint (default: the model's shipped trained "
                         "weights if it has any, else random)")
     p.add_argument("--frames", type=_positive, default=1, help="tracking frames to profile (default 1)")
+    p.add_argument("--sequence", metavar="DIR", help=seq_help)
     p.add_argument("--hardware", default=DEFAULT_HARDWARE, help=hw_help)
     p.add_argument("--capture", default="auto", metavar="MODULE",
                    help="neuron module whose channel x position firing map the report shows (default auto: the "
@@ -383,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="golden",
                    help="default | random | golden for every model (default golden: deterministic, comparable)")
     p.add_argument("--frames", type=_positive, default=1, help="tracking frames to profile (default 1)")
+    p.add_argument("--sequence", metavar="DIR", help=seq_help + "; the same frames for every model")
     p.add_argument("--hardware", default=DEFAULT_HARDWARE, help=hw_help)
     p.add_argument("--out", default="snnsim-compare", help="output folder (default ./snnsim-compare)")
     p.add_argument("--json", action="store_true", help="print comparison.json")

@@ -7,6 +7,7 @@ papers publish as "FLOPs").
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -108,19 +109,34 @@ def frame_inputs(model, source: str, frames: int):
     return base["template"], searches
 
 
-def profile_tracker(model, source: str = "random", frames: int = 1, progress=None) -> TrackerProfile:
-    """Count one template pass and `frames` tracking frames of a registered tracker network."""
+def tracker_inputs(model, source: str = "random", frames: int = 1, sequence=None):
+    """(template, searches, description) of the frames to profile: built-in data (`source`),
+    or crops of the real sequence folder `sequence` (see sequence_inputs.py). `searches` is
+    iterable (a sequence's frames are decoded one at a time)."""
     if frames < 1:
         raise ValueError(f"--frames must be >= 1, got {frames}")
+    if sequence is not None:
+        from .sequence_inputs import sequence_inputs
+
+        return sequence_inputs(model, sequence, frames)
     template, searches = frame_inputs(model, source, frames)
-    batch = searches[0].shape[0]
+    return template, searches, {"source": source}
+
+
+def profile_tracker(model, source: str = "random", frames: int = 1, progress=None, sequence=None) -> TrackerProfile:
+    """Count one template pass and `frames` tracking frames of a registered tracker network,
+    on built-in inputs or (`sequence`, a folder) on crops of a real sequence."""
+    template, searches, inputs = tracker_inputs(model, source, frames, sequence)
     # ANNs have no spike formats: every operand is real, and no "no neurons" warning.
     formats = [] if model.kind == "ann" else None
     frame_profiles = []
+    stream = iter(searches)
+    first = next(stream)
+    batch = first.shape[0]
     with torch.no_grad(), Profiler(model, spike_formats=formats) as prof:
         cache = model.forward_template(template)
         tpl = prof.result(batch) if template is not None else None
-        for search in searches:
+        for search in itertools.chain([first], stream):
             prof.reset()
             model.forward_search(search, cache)
             frame_profiles.append(prof.result(batch))
@@ -133,6 +149,6 @@ def profile_tracker(model, source: str = "random", frames: int = 1, progress=Non
     return TrackerProfile(
         model=getattr(model, "registry_name", type(model).__name__), kind=model.kind, params=count_params(model),
         weights=weights,
-        inputs={"source": source, **{k: list(v.shape) for k, v in (("template", template), ("search", searches[0]))
-                                     if v is not None}},
+        inputs={**inputs, **({"template": list(template.shape)} if template is not None else {}),
+                "search": list(first.shape)},
         timesteps=model.timesteps, frames=frame_profiles, template=tpl, notes=notes)

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "CropWindow", "TrackStep", "context_side", "siamfc_side",
     "crop_window", "extract_crop", "normalise_crop", "clip_box_margin", "SOTRuntime",
-    "SpikeTrackRuntime", "AsymTrackRuntime", "TransTRuntime", "make_sot_runtime", "no_meter",
+    "SpikeTrackRuntime", "AsymTrackRuntime", "TransTRuntime", "SOT_FAMILIES", "make_sot_runtime", "no_meter",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -286,9 +286,7 @@ class SOTRuntime:
         self.image_size = image.shape[:2]
         self.frame = frame
         self.box = box.copy()
-        self._on_init(image)
-        crop = self.crop(image, self._template_window(box))
-        self.cache = self.run_template(self._template_input(crop, init=True))
+        self.cache = self.run_template(self.template_input_at(image, box))
         self.template_frames.append(frame)
         if search:
             self.run_search(self.crop(image, self._search_window(box)))
@@ -296,6 +294,17 @@ class SOTRuntime:
 
     def _on_init(self, image: np.ndarray) -> None:
         pass
+
+    def template_input_at(self, image: np.ndarray, box_xywh) -> Any:
+        """The template branch's input for the target at ``box_xywh`` on the first frame
+        ``image``: the family's crop, padding and template stacking (no network pass)."""
+        image, box = _check_image(image), _check_box(box_xywh)
+        self._on_init(image)
+        return self._template_input(self.crop(image, self._template_window(box)), init=True)
+
+    def search_input_at(self, image: np.ndarray, box_xywh) -> torch.Tensor:
+        """The search crop this tracker takes on ``image`` when its last box is ``box_xywh``."""
+        return self.crop(_check_image(image), self._search_window(_check_box(box_xywh)))
 
     def track(self, image: np.ndarray) -> TrackStep:
         """One tracking frame: search pass, decode, back-project, clip; template update if the
@@ -445,6 +454,7 @@ class TransTRuntime(SOTRuntime):
 
 
 _RUNTIMES = {"spiketrack": SpikeTrackRuntime, "asymtrack": AsymTrackRuntime, "transt": TransTRuntime}
+SOT_FAMILIES = tuple(_RUNTIMES)
 
 
 def make_sot_runtime(model, meter: Meter | None = None, **options) -> SOTRuntime:
