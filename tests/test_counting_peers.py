@@ -194,3 +194,27 @@ def test_norse_cells_and_multistep_neurons():
     assert list(cell.t) == list(range(6))
     assert list(cell.spikes * 2) == [int((z[t] != 0).sum()) for t in range(6)]
     assert set(cell.framework) == {"norse"}
+
+
+@pytest.mark.parametrize("name", ["spiketrack-s256-t1", "spiketrack-s256-t3", "spiketrack-tiny", "asymtrack-t",
+                                  "asymtrack-b", "transt"])
+def test_tracker_dense_macs_equal_flop_counter(name):
+    """README's "full GMAC / frame" and "template GMAC" columns against torch.utils.flop_counter
+    on the same inputs (FLOPs / 2). flop_counter (torch 2.13) has no formula for CPU's
+    aten._scaled_dot_product_flash_attention_for_cpu and counts AsymTrack's attention as zero,
+    so attention runs through the MATH backend here, which it decomposes into counted matmuls."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from snnsim.models import build_model
+    from snnsim.tracking.frame_counts import profile_tracker
+
+    net = build_model(name, None if name == "spiketrack-tiny" else "golden")   # tiny: its trained weights
+    tp = profile_tracker(net, "golden")
+    ex = net.example_inputs("golden")
+    with torch.no_grad(), sdpa_kernel([SDPBackend.MATH]):
+        with FlopCounterMode(display=False) as template_flops:
+            cache = net.forward_template(ex["template"])
+        with FlopCounterMode(display=False) as search_flops:
+            net.forward_search(ex["search"], cache)
+    assert tp.totals["dense_macs"] == search_flops.get_total_flops() / 2
+    assert tp.template_totals["dense_macs"] == template_flops.get_total_flops() / 2
