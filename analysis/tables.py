@@ -148,6 +148,18 @@ def estimator_notes(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["hardware", "estimator", "note", "text"])
 
 
+def partial_note(summary: dict) -> str | None:
+    """'partial: N operator(s) not counted (names)' when the totals leave out operators that ran
+    with no counting formula (summary 'uncounted') or neuron modules no hook saw
+    ('unseen_neurons'); None when the totals are complete."""
+    ops = sorted({str(r.get("op")) + (f" in {r['module']}" if r.get("module") else "")
+                  for r in summary.get("uncounted") or [] if isinstance(r, dict)})
+    unseen = [str(u.get("module")) if isinstance(u, dict) else str(u) for u in summary.get("unseen_neurons") or []]
+    parts = ([f"{len(ops)} operator(s) not counted ({', '.join(ops)})"] if ops else []) + \
+        ([f"{len(unseen)} neuron module(s) never seen running ({', '.join(unseen)})"] if unseen else [])
+    return ("partial: " + "; ".join(parts) + " - totals and energies are lower bounds") if parts else None
+
+
 def counts_table(summary: dict) -> pd.DataFrame:
     """The count totals per tracking frame and per template pass, one row per count."""
     totals = summary.get("totals") or {}
@@ -157,6 +169,45 @@ def counts_table(summary: dict) -> pd.DataFrame:
     rows.append({"count": "thop_macs (template + search, thop view)", "per_frame": _num(summary.get("thop_macs")),
                  "template_pass": None})
     return pd.DataFrame(rows, columns=["count", "per_frame", "template_pass"])
+
+
+GRADED_COLUMNS = ["branch", "module", "module_type", "op", "operands", "max_level", "signed"]
+
+
+def graded_spikes(layers: pd.DataFrame | None, summary: dict | None = None) -> pd.DataFrame:
+    """The layers that received multi-level spikes (largest |level| > 1: graded spikes, sums
+    of spikes such as SEW "ADD" residuals) or signed ones, one row per (branch, module, op)
+    with the largest |level| seen and whether a level was negative. Read from layers.csv's
+    `max_level` / `signed` columns; without them, from the summary's `graded_spike_layers`
+    (a Profile's summary)."""
+    rows = None
+    if layers is not None and len(layers) and "max_level" in layers.columns:
+        df = layers.copy()
+        df["max_level"] = pd.to_numeric(df["max_level"], errors="coerce").fillna(0).astype(int)
+        signed = df["signed"] if "signed" in df.columns else pd.Series(False, index=df.index)
+        df["signed"] = signed.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
+        rows = df[(df["max_level"] > 1) | df["signed"]]
+    elif summary and summary.get("graded_spike_layers"):
+        rows = pd.DataFrame(summary["graded_spike_layers"])
+    if rows is None or not len(rows):
+        return pd.DataFrame(columns=GRADED_COLUMNS)
+    rows = rows.copy()
+    for c, default in (("branch", ""), ("module_type", ""), ("operands", ""), ("signed", False)):
+        if c not in rows.columns:
+            rows[c] = default
+    rows["module"] = rows["module"].fillna("").astype(str).replace("", "(top level)")
+    rows["branch"] = rows["branch"].fillna("").astype(str)
+    out = rows.groupby(["branch", "module", "op"], as_index=False, sort=False).agg(
+        module_type=("module_type", "first"), operands=("operands", "first"),
+        max_level=("max_level", "max"), signed=("signed", "any"))
+    return out[GRADED_COLUMNS].reset_index(drop=True)
+
+
+def unseen_neurons(summary: dict) -> pd.DataFrame:
+    """Neuron modules of the model that ran unseen (summary `unseen_neurons`): their updates
+    and spikes are missing from the counts."""
+    rows = [u if isinstance(u, dict) else {"module": str(u)} for u in summary.get("unseen_neurons") or []]
+    return pd.DataFrame(rows, columns=["module", "module_type", "framework"])
 
 
 # ------------------------------------------------------------------------ per-layer energy

@@ -7,6 +7,7 @@ missing peer library simply means its neurons are not looked for.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ class NeuronStep:
 
 class NeuronAdapter:
     name = "base"
+    # top-level package whose classes this adapter recognises (None: any); an adapter whose
+    # package no module of the model comes from is not even imported
+    package: str | None = None
 
     def matches(self, module: nn.Module) -> bool:
         raise NotImplementedError
@@ -40,10 +44,42 @@ class NeuronAdapter:
         """Axis of time in the output for multi-step modules, None for one call per step."""
         return None
 
+    def batch_dim(self, module: nn.Module) -> int:
+        """Axis of the batch in the module's output: the first axis that is not time
+        ([T, B, ...] -> 1; one call per step, [B, ...] -> 0; [B, ..., T] -> 0)."""
+        return 1 if self.time_dim(module) == 0 else 0
+
+    def spiking(self, module: nn.Module) -> bool:
+        """False for readouts that emit voltages (leaky integrators): their updates count,
+        their outputs are not spikes."""
+        return True
+
+    def bypass_methods(self, module: nn.Module) -> tuple[str, ...]:
+        """Methods through which the framework can run the neuron without calling its
+        forward (so module hooks never see it); the profiler watches them too."""
+        return ()
+
     def spikes_of(self, output: Any) -> torch.Tensor:
-        if isinstance(output, (tuple, list)):
+        # (spikes, state), ((spikes,), state) ...: the first tensor
+        while isinstance(output, (tuple, list)) and output:
             output = output[0]
         return output
+
+    def input_of(self, args: Any) -> torch.Tensor | None:
+        """The input the neuron integrates (non-spiking neurons are counted from it)."""
+        while isinstance(args, (tuple, list)) and args:
+            args = args[0]
+        return args if isinstance(args, torch.Tensor) else None
+
+    def voltages_of(self, output: Any) -> torch.Tensor | None:
+        """A non-spiking neuron's output voltages as one tensor (None when not a tensor):
+        a list of per-step voltages is stacked along a new time axis 0."""
+        if isinstance(output, list) and output and all(isinstance(o, torch.Tensor) for o in output) \
+                and len({tuple(o.shape) for o in output}) == 1:
+            return torch.stack(output)
+        while isinstance(output, (tuple, list)) and output:
+            output = output[0]
+        return output if isinstance(output, torch.Tensor) else None
 
 
 class SnnsimAdapter(NeuronAdapter):
@@ -61,29 +97,68 @@ class SnnsimAdapter(NeuronAdapter):
     def time_dim(self, module):
         return module.time_dim
 
+    def spiking(self, module):
+        return bool(getattr(module, "spiking", True))
+
 
 class SpikingJellyAdapter(NeuronAdapter):
+    """SpikingJelly BaseNode neurons (step_mode 'm': [T, B, ...] in one call; 's': one call
+    per step) and its non-spiking nodes (NonSpiking*Node: multi-step, they emit voltages).
+    A node can also run through `functional_forward` (models imported from NIR wrap their
+    nodes so), which skips the node's forward and its hooks: the profiler watches it."""
+
     name = "spikingjelly"
+    package = "spikingjelly"
 
     def __init__(self):
-        from spikingjelly.activation_based.neuron import BaseNode
+        from spikingjelly.activation_based import neuron
 
-        self._base = BaseNode
+        self._base = neuron.BaseNode
+        self._non_spiking = tuple(getattr(neuron, n) for n in ("NonSpikingBaseNode", "NoisyNonSpikingBaseNode")
+                                  if hasattr(neuron, n))
 
     def matches(self, module):
-        return isinstance(module, self._base)
+        return isinstance(module, (self._base, *self._non_spiking))
+
+    def spiking(self, module):
+        return not isinstance(module, self._non_spiking)
+
+    def spike_format(self, module):
+        """Ternary nodes emit -1/0/+1; multi-level nodes (ILIFNode) emit integer counts up to
+        their surrogate's max_spike_count; every other node is binary."""
+        if type(module).__name__.startswith("Ternary"):
+            return SpikeFormat(1.0, 1, signed=True)
+        levels = getattr(getattr(module, "surrogate_function", None), "max_spike_count", None)
+        if isinstance(levels, int) and levels > 1:
+            return SpikeFormat(1.0, levels)
+        return BINARY
 
     def time_dim(self, module):
+        if isinstance(module, self._non_spiking):
+            return 0
         return 0 if getattr(module, "step_mode", "s") == "m" else None
+
+    def bypass_methods(self, module):
+        return ("functional_forward",) if callable(getattr(module, "functional_forward", None)) else ()
 
 
 class SnnTorchAdapter(NeuronAdapter):
+    """snnTorch SpikingNeuron subclasses: one call per step ([B, ...]), except the StateLeaky
+    family (StateLeaky, LinearLeaky), which sees [T, B, C] at once and, unless built with
+    output=True, returns its membrane potential only (a non-spiking readout)."""
+
     name = "snntorch"
+    package = "snntorch"
 
     def __init__(self):
         from snntorch._neurons.neurons import SpikingNeuron
 
         self._base = SpikingNeuron
+        try:
+            from snntorch._neurons.stateleaky import StateLeaky
+        except ImportError:  # older snnTorch
+            StateLeaky = ()
+        self._state_leaky = StateLeaky
 
     def matches(self, module):
         return isinstance(module, self._base)
@@ -92,37 +167,79 @@ class SnnTorchAdapter(NeuronAdapter):
         factor = float(getattr(module, "graded_spikes_factor", 1.0))
         return SpikeFormat(factor, 1) if factor > 0 else BINARY
 
+    def time_dim(self, module):
+        return 0 if self._state_leaky and isinstance(module, self._state_leaky) else None
+
+    def spiking(self, module):
+        if self._state_leaky and isinstance(module, self._state_leaky):
+            return bool(getattr(module, "output", False))
+        return True
+
 
 class NorseAdapter(NeuronAdapter):
-    """Norse cells (one call per step) and their multi-step SNN wrappers ([T, ...])."""
+    """Norse cells (one call per step) and their multi-step SNN wrappers ([T, ...]). The
+    leaky integrators (LICell, LI, LIBoxCell, LILinearCell) are readouts: they emit voltages."""
 
     name = "norse"
+    package = "norse"
 
     def __init__(self):
         from norse.torch.module import snn
 
         self._cells = (snn.SNNCell, snn.SNNRecurrentCell)
         self._multi = (snn.SNN, snn.SNNRecurrent)
+        readouts = []
+        for mod, names in (("norse.torch.module.leaky_integrator", ("LICell", "LI", "LILinearCell")),
+                           ("norse.torch.module.leaky_integrator_box", ("LIBoxCell", "LIBox"))):
+            try:
+                m = importlib.import_module(mod)
+            except ImportError:
+                continue
+            readouts += [getattr(m, n) for n in names if hasattr(m, n)]
+        self._readouts = tuple(readouts)
 
     def matches(self, module):
-        return isinstance(module, self._cells + self._multi)
+        return isinstance(module, self._cells + self._multi + self._readouts)
 
     def time_dim(self, module):
         return 0 if isinstance(module, self._multi) else None
 
+    def spiking(self, module):
+        return not isinstance(module, self._readouts)
 
-def default_adapters() -> list[NeuronAdapter]:
+
+_FRAMEWORK_ADAPTERS = (SpikingJellyAdapter, SnnTorchAdapter, NorseAdapter)
+_ADAPTER_CACHE: dict[type, NeuronAdapter | None] = {}
+
+
+def _packages_of(model: nn.Module) -> set[str]:
+    """Top-level packages the classes of the model's modules (and their bases) come from."""
+    types = {type(m) for m in model.modules()}   # each class once, however many modules share it
+    return {cls.__module__.split(".")[0] for t in types for cls in t.__mro__}
+
+
+def default_adapters(model: nn.Module | None = None) -> list[NeuronAdapter]:
+    """snnsim's adapter and one per installed framework. Given the model, only frameworks
+    some module of the model comes from are imported: a model cannot hold a Norse neuron
+    unless Norse is loaded, and importing a framework costs up to seconds."""
     adapters: list[NeuronAdapter] = [SnnsimAdapter()]
-    for cls in (SpikingJellyAdapter, SnnTorchAdapter, NorseAdapter):
-        try:
-            adapters.append(cls())
-        except ImportError:
-            pass
+    packages = _packages_of(model) if model is not None else None
+    for cls in _FRAMEWORK_ADAPTERS:
+        if packages is not None and cls.package not in packages:
+            continue
+        if cls not in _ADAPTER_CACHE:
+            try:
+                _ADAPTER_CACHE[cls] = cls()
+            except ImportError:
+                _ADAPTER_CACHE[cls] = None
+        if _ADAPTER_CACHE[cls] is not None:
+            adapters.append(_ADAPTER_CACHE[cls])
     return adapters
 
 
 LOOKED_FOR = ("snnsim NI-LIF / I-LIF (or any module with `spike_format` and `time_dim`)",
-              "SpikingJelly BaseNode", "snnTorch SpikingNeuron", "Norse SNNCell / SNN")
+              "SpikingJelly BaseNode / NonSpiking*Node", "snnTorch SpikingNeuron",
+              "Norse SNNCell / SNN / LICell / LI")
 
 
 def find_neurons(model: nn.Module, adapters: list[NeuronAdapter]) -> dict[str, tuple[nn.Module, NeuronAdapter]]:
@@ -130,7 +247,12 @@ def find_neurons(model: nn.Module, adapters: list[NeuronAdapter]) -> dict[str, t
     A neuron nested in another neuron (a wrapper) is counted once, at the outer module."""
     found: dict[str, tuple[nn.Module, NeuronAdapter]] = {}
     for name, module in model.named_modules():
-        if any(name.startswith(p + ".") for p in found):
+        # inside a neuron found earlier (named_modules is pre-order): one of its dotted
+        # prefixes is a found name (a look-up per prefix, not a scan of every neuron found)
+        dot = name.find(".")
+        while dot != -1 and name[:dot] not in found:
+            dot = name.find(".", dot + 1)
+        if dot != -1:
             continue
         for adapter in adapters:
             if adapter.matches(module):
@@ -149,11 +271,15 @@ def count_steps(spikes: torch.Tensor, fmt: SpikeFormat, time_dim: int | None, t0
         # stays below 2^24
         exact_f32 = st.dtype == torch.float32 and st.numel() * fmt.levels < 2 ** 24
         value_sum = float(st.sum() if exact_f32 else st.sum(dtype=torch.float64))
+        # spike mass is the sum of |k| (DESIGN "Levels and signs"): a ternary -1 is one event,
+        # not a cancellation of a +1
+        mass = value_sum if not getattr(fmt, "signed", False) else float(
+            st.abs().sum() if exact_f32 else st.abs().sum(dtype=torch.float64))
         steps.append(NeuronStep(
             t=t0 + i,
             neurons=st.numel(),
             spikes=_nonzero_count(st),
-            spike_mass=value_sum / fmt.q,
+            spike_mass=mass / fmt.q,
             value_sum=value_sum,
         ))
     return steps
@@ -164,3 +290,17 @@ def _nonzero_count(x: torch.Tensor) -> int:
     on CPU, several times faster than torch.count_nonzero on a float tensor; this runs once
     per neuron call and timestep."""
     return int(x.bool().sum())
+
+
+def count_updates(inp: torch.Tensor, volts: torch.Tensor | None, time_dim: int | None, t0: int) -> list[NeuronStep]:
+    """Per-timestep counts of a non-spiking neuron (a readout emitting voltages): every
+    neuron the input drives is updated, none spikes. `value_sum` is the voltages' sum where
+    they line up with the input (the same shape), else 0."""
+    inp = inp.detach()
+    per_t = inp.unbind(time_dim) if time_dim is not None else (inp,)
+    v_t = None
+    if volts is not None and volts.is_floating_point() and tuple(volts.shape) == tuple(inp.shape):
+        v_t = volts.detach().unbind(time_dim) if time_dim is not None else (volts.detach(),)
+    return [NeuronStep(t=t0 + i, neurons=st.numel(), spikes=0, spike_mass=0.0,
+                       value_sum=float(v_t[i].sum(dtype=torch.float64)) if v_t is not None else 0.0)
+            for i, st in enumerate(per_t)]

@@ -2,8 +2,17 @@
 
 A spike format (q, levels) says that a spike tensor holds only values k*q with an integer
 0 <= k <= levels: binary spikes are (1, 1), SpikeTrack's NI-LIF (1/4, 4), SMTrack's I-LIF
-(1, 4). An operand is classified by its values against the declared formats, never by
-guessing a quantum from the data.
+(1, 4). A signed format (q, levels, signed=True) also holds the negative levels
+-levels <= k < 0: ternary spikes -1/0/+1 are (1, 1, signed). An operand is classified by its
+values against the declared formats (`classify`), never by guessing a quantum from the data.
+
+Spike-derived tensors (a neuron's output, and what level-preserving operators -- views,
+concatenation, max-pooling, sums and differences of spikes -- make of it; the profiler tracks
+them) may leave a declared format's range: a SEW "ADD" residual holds sums 0..k of spikes, an
+I-LIF neuron read through a binary adapter emits 0..4, a ternary neuron -1/0/+1. For those,
+`integer_format` keeps the declared quantum q and reads the levels from the values: every
+value must be an integer multiple k*q of a declared q (any integer k, either sign); the
+format's `levels` is then the largest |k| seen and `signed` whether a negative level occurs.
 """
 from __future__ import annotations
 
@@ -19,10 +28,11 @@ _LEVEL_TOL = 1e-4
 
 @dataclass(frozen=True, order=True)
 class SpikeFormat:
-    """Spike values are k * q for integer k in [0, levels]."""
+    """Spike values are k * q for integer k in [0, levels] ([-levels, levels] when signed)."""
 
     q: float
     levels: int
+    signed: bool = False
 
     def __post_init__(self) -> None:
         if not self.q > 0:
@@ -32,39 +42,45 @@ class SpikeFormat:
 
     @property
     def binary(self) -> bool:
-        return self.levels == 1
+        """One unsigned level: {0, q}."""
+        return self.levels == 1 and not self.signed
 
     def describe(self) -> str:
         if self.binary and self.q == 1:
             return "binary {0,1}"
         top = self.q * self.levels
+        if self.signed:
+            if self.levels == 1 and self.q == 1:
+                return "ternary {-1,0,1}"
+            return f"signed k*{self.q:g}, k=-{self.levels}..{self.levels} (max |{top:g}|)"
         return f"graded k*{self.q:g}, k=0..{self.levels} (max {top:g})"
 
     def fits(self, x: torch.Tensor) -> bool:
-        """True when every value of x is k*q with integer 0 <= k <= levels."""
-        if x.numel() == 0:
+        """True when every value of x is k*q with integer 0 <= k <= levels (|k| <= levels
+        when signed)."""
+        return self._fits(x, _value_range(x))
+
+    def _fits(self, x: torch.Tensor, rng: tuple[float, float] | None) -> bool:
+        if rng is None:
             return False
         if x.dtype == torch.bool:
             return self.q == 1
-        lo, hi = torch.aminmax(x.detach())
-        if lo.item() < 0 or hi.item() > self.q * self.levels * (1 + _LEVEL_TOL):
+        lo, hi = rng
+        bound = self.q * self.levels * (1 + _LEVEL_TOL)
+        if lo < (-bound if self.signed else 0) or hi > bound:
             return False
         if not x.is_floating_point():
             return self.q == 1
-        k = x.detach() if self.q == 1 else x.detach() / self.q
-        if _is_dyadic(self.q):
-            # k >= 0 here, so frac(k) >= 0 and its sum is 0 exactly when every frac is 0: a
-            # sum of non-negative floats cannot round or cancel to 0. (Two cheap passes;
-            # comparing k with round(k) costs several times more and runs on every operand.)
-            return float(torch.frac(k).sum()) == 0.0
-        return bool((k - torch.round(k)).abs().max().item() <= _LEVEL_TOL)
+        return _all_multiples(x.detach(), self.q, nonneg=lo >= 0)
 
     def levels_of(self, x: torch.Tensor) -> torch.Tensor:
-        """Integer levels k of a tensor known to fit this format (as float)."""
+        """Integer levels |k| of a tensor known to fit this format (as float): the weight of
+        each element in level-weighted counts (a level -k spike is k events, as a level k one)."""
         if x.dtype == torch.bool:
             return x.to(torch.float32)
         k = x.to(torch.float32) / self.q
-        return k if _is_dyadic(self.q) else torch.round(k)
+        k = k if _is_dyadic(self.q) else torch.round(k)
+        return k.abs() if self.signed else k
 
 
 BINARY = SpikeFormat(1.0, 1)
@@ -84,7 +100,79 @@ def order_formats(formats) -> list[SpikeFormat]:
 
 def classify(x: torch.Tensor, formats: list[SpikeFormat]) -> SpikeFormat | None:
     """The first (coarsest) declared format that x fits, or None when x is real-valued."""
+    found = classify_levels(x, formats)
+    return found[0] if found is not None else None
+
+
+def classify_levels(x: torch.Tensor, formats: list[SpikeFormat]) -> tuple[SpikeFormat, int, bool] | None:
+    """`classify` with the levels seen: (format, largest |k|, any k < 0), or None."""
+    rng = _value_range(x)
     for fmt in formats:
-        if fmt.fits(x):
-            return fmt
+        if fmt._fits(x, rng):
+            return fmt, _top_level(rng, fmt.q), rng[0] < 0
+    return None
+
+
+def _value_range(x: torch.Tensor) -> tuple[float, float] | None:
+    """(min, max) of x as floats; None when x is empty."""
+    if x.numel() == 0:
+        return None
+    if x.dtype == torch.bool:
+        return 0.0, float(bool(x.any()))
+    lo, hi = torch.aminmax(x.detach())
+    return float(lo), float(hi)
+
+
+def _top_level(rng: tuple[float, float], q: float) -> int:
+    return int(round(max(abs(rng[0]), abs(rng[1])) / q))
+
+
+def _all_multiples(x: torch.Tensor, q: float, nonneg: bool) -> bool:
+    """Every (finite, floating) value of x is an integer multiple of q."""
+    k = x if q == 1 else x / q
+    if _is_dyadic(q):
+        if nonneg:
+            # k >= 0 here, so frac(k) >= 0 and its sum is 0 exactly when every frac is 0: a
+            # sum of non-negative floats cannot round or cancel to 0. (Two cheap passes;
+            # comparing k with round(k) costs several times more and runs on every operand.)
+            return float(torch.frac(k).sum()) == 0.0
+        return float(torch.frac(k).abs().sum()) == 0.0
+    return bool((k - torch.round(k)).abs().max().item() <= _LEVEL_TOL)
+
+
+def level_range(x: torch.Tensor, fmt: SpikeFormat) -> tuple[int, bool]:
+    """(largest |k|, any k < 0) of a tensor known to hold multiples of fmt.q."""
+    rng = _value_range(x)
+    return (0, False) if rng is None else (_top_level(rng, fmt.q), rng[0] < 0)
+
+
+def integer_format(x: torch.Tensor, quanta) -> SpikeFormat | None:
+    """The format of a spike-derived tensor: the coarsest declared quantum q such that every
+    value of x is k*q for an integer k (any sign, any size), with levels = the largest |k|
+    seen (at least 1) and signed = whether some k < 0. None when no declared quantum divides
+    every value (x is then real). See the module docstring for which tensors this applies to."""
+    found = integer_levels(x, quanta)
+    return found[0] if found is not None else None
+
+
+def integer_levels(x: torch.Tensor, quanta) -> tuple[SpikeFormat, int, bool] | None:
+    """`integer_format` with the levels seen: (format, largest |k|, any k < 0), or None."""
+    rng = _value_range(x)
+    if rng is None:
+        return None
+    if x.dtype == torch.bool:
+        return SpikeFormat(1.0, 1), int(rng[1]), False
+    lo, hi = rng
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    t = x.detach()
+    if not t.is_floating_point():
+        t = t.to(torch.float64)
+    for q in sorted({float(f) for f in quanta}, reverse=True):
+        if q <= 0 or not _all_multiples(t, q, nonneg=lo >= 0):
+            continue
+        k = _top_level(rng, q)
+        if k >= 2 ** 24 and t.dtype == torch.float32:
+            return None   # float32 no longer resolves single levels: not a spike count
+        return SpikeFormat(q, max(1, k), signed=lo < 0), k, lo < 0
     return None

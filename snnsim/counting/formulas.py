@@ -6,10 +6,20 @@ call (all samples of the batch; the profiler divides by the batch size).
 
 The exact counts rest on one identity: for a linear operator f(a, b), the number of
 (nonzero a, nonzero b) pairs it multiplies is f(a != 0, b != 0) summed over the output,
-and the level-weighted count is f(k_a, b != 0) summed. Dense weights make b != 0 all ones,
+and the level-weighted count is f(|k_a|, b != 0) summed. Dense weights make b != 0 all ones,
 so a convolution's count collapses to the spike map weighted by its cover -- how many
 (output position, kernel tap) pairs read each input position, padding excluded -- times
 the kernels each input channel meets: exact at the borders, one matrix-vector product.
+
+Levels and signs: a spike of level k (graded, a sum of spikes, or a signed -k) is one
+synaptic event in `syn_events` and |k| events in `syn_ops`. Real operands are dense: their
+zeros are never skipped (only a weight's zeros, with `weight_sparsity=True`).
+
+Element-wise spike operations (`spike_mask`): a Hadamard product with a spike operand (a
+mask, a gate, spikes x spikes) counts one operation per output element where every spike
+operand is nonzero (the other, real operands are dense); a sum of a spike tensor (a
+spike-driven token sum) counts one accumulate per nonzero element summed. `elementwise_ops`
+keeps their nominal size (every element, zeros included) for dense-execution estimators.
 """
 from __future__ import annotations
 
@@ -33,6 +43,9 @@ class Operand:
     tensor: torch.Tensor
     role: str                        # weight | spike | real
     fmt: SpikeFormat | None = None   # set when role == 'spike'
+    max_level: int = 0               # spike: the largest |k| seen in this tensor
+    signed: bool = False             # spike: some k < 0
+    stored_numel: int | None = None  # weight: elements stored (before any broadcast / copy)
 
     @property
     def is_spike(self) -> bool:
@@ -44,12 +57,18 @@ class Operand:
 
     def nonzero_mask(self) -> torch.Tensor:
         t = self.tensor
-        if self.fmt is not None and self.fmt.binary and self.fmt.q == 1 and t.dtype == torch.float32:
+        if self.fmt is not None and self.fmt.binary and self.fmt.q == 1 and not self.signed \
+                and t.dtype == torch.float32:
             return t  # a {0, 1} float tensor is its own nonzero mask
         return t.bool().to(torch.float32)  # nonzero -> 1; the cast is faster than t != 0
 
     def levels(self) -> torch.Tensor:
+        """|k| per element: a level-k or level -k spike weighs k events."""
         return self.fmt.levels_of(self.tensor)
+
+    def same(self, tensor: torch.Tensor) -> "Operand":
+        """This operand's class for another view of the same values (transpose, expand)."""
+        return Operand(tensor, self.role, self.fmt, self.max_level, self.signed, self.stored_numel)
 
 
 @dataclass
@@ -59,29 +78,46 @@ class OpCount:
     syn_events: float = 0.0
     syn_ops: float = 0.0
     spike_spike: float = 0.0
+    spike_mask: float = 0.0          # element-wise spike operations (masks, gates, token sums)
+    elementwise_ops: float = 0.0     # their nominal count, zeros included
     weight_numel: int = 0
     in_numel: int = 0
     out_numel: int = 0
     operands: str = ""
     kind: str = ""
+    max_level: int = 0               # largest |spike level| among the spike operands
+    signed: bool = False             # a spike operand held negative levels
 
     def __iadd__(self, other: "OpCount") -> "OpCount":
-        for f in ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "in_numel", "out_numel"):
+        for f in ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask",
+                  "elementwise_ops", "in_numel", "out_numel"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.weight_numel = max(self.weight_numel, other.weight_numel)
+        self.max_level = max(self.max_level, other.max_level)
+        self.signed = self.signed or other.signed
         return self
+
+    def note_levels(self, *operands: "Operand") -> None:
+        for op in operands:
+            if op.is_spike:
+                self.max_level = max(self.max_level, int(op.max_level))
+                self.signed = self.signed or bool(op.signed)
 
 
 def _operand_label(a: Operand, b: Operand) -> str:
     return f"{a.role}*{b.role}"
 
 
-def _pair_counts(a: Operand, b: Operand, dense: float, pairs: Callable, weight_sparsity: bool) -> OpCount:
+def _pair_counts(a: Operand, b: Operand, dense: float, pairs: Callable, weight_sparsity: bool,
+                 sparse_dense: Callable | None = None) -> OpCount:
     """Route a two-operand product to mac_ops / syn_events / spike_spike.
 
     `pairs(sa, sb)` returns the summed output of the operator applied to the masks sa, sb
-    (None means all-ones, which lets formulas take a cheaper exact path)."""
+    (None means all-ones, which lets formulas take a cheaper exact path). `sparse_dense(sa,
+    sb)`, when given, is the nominal count with only zero weights dropped (a convolution's
+    padding taps stay in, as in dense_macs); by default `pairs` is that count."""
     count = OpCount(dense_macs=dense, operands=_operand_label(a, b))
+    count.note_levels(a, b)
     sparse_w = weight_sparsity and (a.is_weight or b.is_weight)
     mask_a = a.nonzero_mask() if (a.is_weight and weight_sparsity) else None
     mask_b = b.nonzero_mask() if (b.is_weight and weight_sparsity) else None
@@ -94,7 +130,7 @@ def _pair_counts(a: Operand, b: Operand, dense: float, pairs: Callable, weight_s
         count.syn_events = pairs(mask_a, b.nonzero_mask())
         count.syn_ops = count.syn_events if b.fmt.binary else pairs(mask_a, b.levels())
     else:
-        count.mac_ops = pairs(mask_a, mask_b) if sparse_w else dense
+        count.mac_ops = (sparse_dense or pairs)(mask_a, mask_b) if sparse_w else dense
     return count
 
 
@@ -126,7 +162,8 @@ def _io(count: OpCount, a: Operand, b: Operand, out_numel: int) -> None:
     """Weight size and activation traffic: the weight is stored, the others are read."""
     for op in (a, b):
         if op.is_weight:
-            count.weight_numel = max(count.weight_numel, op.tensor.numel())
+            stored = op.stored_numel if op.stored_numel is not None else op.tensor.numel()
+            count.weight_numel = max(count.weight_numel, stored)
         else:
             count.in_numel += op.tensor.numel()
     count.out_numel = out_numel
@@ -142,8 +179,7 @@ def _addmm(args, operand, ws):
 
 def _mv(args, operand, ws):
     a, v = operand(args[0]), operand(args[1])
-    v2 = Operand(v.tensor.unsqueeze(-1), v.role, v.fmt)
-    return matmul_count(a, v2, ws)
+    return matmul_count(a, v.same(v.tensor.unsqueeze(-1)), ws)
 
 
 def _addmv(args, operand, ws):
@@ -152,24 +188,98 @@ def _addmv(args, operand, ws):
 
 def _dot(args, operand, ws):
     a, b = operand(args[0]), operand(args[1])
-    return matmul_count(Operand(a.tensor.unsqueeze(0), a.role, a.fmt), Operand(b.tensor.unsqueeze(-1), b.role, b.fmt), ws)
+    return matmul_count(a.same(a.tensor.unsqueeze(0)), b.same(b.tensor.unsqueeze(-1)), ws)
+
+
+def sdpa_count(q: Operand, k: Operand, v: Operand, weight_sparsity: bool,
+               enable_gqa: bool | None = None) -> OpCount:
+    """Scaled dot-product attention from its definition, whatever kernel torch runs:
+    S = Q Kᵀ (then scaled, masked, softmaxed into P) and O = P V, on Q [..., Hq, L, E],
+    K [..., Hk, S, E], V [..., Hk, S, Ev] of any rank (batch dims broadcast). Grouped-query
+    attention (Hq = g * Hk) repeats each key / value head for g query heads, as torch does.
+
+    Q and K keep the classes of the tensors passed in: the scale is a scalar applied to the
+    scores, so binary Q and K make Q Kᵀ a spike x spike product (exact nonzero products)
+    however a kernel folds the scale in. The mask is added to the scores and is no operand.
+    P is real and dense (masked and dropped-out positions included, dropout assumed off), so
+    O = P V counts as real x V: MACs, or L synaptic events per nonzero element of a spike V.
+    dense_macs = the two nominal matmuls, as torch.utils.flop_counter counts them."""
+    qt, kt, vt = q.tensor, k.tensor, v.tensor
+    if qt.dim() >= 3 and kt.dim() >= 3 and kt.shape[-3] != qt.shape[-3]:
+        gqa = enable_gqa if enable_gqa is not None else qt.shape[-3] % kt.shape[-3] == 0
+        if not gqa or qt.shape[-3] % kt.shape[-3]:
+            raise ValueError(f"attention: {qt.shape[-3]} query heads and {kt.shape[-3]} key heads "
+                             f"(grouped-query attention needs enable_gqa and a whole ratio)")
+        g = qt.shape[-3] // kt.shape[-3]
+        kt, vt = kt.repeat_interleave(g, dim=-3), vt.repeat_interleave(g, dim=-3)
+    batch = broadcast_shapes(qt.shape[:-2], kt.shape[:-2], vt.shape[:-2])
+    L, S = qt.shape[-2], kt.shape[-2]
+    qe = q.same(qt.expand(*batch, *qt.shape[-2:]))
+    ke = k.same(kt.expand(*batch, *kt.shape[-2:]).transpose(-2, -1))
+    ve = v.same(vt.expand(*batch, *vt.shape[-2:]))
+    count = matmul_count(qe, ke, weight_sparsity, kind="attention")
+    probs = Operand(torch.ones(()).expand(*batch, L, S), "real")
+    count += matmul_count(probs, ve, weight_sparsity, kind="attention")
+    count.operands = f"{q.role}*{k.role}*{v.role}"
+    # what the fused operator reads and writes: Q, K, V once (not their broadcasts), O
+    count.weight_numel = 0
+    count.in_numel = 0
+    for op in (q, k, v):
+        if op.is_weight:
+            stored = op.stored_numel if op.stored_numel is not None else op.tensor.numel()
+            count.weight_numel = max(count.weight_numel, stored)
+        else:
+            count.in_numel += op.tensor.numel()
+    count.out_numel = math.prod(batch) * L * vt.shape[-1]
+    return count
 
 
 def _sdpa(args, operand, ws):
-    """Fused attention: Q Kᵀ then softmax(·) V. The attention weights are real."""
-    q, k, v = operand(args[0]), operand(args[1]), operand(args[2])
-    kt = Operand(k.tensor.transpose(-2, -1), k.role, k.fmt)
-    if q.tensor.shape[:-2] != kt.tensor.shape[:-2]:  # grouped-query attention
-        kt = Operand(kt.tensor.expand(*q.tensor.shape[:-2], *kt.tensor.shape[-2:]), k.role, k.fmt)
-    count = matmul_count(q, kt, ws, kind="attention")
-    attn_shape = q.tensor.shape[:-1] + (kt.tensor.shape[-1],)
-    probs = Operand(torch.ones(()).expand(attn_shape), "real")
-    vv = v if v.tensor.shape[:-2] == q.tensor.shape[:-2] else Operand(
-        v.tensor.expand(*q.tensor.shape[:-2], *v.tensor.shape[-2:]), v.role, v.fmt)
-    second = matmul_count(probs, vv, ws, kind="attention")
-    second.in_numel -= probs.tensor.numel()  # the probabilities are internal to the fused op
-    count += second
-    count.operands = f"{q.role}*{k.role}*{v.role}"
+    """A fused attention operator called directly (its Q, K, V are the first arguments)."""
+    return sdpa_count(operand(args[0]), operand(args[1]), operand(args[2]), ws)
+
+
+# ------------------------------------------------------------------- element-wise
+def broadcast_shapes(*shapes) -> tuple[int, ...]:
+    """The broadcast of concrete shapes (torch's rules). torch.broadcast_shapes does the same
+    but imports torch.fx's symbolic shapes (and sympy) on first use: about 0.4 s of a first
+    profile() call."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        sizes = {int(s[i]) for s in shapes if len(s) >= -i} - {1}
+        if len(sizes) > 1:
+            raise RuntimeError(f"shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def mul_count(a: Operand, b: Operand) -> OpCount:
+    """Hadamard product a * b (broadcast) with at least one spike operand: one operation per
+    output element where every spike operand is nonzero; real and weight operands are dense."""
+    shape = broadcast_shapes(a.tensor.shape, b.tensor.shape)
+    n_out = math.prod(shape)
+    spikes = [op for op in (a, b) if op.is_spike]
+    if len(spikes) == 1:
+        s = spikes[0]
+        # broadcasting repeats every element of s the same number of times
+        hits = float(s.tensor.bool().sum(dtype=torch.float64)) * (n_out // max(1, s.tensor.numel()))
+    else:
+        hits = float((a.tensor.bool() & b.tensor.bool()).sum(dtype=torch.float64))
+    count = OpCount(spike_mask=hits, elementwise_ops=float(n_out), operands=_operand_label(a, b),
+                    kind="spike_mask")
+    count.note_levels(a, b)
+    _io(count, a, b, out_numel=n_out)
+    return count
+
+
+def sum_count(x: Operand, out: torch.Tensor) -> OpCount:
+    """A sum of a spike tensor over some dims (a spike-driven token sum): one accumulate per
+    nonzero element summed."""
+    count = OpCount(spike_mask=float(x.tensor.bool().sum(dtype=torch.float64)),
+                    elementwise_ops=float(x.tensor.numel()), operands=x.role, kind="token_sum",
+                    in_numel=x.tensor.numel(), out_numel=out.numel())
+    count.note_levels(x)
     return count
 
 
@@ -198,7 +308,7 @@ def conv_count(x: Operand, w: Operand, stride, padding, dilation, transposed: bo
     # Masks and levels are small integers: a float32 conv of them is exact while a single
     # output's count stays below 2^24 (C_in * max level * taps); the grand total is summed
     # in float64.
-    max_level = max((op.fmt.levels for op in (x, w) if op.is_spike), default=1)
+    max_level = max((max(op.fmt.levels, op.max_level) for op in (x, w) if op.is_spike), default=1)
     exact_f32 = c_in * max_level * kprod < 2 ** 24
     dtype = torch.float32 if exact_f32 else torch.float64
 
@@ -218,7 +328,17 @@ def conv_count(x: Operand, w: Operand, stride, padding, dilation, transposed: bo
             return float(per_row.sum(dtype=torch.float64)) * (wsh[1] if transposed else c_out // groups)
         return float(run(sx.to(dtype), sw.to(dtype), groups).sum(dtype=torch.float64))
 
-    count = _pair_counts(x, w, dense, pairs, weight_sparsity)
+    def sparse_dense(sx, sw):
+        # weight sparsity on a real input: every output position (padding taps included, as
+        # in dense_macs) meets only the nonzero weights -- per sample, (output positions) x
+        # nnz(w) for a conv, (input positions) x nnz(w) for a transposed conv (whose weight
+        # is [C_in, C_out/groups, k...]).
+        positions = math.prod(xs[2:]) if transposed else math.prod(out.shape[2:])
+        nnz_w = float(sw.sum(dtype=torch.float64)) if sw is not None else float(math.prod(wsh))
+        return float(xs[0]) * positions * nnz_w
+
+    count = _pair_counts(x, w, dense, pairs, weight_sparsity,
+                         sparse_dense if (w.is_weight and not x.is_weight) else None)
     count.kind = "conv"
     _io(count, x, w, out_numel=out.numel())
     return count
@@ -290,3 +410,78 @@ def looks_synaptic(func) -> bool:
 
 def op_name(func) -> str:
     return str(func.overloadpacket.__name__) if hasattr(func, "overloadpacket") else str(func)
+
+
+# ------------------------------------------------- recurrent layers, conv_tbc, lookups
+# (appended: formulas for operators that used to run uncounted)
+import dataclasses  # noqa: E402
+def _recurrent_count(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, h_prev: torch.Tensor,
+                     operand, ws) -> OpCount:
+    """A recurrent layer's gates over all its steps: every step reads its input through
+    W_ih [G*H, I] and the previous hidden state through W_hh [G*H, H] (G gates: LSTM 4,
+    GRU 3, RNN 1), so dense MACs = steps x batch x G*H x (I + H). The input part is routed
+    by the input's class (spikes: exact synaptic events); the hidden part by the hidden
+    states the steps actually read (`h_prev`, one row per step and sample)."""
+    # classify the tensors the layer received (a reshaped view is a new tensor object)
+    xin = _reshaped(operand(x), x.reshape(-1, x.shape[-1]))
+    hin = operand(h_prev.reshape(-1, h_prev.shape[-1]))
+    count = matmul_count(xin, _reshaped(operand(w_ih), w_ih.t()), ws, kind="rnn")
+    count += matmul_count(hin, _reshaped(operand(w_hh), w_hh.t()), ws, kind="rnn")
+    count.operands = f"{xin.role}*weight,{hin.role}*weight"
+    count.kind = "rnn"
+    return count
+
+
+def _reshaped(op: Operand, tensor: torch.Tensor) -> Operand:
+    """The same operand (role, format, levels) seen through another view of its tensor."""
+    return dataclasses.replace(op, tensor=tensor)
+
+
+def _mkldnn_rnn_layer(args, operand, ws, out):
+    """aten.mkldnn_rnn_layer: one layer and one direction of nn.LSTM on CPU (oneDNN).
+    args: input [T, B, I] (time-major), W_ih, W_hh, b_ih, b_hh, hx [B, H], cx, reverse, ...;
+    out: the hidden states [T, B, H]. A forward direction reads hx then h_0..h_{T-2}; a
+    reverse one reads h_{T-1}..h_1 then hx."""
+    x, w_ih, w_hh, hx, reverse = args[0], args[1], args[2], args[5], bool(args[7])
+    h0 = hx.reshape(1, *out.shape[1:])
+    h_prev = torch.cat([out[1:], h0]) if reverse else torch.cat([h0, out[:-1]])
+    count = _recurrent_count(x, w_ih, w_hh, h_prev, operand, ws)
+    count.out_numel = out.numel()
+    return count
+
+
+def _conv_tbc(args, operand, ws, out):
+    """aten.conv_tbc: a 1-D convolution over time on [T, B, C_in] with weight [K, C_in, C_out]
+    and symmetric padding `pad`: the same counts as conv1d on [B, C_in, T]."""
+    x, w = args[0], args[1]
+    pad = int(args[3]) if len(args) > 3 else 0
+    xo = _reshaped(operand(x), x.permute(1, 2, 0))
+    wo = _reshaped(operand(w), w.permute(2, 1, 0))
+    return conv_count(xo, wo, (1,), (pad,), (1,), False, (0,), 1, out.permute(1, 2, 0), ws)
+
+
+def _embedding(args, operand, ws, out):
+    """aten.embedding: a table lookup -- no multiply-accumulate (0 MACs, 0 synaptic events);
+    listed as a `lookup` with the table's size and the rows it returns, so the read is visible."""
+    weight, indices = args[0], args[1]
+    return OpCount(kind="lookup", operands="weight*index", weight_numel=weight.numel(),
+                   in_numel=indices.numel(), out_numel=out.numel())
+
+
+def _embedding_bag(args, operand, ws, out):
+    """aten._embedding_bag: lookups summed per bag (additions, no MACs) -- except with
+    per_sample_weights, where each looked-up row is scaled and accumulated: one MAC per
+    element of each row read."""
+    weight, indices = args[0], args[1]
+    psw = args[6] if len(args) > 6 else None
+    macs = float(indices.numel() * weight.shape[-1]) if isinstance(psw, torch.Tensor) else 0.0
+    return OpCount(dense_macs=macs, mac_ops=macs, kind="lookup", operands="weight*index",
+                   weight_numel=weight.numel(), in_numel=indices.numel(), out_numel=out.numel())
+
+
+NEEDS_OUTPUT[aten.mkldnn_rnn_layer.default] = _mkldnn_rnn_layer
+NEEDS_OUTPUT[aten.conv_tbc.default] = _conv_tbc
+NEEDS_OUTPUT[aten.embedding.default] = _embedding
+NEEDS_OUTPUT[aten._embedding_bag.default] = _embedding_bag
+FORMULAS[aten._addmm_activation.default] = _addmm      # addmm fused with relu / gelu
+FORMULAS[aten.addbmm.default] = _addmm                 # sum over the batch of bmm: same pairs

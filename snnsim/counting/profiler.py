@@ -2,22 +2,59 @@
 
 The mode only classifies operands, dispatches to a formula (formulas.py) and accumulates;
 module hooks keep the stack of module paths and read neuron outputs (adapters.py).
+
+Operand classes (see DESIGN.md, "Counting semantics"):
+- weight: a parameter or buffer of the model (recognised by storage, so views count), or a
+  copy of one made by a layout operator (the expand + clone torch.matmul does to broadcast a
+  weight); its stored size is the parameter's, not the broadcast's. Weights computed by
+  arithmetic at run time (weight standardisation, parametrisations) are real operands.
+- spike: with the model's declared formats (no `spike_formats=` given), a tensor is a spike
+  when (a) it is spike-derived -- a spiking neuron's output, or made from spike-derived
+  tensors (and scalars) by level-preserving operators: views, copies, cat / stack,
+  indexing, padding, max-pooling, nearest upsampling, add / sub / neg / mul / sum /
+  maximum / minimum -- and every value is an integer multiple of a declared quantum q (any
+  integer level, either sign: SEW "ADD" sums, I-LIF counts, ternary -1/0/+1; levels read
+  from the values); or (b) it is any other tensor whose values fit a declared format's range
+  0..D (event-camera input, say) and that is not all zero. An all-zero tensor is a spike only
+  when spike-derived (a silent neuron's output); a zero image or a zero membrane tensor is
+  real. Integer-valued images (0..255) are real unless they fit 0..D of a declared format.
+  With an explicit `spike_formats=`, rule (b) alone decides, zeros included (the old rule).
+- real: anything else.
+
+Element-wise spike operations: aten.mul with a spike operand (and another tensor, not a
+scalar) and aten.sum of a spike tensor are counted as `spike_mask` (formulas.py), except
+inside neuron modules (a neuron's own reset / threshold arithmetic is its update).
+
+Attention: `F.scaled_dot_product_attention` is counted from its definition at the call
+(a torch-function mode sees it before torch picks a kernel), so Q and K keep their classes
+whatever path scales them; its internals are not counted again. nn.MultiheadAttention's
+fused fast path is switched off while profiling so its projections and matmuls are counted.
+
+Non-finite values: an operator output holding NaN or +inf stops profiling; -inf is accepted
+only in the output of an operator that adds a mask holding -inf (addmm / baddbmm with a -inf
+`self`: masked attention scores by design); a scaled_dot_product_attention output holding
+NaN or inf stops it (its -inf masks never reach the output; torch 2.13 gives a fully masked
+row zeros).
 """
 from __future__ import annotations
 
 import math
+import sys
 import warnings
+import weakref
 from collections import defaultdict
 from typing import Iterable
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .adapters import LOOKED_FOR, NeuronAdapter, count_steps, default_adapters, find_neurons
-from .formats import SpikeFormat, classify, order_formats
-from .formulas import FORMULAS, NEEDS_OUTPUT, OpCount, Operand, looks_synaptic, op_name
+from .adapters import LOOKED_FOR, NeuronAdapter, count_steps, count_updates, default_adapters, find_neurons
+from .formats import SpikeFormat, classify_levels, integer_levels, order_formats
+from .formulas import (FORMULAS, NEEDS_OUTPUT, OpCount, Operand, looks_synaptic, mul_count, op_name, sdpa_count,
+                       sum_count)
 from .result import NeuronRecord, OpRecord, Profile
 
 # Module types whose MACs thop (and the tracking papers' "FLOPs") count.
@@ -34,6 +71,20 @@ class NoNeuronsWarning(UserWarning):
     pass
 
 
+class BatchSizeError(ValueError):
+    """The batch size cannot be told from the neurons' time layout or the inputs: the counts
+    would be divided by a guess. Pass `batch_size=`."""
+
+
+class UnseenNeuronsWarning(UserWarning):
+    """Neuron modules of the model ran (their parent module did) but no hook saw them: their
+    updates and spikes are missing from the counts."""
+
+
+class SpikeFormatWarning(UserWarning):
+    """A neuron's output does not fit the spike format its adapter declares."""
+
+
 def has_non_finite(t: torch.Tensor) -> bool:
     """NaN or inf anywhere in t. A NaN/inf element makes the sum non-finite, so a finite sum
     clears the tensor in one fast reduction; only a non-finite sum (which finite values can
@@ -42,27 +93,54 @@ def has_non_finite(t: torch.Tensor) -> bool:
     return not bool(torch.isfinite(total)) and not bool(torch.isfinite(t).all())
 
 
+# Operators whose first argument is added to the product: a -inf there is a mask.
+_MASKED = {aten_op.default for aten_op in (torch.ops.aten.addmm, torch.ops.aten.baddbmm, torch.ops.aten.addmv,
+                                             torch.ops.aten.addbmm, torch.ops.aten._addmm_activation)}
+
+
+def non_finite_kind(func, args, t: torch.Tensor) -> str | None:
+    """What is wrong with an operator's non-finite output t, or None when nothing is: NaN and
+    +inf always are; -inf is accepted where the operator adds a mask holding -inf."""
+    if bool(torch.isnan(t).any()):
+        return "NaN"
+    if bool(torch.isposinf(t).any()):
+        return "+inf"
+    if func in _MASKED and args and isinstance(args[0], torch.Tensor) and bool(torch.isneginf(args[0]).any()):
+        return None
+    return "-inf"
+
+
 class _CountingMode(TorchDispatchMode):
     def __init__(self, profiler: "Profiler"):
         super().__init__()
         self.p = profiler
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
         action = _ACTIONS.get(func)
         if action is None:
             action = _ACTIONS[func] = _action_for(func)
-        if action is _SKIP:
-            return out
         p = self.p
+        if action is _SKIP or p._opaque:
+            return func(*args, **(kwargs or {}))
+        if action.__class__ is _Flow:
+            return p._flow(action, func, args, kwargs or {})
+        out = func(*args, **(kwargs or {}))
         module = p._current()
+        if action is _IF_WEIGHTED:
+            # no formula and not known to be free: uncounted when it reads a weight and an activation
+            if p._reads_weight(args, kwargs):
+                p._add_uncounted(module, func, args, kwargs)
+            return out
         if action is _UNCOUNTED:
-            p._uncounted[(module, op_name(func))] += 1
+            p._add_uncounted(module, func, args, kwargs)
             return out
         result = out[0] if isinstance(out, (tuple, list)) else out
         if has_non_finite(result):
-            raise NonFiniteActivationError(
-                f"module '{module or '<model>'}' produced NaN/inf in {op_name(func)}; check its input and weights")
+            bad = non_finite_kind(func, args, result)
+            if bad is not None:
+                raise NonFiniteActivationError(
+                    f"module '{module or '<model>'}' produced NaN/inf ({bad}) in {op_name(func)}; "
+                    f"check its input and weights")
         formula, needs_out = action
         count = formula(args, p._operand, p.weight_sparsity, result) if needs_out else \
             formula(args, p._operand, p.weight_sparsity)
@@ -70,10 +148,86 @@ class _CountingMode(TorchDispatchMode):
         return out
 
 
+class _FunctionMode(TorchFunctionMode):
+    """Sees scaled_dot_product_attention at the call, before torch picks a kernel (a 5-D or
+    masked call decomposes into scaled matmuls the dispatch mode could not tell apart)."""
+
+    def __init__(self, profiler: "Profiler"):
+        super().__init__()
+        self.p = profiler
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is _SDPA and not self.p._opaque:
+            return self.p._attention(func, args, kwargs or {})
+        return func(*args, **(kwargs or {}))
+
+
+_SDPA = torch._C._nn.scaled_dot_product_attention
+_SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+_ELEMENTWISE_KINDS = ("spike_mask", "token_sum")   # never in the thop view (thop counts conv / linear MACs)
+
+
 # What the mode does with each operator, decided once per operator (the mode sees every
 # elementwise op of every neuron, so per-call string work would dominate the overhead).
 _SKIP, _UNCOUNTED = object(), object()
+_IF_WEIGHTED = object()   # uncounted when a call reads a weight and an activation (see _is_free)
 _ACTIONS: dict = {}
+
+
+class _Flow:
+    """An operator that carries spike levels or weights from its inputs to its outputs
+    (spike: 'unary' | 'cat' | 'arith' | None; weight: copies a weight), counts element-wise
+    spike work (count: 'mul' | 'sum' | None) or overwrites its first argument (inplace)."""
+
+    __slots__ = ("spike", "weight", "count", "inplace")
+
+    def __init__(self, spike=None, weight=False, count=None, inplace=False):
+        self.spike, self.weight, self.count, self.inplace = spike, weight, count, inplace
+
+
+# Level-preserving operators, by overload packet name: the output's values are the input's
+# values rearranged (layout), selected (max-pooling) or repeated (nearest upsampling).
+_LAYOUT = {
+    "view", "_unsafe_view", "_reshape_alias", "reshape", "alias", "expand", "expand_as", "permute", "transpose",
+    "t", "numpy_T", "squeeze", "unsqueeze", "flatten", "unflatten", "select", "slice", "narrow", "split",
+    "split_with_sizes", "unsafe_split", "chunk", "unbind", "unfold", "as_strided", "diagonal", "detach",
+    "movedim", "swapaxes", "lift_fresh", "view_as", "clone", "contiguous", "_to_copy", "to", "index",
+    "_unsafe_index", "index_select", "gather", "take", "repeat", "repeat_interleave", "roll", "flip",
+    "constant_pad_nd", "pad", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d",
+    "replication_pad2d", "replication_pad3d", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "im2col",
+    "expand_copy", "permute_copy", "view_copy", "select_copy", "slice_copy", "transpose_copy", "unsqueeze_copy",
+    "squeeze_copy", "t_copy", "unbind_copy", "split_copy", "alias_copy", "masked_select",
+}
+_POOL = {
+    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "upsample_nearest1d", "upsample_nearest2d",
+    "upsample_nearest3d", "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
+    "amax", "amin", "max", "min", "neg", "abs",
+}
+_CAT = {"cat", "stack", "concat", "concatenate", "hstack", "vstack"}
+_ARITH = {"add", "sub", "rsub", "mul", "maximum", "minimum"}
+
+
+def _flow_for(name: str) -> _Flow | None:
+    inplace = name.endswith("_") and not name.endswith("__") and not name.startswith("_")
+    base = name[:-1] if inplace else name
+    if base == "copy":   # dst.copy_(src): dst now holds src's values
+        return _Flow(spike="copy", inplace=True)
+    if base in _LAYOUT:
+        return _Flow(spike="unary", weight=True, inplace=inplace)
+    if base in _POOL:
+        return _Flow(spike="unary", inplace=inplace)
+    if base in _CAT:
+        return _Flow(spike="cat", weight=True)
+    if base == "mul":
+        return _Flow(spike="arith", count="mul", inplace=inplace)
+    if base in _ARITH:
+        return _Flow(spike="arith", inplace=inplace)
+    if base == "sum":
+        return _Flow(spike="unary", count="sum")
+    if inplace:
+        return _Flow(inplace=True)   # any other in-place op: its first argument is no longer what it was
+    return None
 
 
 def _action_for(func):
@@ -81,7 +235,61 @@ def _action_for(func):
         return (FORMULAS[func], False)
     if func in NEEDS_OUTPUT:
         return (NEEDS_OUTPUT[func], True)
-    return _UNCOUNTED if looks_synaptic(func) else _SKIP
+    if looks_synaptic(func):
+        return _UNCOUNTED
+    flow = _flow_for(op_name(func))
+    return flow if flow is not None else _skip_or_check(func)
+
+
+# Operators that take a weight and an activation without multiplying-and-accumulating them
+# over a weight matrix: elementwise (by tag), views and in-place updates (by schema), reductions,
+# norms, data movement, lookups by index, random ops. Any other operator without a formula that
+# reads a weight and an activation is listed as uncounted (never a silent zero).
+_FREE_NAME_PARTS = (
+    "norm", "pool", "upsample", "interp", "softmax", "dropout", "rand", "bernoulli", "normal", "uniform",
+    "copy", "clone", "pad", "cat", "stack", "index", "gather", "scatter", "select", "slice", "split", "chunk",
+    "unbind", "repeat", "tile", "roll", "flip", "sort", "topk", "arg", "max", "min", "sum", "mean", "var",
+    "std", "logsumexp", "cumsum", "cumprod", "nonzero", "unique", "masked", "where", "fill", "zero", "ones",
+    "empty", "full", "arange", "linspace", "lift", "alias", "view", "reshape", "expand", "permute",
+    "transpose", "squeeze", "detach", "resize", "set_", "as_strided", "_local_scalar", "equal", "isin",
+    "grid_sampler", "col2im", "im2col", "shuffle", "prelu", "clamp", "one_hot", "histc", "bucketize",
+    "searchsorted", "bincount", "diag", "tril", "triu", "loss", "_to_", "to_dense", "contiguous", "sym_",
+)
+_FREE_TAGS = tuple(getattr(torch.Tag, t) for t in ("pointwise", "reduction", "view_copy") if hasattr(torch.Tag, t))
+
+
+def _is_free(func) -> bool:
+    """True for operators that cannot be synaptic (see _FREE_NAME_PARTS)."""
+    if any(t in _FREE_TAGS for t in getattr(func, "tags", ())):
+        return True
+    schema = getattr(func, "_schema", None)
+    if schema is not None and any(r.alias_info is not None for r in schema.returns):
+        return True
+    name = op_name(func).lower()
+    return any(part in name for part in _FREE_NAME_PARTS)
+
+
+def _skip_or_check(func):
+    return _SKIP if _is_free(func) else _IF_WEIGHTED
+
+
+def _shapes(args, kwargs) -> str:
+    """The tensor operands' shapes of one call, e.g. '5x2x3, 16x3, 16x4'."""
+    flat = tree_flatten((args, kwargs or {}))[0]
+    return ", ".join("x".join(map(str, t.shape)) or "scalar" for t in flat if isinstance(t, torch.Tensor))
+
+
+class _PlainCountingMode(_CountingMode):
+    """The counting mode without torch's dynamo-disabling wrapper around its handler. That
+    wrapper imports torch._dynamo on the first operator (about a second, the bulk of a first
+    profile() call); while torch._dynamo is not loaded nothing can be compiling, so there is
+    nothing for it to disable. Profiler.__enter__ picks this class only then."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+    __torch_dispatch__ = getattr(_CountingMode.__torch_dispatch__, "__wrapped__", _CountingMode.__torch_dispatch__)
 
 
 class Profiler:
@@ -96,26 +304,48 @@ class Profiler:
                  weight_sparsity: bool = False, adapters: list[NeuronAdapter] | None = None):
         self.model = model
         self.weight_sparsity = weight_sparsity
-        self.neuron_modules = find_neurons(model, adapters if adapters is not None else default_adapters())
-        declared = {a.spike_format(m) for m, a in self.neuron_modules.values()}
+        self.neuron_modules = find_neurons(model, adapters if adapters is not None else default_adapters(model))
+        # readouts that emit voltages (Norse LI, ...) are neurons without spikes or a format
+        self._spiking = {n: a.spiking(m) for n, (m, a) in self.neuron_modules.items()}
+        declared = {a.spike_format(m) for n, (m, a) in self.neuron_modules.items() if self._spiking[n]}
         self.formats = order_formats(spike_formats if spike_formats is not None else declared)
+        # Explicit formats decide by value alone (the old rule); declared ones also follow
+        # spike-derived tensors beyond their range (sums, signed levels: see the docstring).
+        self._explicit_formats = spike_formats is not None
+        self._quanta = sorted({f.q for f in self.formats}, reverse=True)
+        self._spike_tags: dict[int, weakref.ref] = {}
+        self._weight_tags: dict[int, tuple[weakref.ref, int]] = {}
+        self._opaque = 0       # > 0 inside an operator counted as a whole (attention)
+        self._fn_mode: _FunctionMode | None = None
+        self._fastpath: bool | None = None
         # Weights are recognised by storage, so views (weight.t()) count too. The tensors are
         # kept alive here: a buffer the model replaces mid-run (snnTorch's membrane state)
         # would otherwise free its memory, and an activation allocated there would pass
         # for a weight.
         self._weight_refs = [t for t in list(model.parameters()) + list(model.buffers()) if t.numel()]
         self.weight_storages = {t.untyped_storage().data_ptr() for t in self._weight_refs}
-        self.module_types = {name: type(m).__name__ for name, m in model.named_modules()}
-        self.thop_modules = {name for name, m in model.named_modules() if isinstance(m, THOP_TYPES)}
-        self.thop_param_sizes = {name: sum(p.numel() for p in m.parameters(recurse=False))
-                                 for name, m in model.named_modules() if isinstance(m, THOP_PARAM_TYPES)}
+        # one walk over the modules (a model of hundreds of modules pays each walk per profile)
+        self.module_types, self.thop_modules, self.thop_param_sizes = {}, set(), {}
+        for name, m in model.named_modules():
+            self.module_types[name] = type(m).__name__
+            if isinstance(m, THOP_PARAM_TYPES):
+                self.thop_param_sizes[name] = sum(p.numel() for p in m.parameters(recurse=False))
+                if isinstance(m, THOP_TYPES):
+                    self.thop_modules.add(name)
         self._called: set[str] = set()
         self._stack: list[str] = []
         self._ops: dict[tuple[str, str, str], OpRecord] = {}
-        self._uncounted: dict[tuple[str, str], int] = defaultdict(int)
+        # (module, op) -> [calls, distinct operand-shape signatures (the first few)]
+        self._uncounted: dict[tuple[str, str], list] = {}
         self._neurons: list[NeuronRecord] = []
         self._step_of: dict[str, int] = defaultdict(int)
         self._calls_of: dict[str, int] = defaultdict(int)
+        # batch sizes each neuron module's outputs imply (None: its output cannot tell)
+        self._batch_votes: dict[str, set] = defaultdict(set)
+        self._inside: set[str] = set()                  # neuron modules whose forward is running
+        self._watched: list[tuple[nn.Module, str]] = []  # (module, method) watched for bypasses
+        self._off_format: dict[str, list] = {}           # neuron -> values seen outside its format
+        self._unseen_warned: set[str] = set()
         self._hooks: list = []
         self._mode: _CountingMode | None = None
         if not self.neuron_modules and spike_formats is None:
@@ -132,11 +362,18 @@ class Profiler:
         for name, module in self.model.named_modules():
             self._hooks.append(module.register_forward_pre_hook(self._pre(name)))
             self._hooks.append(module.register_forward_hook(self._post(name), always_call=True))
+        for name, (module, adapter) in self.neuron_modules.items():
+            for method in adapter.bypass_methods(module):
+                self._watch(name, module, adapter, method)
 
     def _pre(self, name: str):
+        is_neuron = name in self.neuron_modules
+
         def hook(module, args):
             self._stack.append(name)
             self._called.add(name)
+            if is_neuron:
+                self._inside.add(name)
         return hook
 
     def _post(self, name: str):
@@ -146,42 +383,279 @@ class Profiler:
             if self._stack and self._stack[-1] == name:
                 self._stack.pop()
             if neuron is not None:
+                self._inside.discard(name)
                 # The hook's own reductions are bookkeeping, not the model's: keep them out
                 # of the counting mode (they would pay its per-operator cost for nothing).
                 with torch._C._DisableTorchDispatch():
-                    self._record_neuron(name, *neuron, output)
+                    self._record_neuron(name, *neuron, output, args)
+                self._tag_neuron_output(*neuron, output)
         return hook
 
-    def _record_neuron(self, name, module, adapter, output) -> None:
-        spikes = adapter.spikes_of(output)
+    def _watch(self, name: str, module: nn.Module, adapter: NeuronAdapter, method: str) -> None:
+        """Record a neuron run through `method` (SpikingJelly's functional_forward, which
+        NIR-imported models call instead of forward) as if its forward had run."""
+        original = getattr(module, method)
+
+        def watched(*args, **kwargs):
+            if name in self._inside:   # called from the module's own forward: its hook records it
+                return original(*args, **kwargs)
+            self._stack.append(name)
+            self._called.add(name)
+            self._inside.add(name)
+            try:
+                out = original(*args, **kwargs)
+            finally:
+                self._inside.discard(name)
+                if self._stack and self._stack[-1] == name:
+                    self._stack.pop()
+            with torch._C._DisableTorchDispatch():
+                self._record_neuron(name, module, adapter, out, args)
+            self._tag_neuron_output(module, adapter, out)
+            return out
+
+        module.__dict__[method] = watched
+        self._watched.append((module, method))
+
+    def _record_neuron(self, name, module, adapter, output, args=()) -> None:
         time_dim = adapter.time_dim(module)
+        spiking = self._spiking[name]
         fmt = adapter.spike_format(module)
+        volts = None
+        if spiking:
+            source = adapter.spikes_of(output)
+        else:   # a readout: the neurons it updates, from its voltages (or its input)
+            volts, inp = adapter.voltages_of(output), adapter.input_of(args)
+            source = volts if volts is not None and (inp is None or volts.dim() == inp.dim()) else inp
+        if not isinstance(source, torch.Tensor):
+            return
         call = self._calls_of[name]
         self._calls_of[name] += 1
         t0 = self._step_of[name] if time_dim is None else 0
-        steps = count_steps(spikes, fmt, time_dim, t0)
-        if any(not math.isfinite(step.value_sum) for step in steps) and has_non_finite(spikes):
-            raise NonFiniteActivationError(f"neuron module '{name}' produced NaN/inf spikes")
+        if spiking:
+            steps = count_steps(source, fmt, time_dim, t0)
+            if any(not math.isfinite(step.value_sum) for step in steps) and has_non_finite(source):
+                raise NonFiniteActivationError(f"neuron module '{name}' produced NaN/inf spikes")
+            self._check_format(name, module, source, fmt)
+        else:
+            steps = count_updates(source, volts, time_dim, t0)
         if time_dim is None:
             self._step_of[name] += 1
+        self._vote_batch(name, adapter.batch_dim(module), time_dim, tuple(source.shape))
         order = len(self._neurons)
         for step in steps:
             self._neurons.append(NeuronRecord(name, type(module).__name__, adapter.name, order, call, step, fmt,
-                                              tuple(spikes.shape)))
+                                              tuple(source.shape), spiking))
+
+    def _check_format(self, name, module, spikes: torch.Tensor, fmt: SpikeFormat) -> None:
+        """Warn (once per module) when a neuron's output is not its declared spike format: not
+        k*q for integers k (multi-level or signed multiples of q are graded / signed spikes,
+        which the counts handle; anything else is not a spike)."""
+        if name in self._off_format or not spikes.numel() or fmt.fits(spikes):
+            return
+        try:
+            from .formats import integer_format
+        except ImportError:
+            integer_format = None
+        if integer_format is not None and integer_format(spikes, [fmt.q]) is not None:
+            return
+        seen = torch.unique(spikes.detach().flatten()[: 1 << 20]).tolist()
+        shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in seen]
+        shown = shown if len(shown) <= 6 else shown[:4] + ["..."] + shown[-2:]
+        self._off_format[name] = seen[:6]
+        warnings.warn(
+            f"neuron module '{name}' ({type(module).__name__}) emitted values outside its declared spike format "
+            f"{fmt.describe()}: saw {', '.join(shown)}. Operands carrying them may count as real-valued (MACs); "
+            "declare the format with spike_formats=[snnsim.SpikeFormat(q, levels)] if these are graded spikes.",
+            SpikeFormatWarning, stacklevel=2)
+
+    def _vote_batch(self, name: str, batch_dim: int, time_dim: int | None, shape: tuple) -> None:
+        """The batch size one output's layout implies: its batch axis, when the output has at
+        least one axis besides batch (and time); None when it cannot tell ([N] or [T, N])."""
+        other = len(shape) - (time_dim is not None)
+        self._batch_votes[name].add(int(shape[batch_dim]) if other >= 2 and batch_dim < len(shape) else None)
 
     # --------------------------------------------------------------- operands
     def _operand(self, t: torch.Tensor) -> Operand:
-        if t.untyped_storage().data_ptr() in self.weight_storages:
-            return Operand(t, "weight")
-        fmt = classify(t, self.formats) if self.formats else None
-        return Operand(t, "spike", fmt) if fmt is not None else Operand(t, "real")
+        stored = self._weight_numel(t)
+        if stored is not None:
+            return Operand(t, "weight", stored_numel=stored)
+        if not self.formats:
+            return Operand(t, "real")
+        if self._explicit_formats or not self._is_spike(t):
+            found = classify_levels(t, self.formats)
+            if found is None or (found[1] == 0 and not self._explicit_formats):
+                return Operand(t, "real")    # (all zeros and not from a neuron: not spikes)
+            return Operand(t, "spike", *found)
+        found = integer_levels(t, self._quanta)
+        return Operand(t, "spike", *found) if found is not None else Operand(t, "real")
+
+    # ------------------------------------------------------------ provenance
+    # Spike-derived tensors and weight copies are remembered by identity (a weak reference,
+    # so a freed tensor never lends its id to a new one's class).
+    @staticmethod
+    def _tag(table: dict, t: torch.Tensor, value) -> None:
+        key = id(t)
+
+        def gone(_ref, key=key, table=table):
+            entry = table.get(key)
+            if entry is not None and (entry[0] if isinstance(entry, tuple) else entry)() is None:
+                del table[key]
+
+        ref = weakref.ref(t, gone)
+        table[key] = ref if value is None else (ref, value)
+
+    def _is_spike(self, t) -> bool:
+        ref = self._spike_tags.get(id(t))
+        return ref is not None and ref() is t
+
+    def _weight_numel(self, t: torch.Tensor) -> int | None:
+        """Stored elements of the weight t is (a view of / a layout copy of), else None."""
+        entry = self._weight_tags.get(id(t))
+        if entry is not None and entry[0]() is t:
+            return entry[1]
+        storage = t.untyped_storage()
+        if storage.data_ptr() in self.weight_storages:
+            return min(t.numel(), storage.nbytes() // max(1, t.element_size()))  # a broadcast stores less
+        return None
+
+    def _tag_neuron_output(self, module, adapter, output) -> None:
+        spiking = getattr(adapter, "spiking", None)
+        if spiking is not None and not spiking(module):
+            return    # a readout emitting voltages
+        spikes = adapter.spikes_of(output)
+        if isinstance(spikes, torch.Tensor):
+            self._tag(self._spike_tags, spikes, None)
+
+    def _in_neuron(self) -> bool:
+        return any(name in self.neuron_modules for name in self._stack)
+
+    def _flow(self, action: _Flow, func, args, kwargs):
+        """Run an operator that moves spike levels / weights, or counts element-wise spike work."""
+        count = None
+        if action.count == "mul" and not self._in_neuron():
+            count = self._mul_count(args)   # before running: mul_ overwrites its operand
+        out = func(*args, **kwargs)
+        if action.count == "sum" and not self._in_neuron():
+            count = self._sum_count(args, out)
+        self._propagate(action, args, out)
+        if count is not None:
+            self._add_op(self._current(), op_name(func), count)
+        return out
+
+    def _mul_count(self, args) -> OpCount | None:
+        if len(args) < 2:
+            return None
+        a, b = args[0], args[1]
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.numel() <= 1 or b.numel() <= 1:
+            return None   # scaling by a scalar is no element-wise product
+        oa, ob = self._operand(a), self._operand(b)
+        return mul_count(oa, ob) if (oa.is_spike or ob.is_spike) else None
+
+    def _sum_count(self, args, out) -> OpCount | None:
+        x = args[0] if args else None
+        if not isinstance(x, torch.Tensor) or x.numel() <= 1 or not isinstance(out, torch.Tensor):
+            return None
+        ox = self._operand(x)
+        return sum_count(ox, out) if ox.is_spike else None
+
+    def _propagate(self, action: _Flow, args, out) -> None:
+        if not args:
+            return
+        src = args[0]
+        kind = action.spike
+        if kind == "unary" or kind == "copy":
+            derived = self._is_spike(src if kind == "unary" else (args[1] if len(args) > 1 else None))
+        elif kind == "cat":
+            parts = [t for t in src if isinstance(t, torch.Tensor)] if isinstance(src, (list, tuple)) else []
+            derived = bool(parts) and all(self._is_spike(t) for t in parts)
+        elif kind == "arith":
+            derived, any_tagged = True, False
+            for v in args[:2]:
+                if isinstance(v, torch.Tensor):
+                    if self._is_spike(v):
+                        any_tagged = True
+                    elif v.numel() > 1:
+                        derived = False
+            derived = derived and any_tagged
+        else:
+            derived = False
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        for o in outs:
+            if not isinstance(o, torch.Tensor):
+                continue
+            if derived and (o.is_floating_point() or o.dtype == torch.bool):
+                self._tag(self._spike_tags, o, None)
+            elif action.inplace and self._is_spike(o):
+                del self._spike_tags[id(o)]
+        if action.weight:
+            if kind == "cat":
+                parts = [t for t in src if isinstance(t, torch.Tensor)] if isinstance(src, (list, tuple)) else []
+                sizes = [self._weight_numel(t) for t in parts]
+                stored = sum(sizes) if parts and all(n is not None for n in sizes) else None
+            else:
+                stored = self._weight_numel(src) if isinstance(src, torch.Tensor) else None
+            if stored is not None:
+                for o in outs:
+                    if isinstance(o, torch.Tensor):
+                        self._tag(self._weight_tags, o, stored)
+        elif action.inplace and isinstance(src, torch.Tensor):
+            entry = self._weight_tags.get(id(src))
+            if entry is not None and entry[0]() is src:
+                del self._weight_tags[id(src)]
+
+    def _attention(self, func, args, kwargs):
+        """F.scaled_dot_product_attention, counted from its definition (formulas.sdpa_count)."""
+        bound = dict(zip(_SDPA_ARGS, args))
+        bound.update(kwargs)
+        self._opaque += 1
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self._opaque -= 1
+        module = self._current()
+        with torch._C._DisableTorchDispatch():
+            result = out[0] if isinstance(out, (tuple, list)) else out
+            if isinstance(result, torch.Tensor) and has_non_finite(result):
+                bad = "NaN" if bool(torch.isnan(result).any()) else "inf"
+                raise NonFiniteActivationError(
+                    f"module '{module or '<model>'}' produced NaN/inf ({bad}) in scaled_dot_product_attention; "
+                    f"check its query, key, value and mask")
+            q, k, v = (self._operand(bound[n]) for n in ("query", "key", "value"))
+            count = sdpa_count(q, k, v, self.weight_sparsity, enable_gqa=bool(bound.get("enable_gqa", False)))
+        self._add_op(module, "scaled_dot_product_attention", count)
+        return out
+
+    def _reads_weight(self, args, kwargs) -> bool:
+        """Some operand is a weight (parameter / buffer) and another a floating activation."""
+        weight = activation = False
+        for t in tree_flatten((args, kwargs or {}))[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            try:
+                ptr = t.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):
+                continue
+            if ptr in self.weight_storages:
+                weight = True
+            elif t.is_floating_point() or t.is_complex():
+                activation = True
+        return weight and activation
+
+    def _add_uncounted(self, module: str, func, args, kwargs) -> None:
+        """List an operator that ran without a formula, with its calls and (a few) operand shapes."""
+        entry = self._uncounted.setdefault((module, op_name(func)), [0, []])
+        entry[0] += 1
+        if len(entry[1]) < 3:
+            shapes = _shapes(args, kwargs)
+            if shapes not in entry[1]:
+                entry[1].append(shapes)
 
     def _add_op(self, module: str, op: str, count: OpCount) -> None:
         key = (module, op, count.operands)
         rec = self._ops.get(key)
         if rec is None:
             self._ops[key] = OpRecord(module, self.module_types.get(module, type(self.model).__name__), op,
-                                      count, 1, module in self.thop_modules)
+                                      count, 1, module in self.thop_modules and count.kind not in _ELEMENTWISE_KINDS)
         else:
             rec.count += count
             rec.calls += 1
@@ -189,15 +663,33 @@ class Profiler:
     # --------------------------------------------------------------- context
     def __enter__(self) -> "Profiler":
         self._install()
-        self._mode = _CountingMode(self)
+        # nn.MultiheadAttention / TransformerEncoderLayer's fused fast path is one opaque
+        # kernel; the regular path runs the same maths as counted matmuls.
+        self._fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        # without torch._dynamo loaded, skip the wrapper that would import it (see _PlainCountingMode)
+        self._mode = (_CountingMode if "torch._dynamo" in sys.modules else _PlainCountingMode)(self)
         self._mode.__enter__()
+        self._fn_mode = _FunctionMode(self)
+        self._fn_mode.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._fn_mode.__exit__(*exc)
+        self._fn_mode = None
         self._mode.__exit__(*exc)
+        if self._fastpath is not None:
+            torch.backends.mha.set_fastpath_enabled(self._fastpath)
+            self._fastpath = None
+        self._spike_tags.clear()
+        self._weight_tags.clear()
         for h in self._hooks:
             h.remove()
         self._hooks.clear()
+        for module, method in self._watched:
+            module.__dict__.pop(method, None)
+        self._watched.clear()
+        self._inside.clear()
         self._stack.clear()
         self._weight_refs = []
         self.weight_storages = set()
@@ -210,24 +702,90 @@ class Profiler:
         self._step_of.clear()
         self._calls_of.clear()
         self._called.clear()
+        self._batch_votes.clear()
 
-    def result(self, batch_size: int = 1) -> Profile:
+    # ------------------------------------------------------------- results
+    def infer_batch_size(self, inputs=None) -> int | None:
+        """The batch size the run implies: from the neuron outputs seen, read by their
+        adapters' time layout ([T, B, ...] -> axis 1; one call per step, [B, ...] -> axis 0);
+        failing that, from the first input under the model's declared layout (no neurons:
+        axis 0 of a [B, ...] input). Raises BatchSizeError when layouts conflict; None when
+        nothing tells."""
+        seen = {n: {b for b in v if b is not None} for n, v in self._batch_votes.items()}
+        known = {b for v in seen.values() for b in v}
+        if len(known) > 1:
+            by_size: dict[int, list[str]] = defaultdict(list)
+            for n, v in seen.items():
+                for b in v:
+                    by_size[b].append(n or "<model>")
+            detail = "; ".join(f"{b} from {', '.join(sorted(ns)[:3])}" for b, ns in sorted(by_size.items()))
+            raise BatchSizeError(f"cannot tell the batch size: the neuron outputs' layouts disagree ({detail}); "
+                                 "pass batch_size=")
+        if known:
+            return known.pop()
+        if inputs is None:
+            return None
+        layouts = {a.batch_dim(m) for m, a in self.neuron_modules.values()}
+        if len(layouts) > 1:
+            raise BatchSizeError("cannot tell the batch size: the model mixes multi-step ([T, B, ...]) and "
+                                 "one-call-per-step ([B, ...]) neurons and none was seen running; pass batch_size=")
+        bdim = layouts.pop() if layouts else 0
+        tensors = [t for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)]
+        if tensors and tensors[0].dim() >= bdim + 2:
+            return int(tensors[0].shape[bdim])
+        return None
+
+    def unseen_neurons(self) -> list[dict]:
+        """Neuron modules no hook saw although the module holding them ran: they ran through
+        a path that skips forward hooks (or not at all); their updates and spikes are
+        missing from the counts."""
+        out = []
+        for name, (module, adapter) in self.neuron_modules.items():
+            parent = name.rsplit(".", 1)[0] if "." in name else ""
+            if name not in self._called and parent in self._called:
+                out.append({"module": name, "module_type": type(module).__name__, "framework": adapter.name})
+        return out
+
+    def result(self, batch_size: int | None = None) -> Profile:
+        """The Profile of what ran since entering (or the last reset), per sample. Without
+        `batch_size` it is read from the neuron outputs' time layout; BatchSizeError when
+        they cannot tell."""
+        if batch_size is None:
+            batch_size = self.infer_batch_size()
+            if batch_size is None:
+                raise BatchSizeError("cannot tell the batch size: no neuron output with a batch axis was seen; "
+                                     "pass result(batch_size=)")
         thop_params = {n: k for n, k in self.thop_param_sizes.items() if n in self._called}
-        return Profile.from_records(list(self._ops.values()), list(self._neurons), dict(self._uncounted),
-                                    batch_size, self.formats, self.weight_sparsity, thop_params)
-
-
-def _infer_batch(inputs) -> int:
-    tensors = [t for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor) and t.dim() > 0]
-    return int(tensors[0].shape[0]) if tensors else 1
+        unseen = self.unseen_neurons()
+        fresh = [u["module"] for u in unseen if u["module"] not in self._unseen_warned]
+        if fresh:
+            self._unseen_warned.update(fresh)
+            warnings.warn(
+                f"{len(fresh)} neuron module(s) never seen running although the module holding them ran: "
+                f"{', '.join(fresh[:5])}{' ...' if len(fresh) > 5 else ''}. They ran through a path that skips "
+                "forward hooks (or not at all): their updates and spikes are missing, and the profile is marked "
+                "partial (Profile.unseen_neurons).", UnseenNeuronsWarning, stacklevel=2)
+        uncounted = {k: (v[0], tuple(v[1])) for k, v in self._uncounted.items()}
+        return Profile.from_records(list(self._ops.values()), list(self._neurons), uncounted,
+                                    batch_size, self.formats, self.weight_sparsity, thop_params, unseen)
 
 
 def profile(model: nn.Module, *inputs, spike_formats: Iterable[SpikeFormat] | None = None,
             weight_sparsity: bool = False, batch_size: int | None = None, **kwargs) -> Profile:
     """Run `model(*inputs, **kwargs)` once under the counter and return its Profile.
 
-    Counts are per sample: divided by `batch_size` (default: dim 0 of the first tensor input;
-    pass it for inputs laid out [T, B, ...])."""
+    Counts are per sample: divided by `batch_size`. Without it, the batch size comes from
+    the neurons' time layout (a multi-step neuron's [T, B, ...] output: axis 1; a neuron
+    called once per step, [B, ...]: axis 0) or, in a model without neurons, from axis 0 of a
+    [B, ...] input; where it cannot be known (a 1-D input and no neurons, conflicting
+    layouts) BatchSizeError asks for it."""
     with torch.no_grad(), Profiler(model, spike_formats, weight_sparsity) as prof:
         model(*inputs, **kwargs)
-    return prof.result(batch_size if batch_size is not None else _infer_batch(inputs))
+    if batch_size is None:
+        batch_size = prof.infer_batch_size(inputs)
+        if batch_size is None:
+            shapes = ", ".join("x".join(map(str, t.shape)) or "scalar"
+                               for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)) or "none"
+            raise BatchSizeError(f"cannot tell the batch size of {type(model).__name__}: no neuron output or input "
+                                 f"has a batch axis (input shapes: {shapes}); pass batch_size=")
+    return prof.result(batch_size)

@@ -4,7 +4,11 @@ Tables:
 - `layers`: one row per (module, operator, operand classes) — synaptic counts;
 - `neurons`: one row per (neuron module, call, timestep);
 - `by_kind`: totals per operator kind (conv / linear / matmul / attention);
-- `uncounted`: synaptic-looking operators that have no formula (never silently zero).
+- `uncounted`: operators with a weight operand or a synaptic name that have no formula, with
+  their calls and operand shapes (never silently zero: a profile with any is `complete=False`).
+
+`unseen_neurons` lists neuron modules of the model that no hook saw run (their updates and
+spikes are missing, so the profile is not complete either).
 """
 from __future__ import annotations
 
@@ -18,12 +22,18 @@ from .adapters import NeuronStep
 from .formats import SpikeFormat
 from .formulas import OpCount
 
-COUNT_FIELDS = ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike")
+# spike_mask: element-wise spike operations (masks, gates, spike x spike Hadamard products,
+# spike-driven token sums), one per nonzero product / accumulate (formulas.py).
+COUNT_FIELDS = ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask")
 TOTAL_FIELDS = COUNT_FIELDS + ("neuron_updates", "spikes")
 LAYER_COLUMNS = ["module", "module_type", "op", "kind", "operands", "calls", *COUNT_FIELDS,
-                 "weight_numel", "in_numel", "out_numel", "spiking_input", "thop"]
+                 "weight_numel", "in_numel", "out_numel", "spiking_input", "thop",
+                 # nominal element-wise operations (zeros included) of spike_mask rows; the
+                 # largest |spike level| among the row's spike operands; whether one was signed
+                 "elementwise_ops", "max_level", "signed"]
 NEURON_COLUMNS = ["module", "module_type", "framework", "order", "call", "t", "shape", "neurons", "spikes",
-                  "spike_mass", "firing_rate", "mean_level", "mean_value", "levels", "quantum"]
+                  "spike_mass", "firing_rate", "mean_level", "mean_value", "levels", "quantum", "spiking"]
+UNCOUNTED_COLUMNS = ["module", "op", "calls", "shapes"]
 
 
 @dataclass
@@ -46,6 +56,7 @@ class NeuronRecord:
     step: NeuronStep
     fmt: SpikeFormat
     shape: tuple
+    spiking: bool = True  # False: a readout emitting voltages (updates counted, no spikes)
 
 
 @dataclass
@@ -58,11 +69,14 @@ class Profile:
     weight_sparsity: bool = False
     # parameters of the conv / linear / norm modules that ran, by module: thop's "Params"
     thop_param_sizes: dict = field(default_factory=dict)
+    # neuron modules of the model no hook saw run: [{module, module_type, framework}]
+    unseen_neurons: list = field(default_factory=list)
 
     # ------------------------------------------------------------ building
     @classmethod
     def from_records(cls, ops: list[OpRecord], neurons: list[NeuronRecord], uncounted: dict,
-                     batch_size: int, formats, weight_sparsity: bool, thop_params: dict | None = None) -> "Profile":
+                     batch_size: int, formats, weight_sparsity: bool, thop_params: dict | None = None,
+                     unseen_neurons: list | None = None) -> "Profile":
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         b = float(batch_size)
@@ -73,6 +87,8 @@ class Profile:
             "weight_numel": r.count.weight_numel,
             "in_numel": r.count.in_numel / b, "out_numel": r.count.out_numel / b,
             "spiking_input": "spike" in r.count.operands, "thop": r.thop,
+            "elementwise_ops": r.count.elementwise_ops / b, "max_level": int(r.count.max_level),
+            "signed": bool(r.count.signed),
         } for r in ops]
         neuron_rows = [{
             "module": r.module, "module_type": r.module_type, "framework": r.framework, "order": r.order,
@@ -81,13 +97,17 @@ class Profile:
             "firing_rate": r.step.spikes / r.step.neurons if r.step.neurons else 0.0,
             "mean_level": r.step.spike_mass / r.step.neurons if r.step.neurons else 0.0,
             "mean_value": r.step.value_sum / r.step.neurons if r.step.neurons else 0.0,
-            "levels": r.fmt.levels, "quantum": r.fmt.q,
+            "levels": r.fmt.levels, "quantum": r.fmt.q, "spiking": r.spiking,
         } for r in neurons]
-        unc_rows = [{"module": m, "op": op, "calls": n} for (m, op), n in uncounted.items()]
+        unc_rows = []
+        for (m, op), v in uncounted.items():
+            calls, shapes = (v, ()) if isinstance(v, int) else v
+            unc_rows.append({"module": m, "op": op, "calls": int(calls), "shapes": "; ".join(shapes)})
         return cls(pd.DataFrame(layer_rows, columns=LAYER_COLUMNS),
                    pd.DataFrame(neuron_rows, columns=NEURON_COLUMNS),
-                   pd.DataFrame(unc_rows, columns=["module", "op", "calls"]),
-                   batch_size, list(formats), weight_sparsity, dict(thop_params or {}))
+                   pd.DataFrame(unc_rows, columns=UNCOUNTED_COLUMNS),
+                   batch_size, list(formats), weight_sparsity, dict(thop_params or {}),
+                   [dict(u) for u in (unseen_neurons or [])])
 
     # ------------------------------------------------------------- views
     @property
@@ -112,7 +132,40 @@ class Profile:
 
     @property
     def is_spiking(self) -> bool:
-        return len(self.neurons) > 0
+        """True when some neuron module emits spikes (voltage readouts alone do not)."""
+        if not len(self.neurons):
+            return False
+        if "spiking" not in self.neurons.columns:
+            return True
+        return bool(self.neurons["spiking"].astype(bool).any())
+
+    @property
+    def complete(self) -> bool:
+        """False when some operator ran uncounted or some neuron module ran unseen: the
+        totals then leave something out (`partial_note` says what)."""
+        return not len(self.uncounted) and not self.unseen_neurons
+
+    @property
+    def partial_note(self) -> str | None:
+        """'partial: ...' naming what the totals leave out, or None when complete."""
+        return partial_note(self.uncounted.to_dict(orient="records"), self.unseen_neurons)
+
+    @property
+    def non_spiking_neurons(self) -> list[str]:
+        """Neuron modules recorded as non-spiking readouts (they emit voltages)."""
+        if not len(self.neurons) or "spiking" not in self.neurons.columns:
+            return []
+        return list(dict.fromkeys(self.neurons.loc[~self.neurons["spiking"].astype(bool), "module"]))
+
+    def graded_spike_layers(self) -> pd.DataFrame:
+        """Layers that received multi-level (|level| > 1: graded spikes, sums of spikes) or
+        signed spikes, with the largest |level| seen: [module, op, operands, max_level, signed]."""
+        cols = ["module", "op", "operands", "max_level", "signed"]
+        L = self.layers
+        if not len(L) or "max_level" not in L.columns:
+            return pd.DataFrame(columns=cols)
+        hit = (L["max_level"] > 1) | L["signed"].astype(bool)
+        return L.loc[hit, cols].reset_index(drop=True)
 
     @property
     def by_kind(self) -> pd.DataFrame:
@@ -150,13 +203,18 @@ class Profile:
     def summary(self) -> dict:
         return {
             "batch_size": self.batch_size,
-            "spike_formats": [{"q": f.q, "levels": f.levels} for f in self.spike_formats],
+            "spike_formats": [{"q": f.q, "levels": f.levels, **({"signed": True} if f.signed else {})}
+                              for f in self.spike_formats],
             "weight_sparsity": self.weight_sparsity,
             "timesteps": self.timesteps,
             "totals": self.totals,
             "thop_macs": self.thop_macs,
             "thop_params": self.thop_params,
+            "graded_spike_layers": self.graded_spike_layers().to_dict(orient="records"),
             "uncounted": self.uncounted.to_dict(orient="records"),
+            "complete": self.complete,
+            "unseen_neurons": [dict(u) for u in self.unseen_neurons],
+            "non_spiking_neurons": self.non_spiking_neurons,
         }
 
     def to_json(self, path=None) -> str:
@@ -177,3 +235,17 @@ class Profile:
             self.uncounted.to_csv(d / "uncounted.csv", index=False)
             written.append(d / "uncounted.csv")
         return written
+
+
+def partial_note(uncounted: list[dict], unseen_neurons: list | None = None) -> str | None:
+    """One sentence saying what a partial total leaves out: the operators that ran with no
+    formula (by name, with their modules) and the neuron modules no hook saw; None when
+    nothing is left out."""
+    parts = []
+    ops = sorted({str(r.get("op")) + (f" in {r['module']}" if r.get("module") else "") for r in uncounted or []})
+    if ops:
+        parts.append(f"{len(ops)} operator(s) not counted ({', '.join(ops)})")
+    unseen = [u.get("module", u) if isinstance(u, dict) else str(u) for u in (unseen_neurons or [])]
+    if unseen:
+        parts.append(f"{len(unseen)} neuron module(s) never seen running ({', '.join(map(str, unseen))})")
+    return ("partial: " + "; ".join(parts)) if parts else None

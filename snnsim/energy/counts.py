@@ -16,6 +16,10 @@ import pandas as pd
 LAYER_COLUMNS = ("module", "module_type", "op", "kind", "calls", "dense_macs", "mac_ops",
                  "syn_events", "syn_ops", "spike_spike", "weight_numel", "in_numel",
                  "out_numel", "spiking_input", "thop")
+# Optional layer columns (0 when a table predates them): element-wise spike operations --
+# masks, gates, spike x spike Hadamard products, spike-driven token sums, one per nonzero
+# product / accumulate -- and their nominal count (every element, zeros included).
+OPTIONAL_LAYER_COLUMNS = ("spike_mask", "elementwise_ops")
 NEURON_COLUMNS = ("module", "module_type", "t", "neurons", "spikes", "spike_mass")
 _LAYER_NUMERIC = ("calls", "dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike",
                   "weight_numel", "in_numel", "out_numel")
@@ -97,12 +101,15 @@ def read_counts(profile, view: str = "full", model: str | None = None) -> CountT
         raise ValueError(f"counts: profile.neurons lacks column(s) {', '.join(lack)}")
 
     layers = layers.copy()
-    for c in _LAYER_NUMERIC:
+    for c in OPTIONAL_LAYER_COLUMNS:
+        if c not in layers.columns:
+            layers[c] = 0.0
+    for c in _LAYER_NUMERIC + OPTIONAL_LAYER_COLUMNS:
         layers[c] = pd.to_numeric(layers[c], errors="raise").astype(float)
     for c in ("spiking_input", "thop"):
         layers[c] = layers[c].astype(bool)
     layers["module"] = layers["module"].astype(str)
-    neg = [c for c in _LAYER_NUMERIC if (layers[c] < 0).any()]
+    neg = [c for c in _LAYER_NUMERIC + OPTIONAL_LAYER_COLUMNS if (layers[c] < 0).any()]
     if neg:
         raise ValueError(f"counts: profile.layers has negative values in {', '.join(neg)}")
     neurons = neurons.copy()

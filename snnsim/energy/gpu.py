@@ -5,7 +5,9 @@ spiking model pays all T timesteps (the counts already include them). Per operat
     t = max(2 x dense_macs / (peak x u), bytes / (bandwidth x u))
 with bytes = (weights x calls + input + output elements) x bytes per element at the chosen
 precision; neuron modules are element-wise (read input and potential, write potential and
-spike: 4 elements per neuron update). Energy = sum of t x P(power mode).
+spike: 4 elements per neuron update). Element-wise spike operations (masks, gates, token
+sums: `spike_mask` rows) run dense too: one operation per element, zeros included
+(`elementwise_ops`), plus their input and output bytes. Energy = sum of t x P(power mode).
 When a measurement of this model on this device exists (a profile's `measurements`, or a
 shipped measured profile based on this one), it replaces the model.
 """
@@ -73,7 +75,7 @@ def estimate_gpu(counts: CountTables, hw: HardwareProfile, power_mode: str | Non
 
     L = counts.layers
     rows = pd.DataFrame({"module": L["module"]})
-    rows["ops"] = 2 * L["dense_macs"].to_numpy()
+    rows["ops"] = 2 * L["dense_macs"].to_numpy() + L["elementwise_ops"].to_numpy()
     rows["bytes"] = (L["weight_numel"].to_numpy() * np.maximum(L["calls"].to_numpy(), 1)
                      + L["in_numel"].to_numpy() + L["out_numel"].to_numpy()) * nbytes
     N = counts.neurons
@@ -109,6 +111,8 @@ def estimate_gpu(counts: CountTables, hw: HardwareProfile, power_mode: str | Non
         f"so weights are re-read every call; no cache reuse between operators",
         f"neuron updates are element-wise: {_NEURON_ELEMENTS} elements moved and "
         f"{_NEURON_OPS} operations per update",
+        "element-wise spike operations (masks, gates, token sums) run dense: one operation per "
+        "element, zeros included (a GPU skips no zero spikes), and their input and output bytes",
         f"the device draws the full {watts:g} W of power mode '{mode}' while busy",
     ]
     omitted = [
@@ -116,7 +120,7 @@ def estimate_gpu(counts: CountTables, hw: HardwareProfile, power_mode: str | Non
         "the real time and energy are higher)",
         "idle / static power between frames, host CPU and host-device transfers",
         "non-synaptic operators (normalisation, softmax, pooling, element-wise) other than "
-        "neuron updates",
+        "neuron updates and element-wise spike operations",
         "no measurement of this model on this device was found (a measured profile would "
         "replace this model)" if use_measured else "device measurements (disabled)",
     ]

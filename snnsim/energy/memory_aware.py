@@ -8,6 +8,10 @@ Per synaptic operator row (one module's op):
 - operand reads: one weight read per synaptic event (SNN: `syn_events`, one read per nonzero
   input x weight pair whatever the spike level) or per MAC (ANN: `mac_ops`); a matmul without
   a weight reads its second (activation) operand instead;
+- spike x spike products (`spike_spike`, e.g. spiking Q K^T): each nonzero product reads the
+  second operand's nonzero element (a spike, ceil(log2(D + 1)) bits) from activation memory;
+- element-wise spike operations (`spike_mask`: masks, gates, token sums): each reads the
+  value the spike selects or the accumulator it adds to, one word from activation memory;
 - activation / spike reads: `in_numel` elements (a spike element is ceil(log2(D + 1)) bits,
   a real element one word);
 - activation writes: `out_numel` words.
@@ -78,6 +82,9 @@ def estimate_memory_aware(counts: CountTables, hw: HardwareProfile) -> Energy:
     operand_reads = L["mac_ops"].to_numpy() + L["syn_events"].to_numpy()
     operand_mem = np.where(weight_numel > 0, w_mem, a_mem)
     rows["weight_read_J"] = operand_reads * word_bits * per_bit(operand_mem)
+    spike_spike = L["spike_spike"].to_numpy()
+    spike_mask = L["spike_mask"].to_numpy()
+    rows["spike_read_J"] = (spike_spike * spike_bits + spike_mask * word_bits) * per_bit(a_mem)
     rows["act_read_J"] = in_numel * in_bits * per_bit(a_mem)
     rows["act_write_J"] = out_numel * word_bits * per_bit(a_mem)
     dram_traffic_bits = weight_numel * calls * word_bits + in_numel * in_bits + out_numel * word_bits
@@ -100,12 +107,13 @@ def estimate_memory_aware(counts: CountTables, hw: HardwareProfile) -> Energy:
         nrows["spills"] = (~pfits).astype(float)
         rows = pd.concat([rows, nrows], ignore_index=True).fillna(0.0)
 
-    cols = ["mac_J", "ac_J", "spike_spike_J", "weight_read_J", "act_read_J", "act_write_J",
-            "potential_J", "dram_J", "spills"]
+    cols = ["mac_J", "ac_J", "spike_spike_J", "spike_mask_J", "weight_read_J", "spike_read_J",
+            "act_read_J", "act_write_J", "potential_J", "dram_J", "spills"]
     table = group_sum(rows, cols, counts.module_order())
-    table["compute_J"] = table["mac_J"] + table["ac_J"] + table["spike_spike_J"]
-    table["memory_J"] = (table["weight_read_J"] + table["act_read_J"] + table["act_write_J"]
-                         + table["potential_J"] + table["dram_J"])
+    table["compute_J"] = (table["mac_J"] + table["ac_J"] + table["spike_spike_J"]
+                          + table["spike_mask_J"])
+    table["memory_J"] = (table["weight_read_J"] + table["spike_read_J"] + table["act_read_J"]
+                         + table["act_write_J"] + table["potential_J"] + table["dram_J"])
     table["fits_on_chip"] = table["spills"] == 0
     table = finish_table(table, counts.module_types(),
                          [c for c in cols if c != "spills"] + ["fits_on_chip"])
@@ -123,6 +131,10 @@ def estimate_memory_aware(counts: CountTables, hw: HardwareProfile) -> Energy:
         f"{access_bits:g} of it; a write costs the same as a read",
         "one operand (weight) read per synaptic event (SNN, whatever the spike level) or per "
         "MAC (ANN); a matmul without a weight reads its second activation operand instead",
+        f"a nonzero spike x spike product reads the second operand's nonzero element "
+        f"({spike_bits}-bit spike) from activation memory; an element-wise spike operation "
+        f"(mask, gate, token sum) reads one {word_bits:g}-bit word (the value it selects or the "
+        f"accumulator it adds to) from activation memory",
         "every input element is read and every output element written once per call; "
         "membrane potential read + written once per neuron update",
         f"a layer whose weights + activations of one call exceed the on-chip SRAM "

@@ -8,9 +8,10 @@ loihi:  E = synops x E_synop
   synops = syn_ops (level-weighted) and messages = spike_mass (sum of levels);
 - graded-spike chips (Loihi 2): one message carries the level as a payload, so
   synops = syn_events and messages = spikes (nonzero count).
-Operations a neurocore cannot do -- MACs on real-valued inputs (the encoding layer) and
-products of two spike tensors -- run on the host / embedded cores; they are reported, not
-priced. ANNs are not applicable (no spiking neurons to place on the chip).
+Operations a neurocore cannot do -- MACs on real-valued inputs (the encoding layer),
+products of two spike tensors and element-wise spike operations (masks / gates multiplying
+two activations, token sums over a layer's spikes: `spike_mask`) -- run on the host /
+embedded cores; they are reported, not priced. ANNs are not applicable (no spiking neurons to place on the chip).
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def _synop_rows(counts: CountTables, hw: HardwareProfile, e_syn: float) -> pd.Da
     cores and their energy; MACs and spike x spike products stay on the host (not priced)."""
     L = counts.layers
     rows = pd.DataFrame({"module": L["module"], "synops": _synops(counts, hw),
-                         "host_macs": L["mac_ops"], "host_spike_spike": L["spike_spike"]})
+                         "host_macs": L["mac_ops"], "host_spike_spike": L["spike_spike"],
+                         "host_spike_mask": L["spike_mask"]})
     rows["synop_J"] = rows["synops"] * e_syn
     return rows
 
@@ -68,7 +70,8 @@ def capacity(counts: CountTables, hw: HardwareProfile) -> tuple[dict, pd.Series]
     mem_bits = hw.si("synapse_memory_per_core") * 8
     syn_bits = hw.si("synapse_bits") * 8
 
-    on_chip = L[(L["weight_numel"] > 0) & L["spiking_input"]]
+    # (element-wise spike operations run on the host even when one operand is a parameter)
+    on_chip = L[(L["weight_numel"] > 0) & L["spiking_input"] & ~L["kind"].isin(("spike_mask", "token_sum"))]
     cores = pd.Series(dtype=float)
     total_syn_bits = 0.0
     if len(on_chip):
@@ -91,7 +94,7 @@ def capacity(counts: CountTables, hw: HardwareProfile) -> tuple[dict, pd.Series]
     syn_cap_bits = mem_bits * cpc
     fits = cores_needed <= cpc
 
-    host = L[(L["mac_ops"] > 0) | (L["spike_spike"] > 0)]
+    host = L[(L["mac_ops"] > 0) | (L["spike_spike"] > 0) | (L["spike_mask"] > 0)]
     host_modules = list(dict.fromkeys(host["module"]))
     if fits:
         verdict = (f"fits on one {hw.name} chip: {cores_needed} of {cpc:.0f} cores "
@@ -133,6 +136,11 @@ def _mapping_assumptions(hw: HardwareProfile) -> list[str]:
     ]
 
 
+_HOST_RULE = ("operations with no synapse to run on -- MACs on real-valued inputs, spike x spike "
+              "products (spike_spike) and element-wise spike operations (spike_mask: masks, "
+              "gates, token sums) -- run on the host / embedded cores and are not priced")
+
+
 def _host_sentence(counts: CountTables) -> list[str]:
     L = counts.layers
     host_macs = float(L["mac_ops"].sum())
@@ -145,6 +153,11 @@ def _host_sentence(counts: CountTables) -> list[str]:
     if host_ss:
         out.append(f"{host_ss:,.0f} spike x spike products per sample (e.g. spiking Q K^T) "
                    f"cannot run on neurocores; run on the host / embedded cores, not priced")
+    host_mask = float(L["spike_mask"].sum())
+    if host_mask:
+        out.append(f"{host_mask:,.0f} element-wise spike operations per sample (masks / gates "
+                   f"multiplying two activations, spike-driven token sums) have no synapse to "
+                   f"run on; run on the host / embedded cores, not priced")
     return out
 
 
@@ -176,7 +189,7 @@ def estimate_loihi(counts: CountTables, hw: HardwareProfile,
         nrows["comm_J"] = nrows["spike_messages"] * e_msg
         rows = pd.concat([rows, nrows], ignore_index=True).fillna(0.0)
     cols = ["synops", "neuron_updates", "active_updates", "spike_messages", "host_macs",
-            "host_spike_spike", "synop_J", "neuron_J", "comm_J"]
+            "host_spike_spike", "host_spike_mask", "synop_J", "neuron_J", "comm_J"]
     for c in cols:
         if c not in rows.columns:
             rows[c] = 0.0
@@ -204,6 +217,7 @@ def estimate_loihi(counts: CountTables, hw: HardwareProfile,
         f"message is an assumption (the placement is not known from the counts)",
         "one spike message per spike reaches its destination; fan-out to several destination "
         "cores is counted as one message",
+        _HOST_RULE,
     ] + _mapping_assumptions(hw)
     omitted = _host_sentence(counts) + base_omitted + [
         "on-chip learning (synaptic updates) and the embedded x86 cores' own energy",
@@ -230,7 +244,8 @@ def estimate_synop(counts: CountTables, hw: HardwareProfile) -> Energy:
         nrows = pd.DataFrame({"module": N["module"], "neuron_updates": N["neurons"]})
         nrows["neuron_J"] = nrows["neuron_updates"] * (hw.si("e_neuron_update") if has_update else 0.0)
         rows = pd.concat([rows, nrows], ignore_index=True).fillna(0.0)
-    cols = ["synops", "neuron_updates", "host_macs", "host_spike_spike", "synop_J", "neuron_J"]
+    cols = ["synops", "neuron_updates", "host_macs", "host_spike_spike", "host_spike_mask", "synop_J",
+            "neuron_J"]
     for c in cols:
         if c not in rows.columns:
             rows[c] = 0.0
@@ -244,6 +259,7 @@ def estimate_synop(counts: CountTables, hw: HardwareProfile) -> Energy:
         f"E_synop = {format_si(e_syn, 'energy')} per synaptic operation"
         + ("" if has_update else "; this figure is a whole-chip average (power / SOPS), so "
            "neuron updates and routing are folded in, not added"),
+        _HOST_RULE,
     ]
     if has_update:
         assumptions.append(f"each neuron update costs {format_si(hw.si('e_neuron_update'), 'energy')}")

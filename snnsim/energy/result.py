@@ -22,6 +22,11 @@ class Energy:
     applicable  False when the model cannot run on this hardware under this estimator;
                 `reason` then says why.
     details     estimator-specific facts (Loihi mapping verdict, GPU time and power mode...).
+    complete    False when the counts it prices leave something out -- operators that ran
+                with no counting formula, neuron modules no hook saw: the total is then a
+                lower bound, and `partial` (also the first sentence of `omitted`) names them.
+    not_counted what is left out: "op in module" per uncounted operator, "neuron module" per
+                unseen neuron module.
     """
 
     estimator: str
@@ -33,24 +38,37 @@ class Energy:
     assumptions: list[str] = field(default_factory=list)
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True
+    not_counted: list[str] = field(default_factory=list)
+    partial: str | None = None
 
     @property
     def total_mj(self) -> float | None:
         return None if self.total_j is None else self.total_j * 1e3
+
+    def mark_partial(self, note: str, not_counted: list[str]) -> "Energy":
+        """Mark this estimate partial: `note` ('partial: ...') leads `omitted` (replacing an
+        earlier partial note); idempotent."""
+        self.complete = False
+        self.partial = note
+        self.not_counted = list(dict.fromkeys(list(self.not_counted) + list(not_counted)))
+        self.omitted = [note] + [o for o in self.omitted if not str(o).startswith("partial: ")]
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (the per-layer table is left out; see `layers`)."""
         return {"estimator": self.estimator, "hardware": self.hardware,
                 "applicable": self.applicable, "total_j": self.total_j,
                 "reason": self.reason, "omitted": list(self.omitted),
-                "assumptions": list(self.assumptions), "details": _jsonable(self.details)}
+                "assumptions": list(self.assumptions), "details": _jsonable(self.details),
+                "complete": self.complete, "partial": self.partial, "not_counted": list(self.not_counted)}
 
     def __repr__(self) -> str:
         if not self.applicable:
             return (f"Energy({self.estimator} on {self.hardware}: not applicable - "
                     f"{self.reason})")
-        return (f"Energy({self.estimator} on {self.hardware}: {self.total_j:.6g} J per sample, "
-                f"{len(self.layers)} modules)")
+        return (f"Energy({self.estimator} on {self.hardware}: {self.total_j:.6g} J per sample"
+                + ("" if self.complete else " (partial, a lower bound)") + f", {len(self.layers)} modules)")
 
 
 def not_applicable(estimator: str, hardware: str, reason: str,

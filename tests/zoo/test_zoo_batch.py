@@ -1,0 +1,214 @@
+"""The batch size comes from the neurons' time layout, never dim 0 of the input silently
+(issue 12: a multi-step [T, B, ...] input divided every count by T; a 1-D input by its length).
+
+The references are brute forces written here with forward hooks: the nonzero inputs each
+layer sees times its fan-out, summed over the whole batch.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import snnsim
+from snnsim.counting import Profiler
+
+
+def _batch_size_error():
+    from snnsim.counting import BatchSizeError
+
+    return BatchSizeError
+
+
+def _brute_syn_events(model: nn.Module, *inputs) -> float:
+    """Whole-batch synaptic events of every nn.Linear / nn.Conv2d: the layer applied to its
+    input's nonzero mask with all-ones weights and no bias, summed (forward hooks)."""
+    total = [0.0]
+
+    def hook(mod, args, out):
+        x = (args[0] != 0).float()
+        if isinstance(mod, nn.Conv2d):
+            x = x.flatten(0, x.dim() - 4)            # multi-step [T, B, C, H, W] -> [T*B, C, H, W]
+            ones = torch.ones_like(mod.weight)
+            total[0] += float(torch.nn.functional.conv2d(x, ones, None, mod.stride, mod.padding, mod.dilation,
+                                                         mod.groups).sum())
+        else:
+            total[0] += float((x @ torch.ones_like(mod.weight).t()).sum())
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
+def _sj_net():
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    torch.manual_seed(0)
+    net = nn.Sequential(layer.Conv2d(2, 8, 3, padding=1), neuron.LIFNode(v_threshold=0.2), layer.Flatten(),
+                        layer.Linear(8 * 64, 10), neuron.LIFNode(v_threshold=0.2))
+    functional.set_step_mode(net, "m")
+    return net, functional
+
+
+@pytest.mark.parametrize("B", [1, 3])
+def test_spikingjelly_multistep_batch_is_axis_1(B):
+    """The README's model: [T, B, C, H, W] in, step_mode 'm'. Without batch_size the counts
+    are per sample (B from axis 1), not divided by T."""
+    net, functional = _sj_net()
+    T = 4
+    torch.manual_seed(1)
+    x = (torch.rand(T, B, 2, 8, 8) > 0.5).float()
+    functional.reset_net(net)
+    ref = _brute_syn_events(net, x)
+    functional.reset_net(net)
+    p = snnsim.profile(net, x)
+    assert p.batch_size == B
+    assert p.totals["syn_events"] * B == pytest.approx(ref, rel=1e-12)
+    functional.reset_net(net)
+    explicit = snnsim.profile(net, x, batch_size=B)
+    assert explicit.totals == p.totals
+
+
+def test_snntorch_loop_over_time_batch_is_the_neurons_axis_0():
+    """snnTorch's documented style: the net takes [T, B, N] and loops over steps, its Leaky
+    neurons see [B, H] per call. B is the neurons' axis 0, not the input's."""
+    import snntorch as snn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(6, 5)
+            self.lif1 = snn.Leaky(beta=0.9, threshold=0.3)
+            self.fc2 = nn.Linear(5, 3)
+            self.lif2 = snn.Leaky(beta=0.9, threshold=0.3)
+
+        def forward(self, x):
+            mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
+            out = []
+            for step in range(x.shape[0]):
+                spk1, mem1 = self.lif1(self.fc1(x[step]), mem1)
+                spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+                out.append(spk2)
+            return torch.stack(out)
+
+    torch.manual_seed(2)
+    net, T, B = Net(), 7, 2
+    x = (torch.rand(T, B, 6) > 0.4).float()
+    ref = _brute_syn_events(net, x)
+    p = snnsim.profile(net, x)
+    assert p.batch_size == B
+    assert p.totals["syn_events"] * B == ref
+    assert p.totals["neuron_updates"] == T * (5 + 3)
+
+
+@pytest.mark.parametrize("kind", ["synaptic", "rleaky"])
+def test_snntorch_synaptic_and_rleaky_documented_loops(kind):
+    """snnTorch Synaptic (spk, syn, mem) and RLeaky (recurrent nn.Linear on its own spikes)
+    in their tutorials' style, [T, B, N] looped inside the net."""
+    import snntorch as snn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 5)
+            self.lif = snn.Synaptic(alpha=0.8, beta=0.9, threshold=0.3) if kind == "synaptic" else \
+                snn.RLeaky(beta=0.9, linear_features=5, threshold=0.3)
+
+        def forward(self, x):
+            if kind == "synaptic":
+                syn, mem = self.lif.init_synaptic()
+            else:
+                spk, mem = self.lif.init_rleaky()
+            out = []
+            for step in range(x.shape[0]):
+                if kind == "synaptic":
+                    spk, syn, mem = self.lif(self.fc(x[step]), syn, mem)
+                else:
+                    spk, mem = self.lif(self.fc(x[step]), spk, mem)
+                out.append(spk)
+            return torch.stack(out)
+
+    torch.manual_seed(4)
+    net, T, B = Net(), 6, 4
+    x = (torch.rand(T, B, 6) > 0.4).float()
+    ref = _brute_syn_events(net, x)
+    p = snnsim.profile(net, x)
+    assert p.batch_size == B
+    assert p.totals["syn_events"] * B == pytest.approx(ref, rel=1e-12)
+    assert p.totals["neuron_updates"] == T * 5
+    assert p.totals["spikes"] > 0
+
+
+def test_norse_cell_loop_batch_from_the_cells():
+    import norse.torch as norse
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 6)
+            self.cell = norse.LIFCell()
+
+        def forward(self, x):
+            s, out = None, []
+            for xt in x:
+                z, s = self.cell(self.fc(xt) * 4, s)
+                out.append(z)
+            return torch.stack(out)
+
+    torch.manual_seed(3)
+    x = (torch.rand(5, 3, 4) > 0.5).float()       # [T=5, B=3, N]
+    p = snnsim.profile(Net(), x)
+    assert p.batch_size == 3
+    assert p.totals["neuron_updates"] == 5 * 6
+
+
+def test_one_dimensional_input_without_neurons_is_refused():
+    lin = nn.Linear(3, 2)
+    with pytest.raises(_batch_size_error()) as err:
+        snnsim.profile(lin, torch.tensor([1.0, 0.0, 1.0]), spike_formats=[snnsim.SpikeFormat(1, 1)])
+    msg = str(err.value)
+    assert isinstance(err.value, ValueError) and "\n" not in msg and "batch_size" in msg
+    p = snnsim.profile(lin, torch.tensor([1.0, 0.0, 1.0]), spike_formats=[snnsim.SpikeFormat(1, 1)], batch_size=1)
+    assert p.totals["syn_events"] == 4
+
+
+def test_conflicting_layouts_are_refused():
+    """A multi-step node on [T, B, N] and a single-step node on the flattened [T*B, N]: the
+    batch cannot be told from the neurons."""
+    from spikingjelly.activation_based import neuron
+
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.multi = neuron.IFNode(step_mode="m")
+            self.single = neuron.IFNode(step_mode="s")
+
+        def forward(self, x):
+            return self.single(self.multi(x).flatten(0, 1))
+
+    x = torch.rand(4, 2, 5)
+    with pytest.raises(_batch_size_error(), match="batch_size"):
+        snnsim.profile(Mixed(), x)
+    assert snnsim.profile(Mixed(), x, batch_size=2).batch_size == 2
+
+
+def test_profiler_result_reads_the_batch_from_neurons():
+    net, functional = _sj_net()
+    x = (torch.rand(3, 2, 2, 8, 8) > 0.5).float()
+    with torch.no_grad(), Profiler(net) as prof:
+        net(x)
+    assert prof.result().batch_size == 2
+    assert prof.result(5).batch_size == 5          # explicit still wins
+
+
+def test_profiler_result_without_neurons_asks_for_the_batch():
+    lin = nn.Linear(3, 2)
+    with torch.no_grad(), Profiler(lin, spike_formats=[]) as prof:
+        lin(torch.randn(4, 3))
+    with pytest.raises(_batch_size_error(), match="batch_size"):
+        prof.result()
