@@ -134,9 +134,9 @@ def test_load_returns_profile_unchanged_and_caches_shipped():
 def test_load_by_path(tmp_path):
     src = PACKAGE_DIR / "loihi.yaml"
     dst = tmp_path / "my-loihi.yaml"
-    dst.write_text(src.read_text())
+    dst.write_text(src.read_text().replace("name: loihi\n", "name: my-loihi\n", 1))
     hw = load_hardware(dst)
-    assert hw.name == "loihi" and hw.origin.endswith("my-loihi.yaml")
+    assert hw.name == "my-loihi" and hw.origin.endswith("my-loihi.yaml")
     assert load_hardware(str(dst)).si("e_synop") == pytest.approx(23.6e-12)
 
 
@@ -319,3 +319,202 @@ def test_every_constant_name_has_a_dimension():
         assert dim in ("energy", "power", "rate", "bandwidth", "memory", "count", "ratio",
                        "efficiency"), name
         assert meaning
+
+
+# --------------------------------------------------------------------------------------
+# hostile input: duplicate keys, borrowed names, huge files, folders and devices
+
+def _own_doc(name: str = "mine") -> dict:
+    doc = _base_doc()
+    doc["name"] = name
+    return doc
+
+
+def _lines(text: str, prefix: str) -> list[int]:
+    """1-based numbers of the lines of `text` that start with `prefix`."""
+    return [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith(prefix)]
+
+
+def test_duplicate_top_level_key(tmp_path):
+    text = yaml.safe_dump(_own_doc(), sort_keys=False) + "constants: {}\n"
+    first, second = _lines(text, "constants:")
+    msg = _error(_write(tmp_path, text))
+    assert f"key 'constants' appears twice (lines {first} and {second}); keep one" in msg, msg
+
+
+def test_duplicate_nested_key_names_the_field(tmp_path):
+    lines = yaml.safe_dump(_own_doc(), sort_keys=False).splitlines(keepends=True)
+    at = lines.index("  e_mac:\n")
+    assert lines[at + 1].startswith("    value: ")
+    lines.insert(at + 2, "    value: 1.0\n")             # the same key again, another number
+    msg = _error(_write(tmp_path, "".join(lines)))
+    assert f"constants.e_mac: key 'value' appears twice (lines {at + 2} and {at + 3})" in msg, msg
+
+
+def test_duplicate_key_inside_a_list_item_and_three_times(tmp_path):
+    text = ("name: mine\nsram_read:\n  - size: {value: 8, unit: KiB}\n"
+            "    energy: {value: 1, unit: pJ, source: x, status: assumed}\n"
+            "    size: {value: 9, unit: KiB}\n")
+    msg = _error(_write(tmp_path, text))
+    assert "sram_read[0]: key 'size' appears twice (lines 3 and 5)" in msg, msg
+    msg = _error(_write(tmp_path, "name: a\nkind: asic\nname: b\nname: c\n"))
+    assert "key 'name' appears 3 times (lines 1, 3 and 4)" in msg, msg
+
+
+def test_duplicate_key_in_a_base_file_names_that_file(tmp_path):
+    _write(tmp_path, "name: parent\nbase: gpu-a100\ndescription: a\ndescription: b\n", "parent.yaml")
+    p = _write(tmp_path, {"name": "child", "base": "parent.yaml"}, "child.yaml")
+    msg = _error(p)
+    assert "parent.yaml" in msg and "key 'description' appears twice (lines 3 and 4)" in msg, msg
+
+
+def test_merge_key_override_is_not_a_duplicate(tmp_path):
+    text = yaml.safe_dump(_own_doc(), sort_keys=False).replace(
+        "  e_add:\n", "  e_add: &add\n", 1)
+    # e_ac starts from e_add (a `<<` merge) and sets its own value: an override, legitimate YAML
+    lines = text.splitlines(keepends=True)
+    at = lines.index("  e_ac:\n")
+    end = at + 1
+    while lines[end].startswith("    "):
+        end += 1
+    lines[at + 1:end] = ["    <<: *add\n", "    value: 0.5\n"]
+    hw = load_hardware(_write(tmp_path, "".join(lines)))
+    assert hw.si("e_ac") == pytest.approx(0.5e-12)
+    assert hw.constant("e_ac").source == hw.constant("e_add").source
+
+
+def test_user_profile_may_not_take_a_shipped_name(tmp_path):
+    doc = _base_doc()                                       # name: horowitz-45nm-fp32
+    doc["constants"]["e_mac"]["value"] = 1.0
+    msg = _error(_write(tmp_path, doc, "my-asic.yaml"))
+    assert "name: 'horowitz-45nm-fp32' is a shipped profile's" in msg, msg
+    assert "own name" in msg and "base: horowitz-45nm-fp32" in msg and "copy" not in msg
+    # a byte-for-byte copy says so
+    copy = tmp_path / "copy.yaml"
+    copy.write_bytes((PACKAGE_DIR / "loihi.yaml").read_bytes())
+    msg = _error(copy)
+    assert "'loihi' is a shipped profile's" in msg and "copy" in msg, msg
+    # a name inherited from a shipped base is the shipped name too
+    msg = _error(_write(tmp_path, {"base": "gpu-a100", "description": "my A100"}, "inherits.yaml"))
+    assert "name: missing" in msg and "'gpu-a100'" in msg and "own name" in msg, msg
+    # its own name, built on the shipped one: fine (this is what a measured profile does)
+    hw = load_hardware(_write(tmp_path, {"name": "my-a100", "base": "gpu-a100"}, "ok.yaml"))
+    assert hw.name == "my-a100" and not hw.shipped
+
+
+def test_shipped_file_given_by_path_is_the_shipped_profile():
+    hw = load_hardware(PACKAGE_DIR / "loihi.yaml")
+    assert hw.name == "loihi" and hw.shipped and hw.source_path is None
+    assert hw.sha256 == load_hardware("loihi").sha256
+
+
+def _spy_open(monkeypatch) -> list[str]:
+    from snnsim.energy import profiles
+
+    opened: list[str] = []
+    real = profiles.os.open
+
+    def spy(path, *args, **kwargs):
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(profiles.os, "open", spy)
+    return opened
+
+
+def test_file_above_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    from snnsim.energy import profiles
+
+    limit = profiles.MAX_PROFILE_BYTES
+    assert limit == 1024 * 1024
+    line = "# padding padding padding padding padding padding padding padding\n"
+    big = tmp_path / "huge.yaml"
+    big.write_text(line * (limit // len(line) + 1))
+    assert big.stat().st_size > limit
+    opened = _spy_open(monkeypatch)
+    monkeypatch.setattr(profiles, "_read_yaml", lambda *a: pytest.fail("parsed a file above the limit"))
+    msg = _error(big)
+    assert f"{big.stat().st_size:,} bytes" in msg and f"{limit:,}-byte" in msg and "limit" in msg, msg
+    assert opened == []
+    # exactly at the limit: read and parsed (only comments: an empty document)
+    monkeypatch.undo()
+    edge = tmp_path / "edge.yaml"
+    edge.write_text("#" * (limit - 1) + "\n")
+    assert edge.stat().st_size == limit
+    msg = _error(edge)
+    assert "bytes, above" not in msg and "empty document" in msg, msg
+
+
+@pytest.mark.parametrize("kind", ["folder", "/dev/null", "/dev/zero", "named pipe"])
+def test_not_a_regular_file_is_never_opened(tmp_path, monkeypatch, kind):
+    import os
+
+    if kind == "folder":
+        target, what = tmp_path / "profiles.yaml", "a folder"
+        target.mkdir()
+    elif kind == "named pipe":
+        target, what = tmp_path / "pipe.yaml", "a named pipe"
+        os.mkfifo(target)
+    else:
+        target, what = pathlib.Path(kind), "a device"
+    opened = _spy_open(monkeypatch)
+    with pytest.raises(HardwareProfileError) as info:
+        load_hardware(target)
+    msg = str(info.value)
+    assert msg.endswith(f"not a regular file ({what}); give the path to a profile YAML file"), msg
+    assert target.name in msg and "no such file" not in msg
+    assert opened == []
+    # a link to a device is the device
+    link = tmp_path / "link.yaml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(HardwareProfileError, match=r"not a regular file \(a device\)"):
+        load_hardware(link)
+    assert opened == []
+
+
+def test_provenance_names_the_file_and_its_hash(tmp_path, monkeypatch):
+    import hashlib
+
+    p = _write(tmp_path, _own_doc("mine"), "mine.yaml")
+    monkeypatch.chdir(tmp_path)
+    hw = load_hardware("mine.yaml")                          # relative: recorded absolute
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    assert hw.source_path == str(p.resolve()) and hw.sha256 == digest and not hw.shipped
+    assert hw.provenance() == {"name": "mine", "shipped": False, "file": str(p.resolve()),
+                               "sha256": digest}
+    shipped = load_hardware("gpu-a100")
+    assert shipped.shipped and shipped.source_path is None
+    assert shipped.sha256 == hashlib.sha256((PACKAGE_DIR / "gpu-a100.yaml").read_bytes()).hexdigest()
+    assert shipped.provenance()["file"] == "hardware_profiles/gpu-a100.yaml"
+    # a base chain: the nearest base first, each with its file and hash
+    mid = _write(tmp_path, {"name": "mid", "base": "gpu-a100"}, "mid.yaml")
+    top = _write(tmp_path, {"name": "top", "base": "mid.yaml"}, "top.yaml")
+    prov = load_hardware(top).provenance()
+    assert prov["file"] == str(top.resolve())
+    assert [(b["ref"], b["name"], b["shipped"], b["file"], b["sha256"]) for b in prov["base"]] == [
+        ("mid.yaml", "mid", False, str(mid.resolve()), hashlib.sha256(mid.read_bytes()).hexdigest()),
+        ("gpu-a100", "gpu-a100", True, "hardware_profiles/gpu-a100.yaml", shipped.sha256)]
+
+
+def test_base_chain_depth_is_capped_and_said_once(tmp_path):
+    from snnsim.energy import profiles
+
+    depth = profiles.MAX_BASE_DEPTH + 4
+    for i in range(depth):
+        _write(tmp_path, {"name": f"p{i}", "base": f"p{i + 1}.yaml"}, f"p{i}.yaml")
+    _write(tmp_path, {"name": f"p{depth}", "base": "gpu-a100"}, f"p{depth}.yaml")
+    msg = _error(tmp_path / "p0.yaml")
+    assert msg.startswith(str(tmp_path / "p0.yaml")) or msg.startswith("p0.yaml"), msg
+    assert f"more than {profiles.MAX_BASE_DEPTH} profiles deep" in msg and "cannot load" not in msg, msg
+    # within the cap: loads, every file in the chain cited
+    hw = load_hardware(tmp_path / f"p{depth + 1 - profiles.MAX_BASE_DEPTH}.yaml")
+    assert len(hw.provenance()["base"]) == profiles.MAX_BASE_DEPTH
+    with pytest.raises(HardwareProfileError, match="profiles deep"):
+        load_hardware(tmp_path / f"p{depth - profiles.MAX_BASE_DEPTH}.yaml")
+
+
+def test_base_loop_is_said_once(tmp_path):
+    _write(tmp_path, {"name": "a", "base": "b.yaml"}, "a.yaml")
+    _write(tmp_path, {"name": "b", "base": "a.yaml"}, "b.yaml")
+    msg = _error(tmp_path / "a.yaml")
+    assert "loop" in msg and "cannot load" not in msg, msg

@@ -86,7 +86,10 @@ ESTIMATORS = tuple(ESTIMATOR_REQUIREMENTS)
 
 # The counts that the arithmetic estimators price, and the constant that prices each by default.
 # A profile's `pricing` map may point an operation at another energy constant.
-DEFAULT_PRICING: dict[str, str] = {"mac_ops": "e_mac", "syn_ops": "e_ac", "spike_spike": "e_ac"}
+# spike_mask: element-wise spike operations (a mask / gate product or a token-sum accumulate
+# per nonzero spike element), one accumulate each by default.
+DEFAULT_PRICING: dict[str, str] = {"mac_ops": "e_mac", "syn_ops": "e_ac", "spike_spike": "e_ac",
+                                   "spike_mask": "e_ac"}
 OPERATIONS = tuple(DEFAULT_PRICING)
 
 
@@ -179,11 +182,43 @@ class HardwareProfile(_Strict):
     notes: list[str] = Field(default_factory=list)
     base: Optional[str] = None
     _origin: Optional[str] = PrivateAttr(default=None)
+    # Where the numbers came from, set by the loader: the absolute path of a user's file (None
+    # for a shipped profile or one built from a dict), the sha256 of the file's bytes (shipped
+    # files too), whether it ships with snnsim, and the same facts for each `base` it builds on.
+    _source_path: Optional[str] = PrivateAttr(default=None)
+    _sha256: Optional[str] = PrivateAttr(default=None)
+    _shipped: bool = PrivateAttr(default=False)
+    _bases: tuple = PrivateAttr(default=())
 
     @property
     def origin(self) -> str | None:
         """The file this profile was read from (None when built from a dict)."""
         return self._origin
+
+    @property
+    def source_path(self) -> str | None:
+        """Absolute path of the user file this profile was read from (None when shipped)."""
+        return self._source_path
+
+    @property
+    def sha256(self) -> str | None:
+        """sha256 (hex) of the bytes of the file this profile was read from."""
+        return self._sha256
+
+    @property
+    def shipped(self) -> bool:
+        """True for a profile that ships with snnsim (`list_hardware()`)."""
+        return self._shipped
+
+    def provenance(self) -> dict[str, Any]:
+        """{name, shipped, file, sha256[, base]}: which file the numbers came from (a user's
+        file by absolute path, a shipped one as hardware_profiles/NAME.yaml) and the hash of its
+        bytes; `base` lists the same for each profile it builds on, nearest first."""
+        out: dict[str, Any] = {"name": self.name, "shipped": self.shipped,
+                               "file": self.source_path or self.origin, "sha256": self.sha256}
+        if self._bases:
+            out["base"] = [dict(b) for b in self._bases]
+        return out
 
     # -- access --------------------------------------------------------------------------
     def has(self, name: str) -> bool:

@@ -15,7 +15,8 @@ def tracker_energy(tp, hardware: list[str]) -> tuple[dict, dict | None, list[dic
     """Returns (energy, energy_template, details, layers):
     energy          {hardware: {estimator: J per tracking frame, or None if not applicable}}
     energy_template {hardware: {estimator: J per template pass}} (None when no template)
-    details         one dict per (hardware, estimator): applicable, reason, omitted, assumptions
+    details         one dict per (hardware, estimator): applicable, reason, omitted, assumptions,
+                    and the profile's file (hardware_file: a user's by absolute path) and sha256
     layers          per-layer energy of the mean frame and of the template pass (energy.csv)
     """
     energy: dict = {}
@@ -28,6 +29,8 @@ def tracker_energy(tp, hardware: list[str]) -> tuple[dict, dict | None, list[dic
             frame = estimate(tp, hw, est)          # mean over the profiled frames
             energy.setdefault(hw.name, {})[est] = frame.total_j
             row = frame.to_dict()
+            prov = hw.provenance()
+            row["hardware_file"], row["hardware_sha256"] = prov["file"], prov["sha256"]
             passes = [("frame", frame)]
             if tp.template is not None:
                 # model=None: a device measurement is a per-frame figure, never a template pass
