@@ -8,8 +8,8 @@ neuron module, for the channel x position maps).
     write_report("out/st")          # report.html + report.md + tables/ from a run folder
 """
 from . import figures, tables
-from .outputs import OutputDirError, check_output_dir, write_profile, write_suite
+from .outputs import write_profile, write_suite
 from .report import write_comparison, write_index, write_report
 
-__all__ = ["OutputDirError", "check_output_dir", "figures", "tables", "write_comparison", "write_index",
+__all__ = ["figures", "tables", "write_comparison", "write_index",
            "write_profile", "write_report", "write_suite"]

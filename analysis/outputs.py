@@ -2,86 +2,38 @@
 report.md and tables/ (one profile); comparison.* and per-model reports (a comparison);
 plus index.html (the demo).
 
-Everything is written into a temporary folder next to the destination and moved into place
-only when complete, so an error never leaves a partial report posing as a whole one. An
-existing destination is replaced only when snnsim wrote it (it holds the marker file) or it
-is empty -- never a folder of someone else's files.
+Every file goes through snnsim's one output writer (snnsim.io): staged beside the
+destination, published with an atomic rename only when complete, never over a path snnsim did
+not write. The functions here take either a path (they open the output themselves) or an
+already open :class:`snnsim.io.OutputFolder` (its owner -- a command that locked ``--out``
+before its long work -- publishes it).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 
 import pandas as pd
 
-MARKER = ".snnsim-output"
-
-
-class OutputDirError(ValueError):
-    """The output folder cannot be used (one line: the folder and the fix)."""
-
-
-def check_output_dir(out: str | os.PathLike) -> pathlib.Path:
-    """Raise OutputDirError unless `out` can be (re)written: absent, empty, or an earlier
-    snnsim output. Called before any work starts."""
-    out = pathlib.Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputDirError(f"--out {out} is a file, not a folder; pass a new folder name")
-    if out.is_dir():
-        try:
-            entries = [e.name for e in os.scandir(out)]
-        except OSError as err:
-            raise OutputDirError(f"--out {out} cannot be read ({err.strerror}); pass another folder") from None
-        if entries and MARKER not in entries:
-            raise OutputDirError(f"--out {out} already holds files snnsim did not write; pass a new or empty "
-                                 f"folder (snnsim replaces only its own output)")
-    parent = out.resolve().parent
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise OutputDirError(f"--out {out}: cannot write in {probe}; pass a folder you can write to")
-    return out
-
-
-@contextlib.contextmanager
-def staged_dir(out: str | os.PathLike, what: str = "snnsim"):
-    """Yield a temporary folder; on success it replaces `out` in one rename."""
-    out = check_output_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        yield tmp
-        (tmp / MARKER).write_text(f"written by {what}; snnsim may replace this folder\n")
-        tmp.chmod(0o755)
-        if out.exists():
-            old = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+from snnsim.io import writing_into
 
 
 # ------------------------------------------------------------------------ one model
 def price(tp, hardware: list[str]):
     """(summary dict with the energy blocks, per-layer energy table or None)."""
+    from snnsim.energy import load_hardware
     from snnsim.tracking.frame_energy import tracker_energy
 
     summary = tp.summary()
     summary["energy"], summary["energy_template"], summary["energy_details"] = {}, None, []
+    profiles = [load_hardware(h) for h in hardware]     # read once: priced and cited alike
+    # where each profile's numbers came from: file (a user's by absolute path) and sha256
+    summary["hardware_profiles"] = [hw.provenance() for hw in profiles]
     layers = None
-    if hardware:
+    if profiles:
         summary["energy"], summary["energy_template"], summary["energy_details"], layers = \
-            tracker_energy(tp, hardware)
+            tracker_energy(tp, profiles)
     return summary, layers
 
 
@@ -104,7 +56,7 @@ def write_profile(tp, out: str | os.PathLike, hardware: list[str], *, baselines:
     """Write one tracker profile's files (and its report) to `out`; return summary.json's
     content. `priced`: a (summary, layers) pair from `price` to reuse."""
     summary, layers = priced if priced is not None else price(tp, hardware)
-    with staged_dir(out, "snnsim profile") as tmp:
+    with writing_into(out, "snnsim profile") as tmp:
         write_run_files(tmp, tp, summary, layers, capture)
         if report:
             from .report import write_report
@@ -122,7 +74,7 @@ def write_suite(out: str | os.PathLike, runs: list[dict], *, index: dict | None 
 
     summaries = [r["summary"] for r in runs]
     anns = [s for s in summaries if s.get("kind") != "spiking"]
-    with staged_dir(out, "snnsim compare") as tmp:
+    with writing_into(out, "snnsim compare") as tmp:
         for r in runs:
             folder = tmp / r["summary"]["model"]
             folder.mkdir()

@@ -87,13 +87,17 @@ def measure(model_name: str, device: str = "cuda", frames: int = 100, weights: s
     }
 
 
-def write_measured_profile(result: dict, path: pathlib.Path, base: str | None = None) -> pathlib.Path:
-    """A measured profile YAML (schema: hardware_profiles/measured/README.md)."""
+def write_measured_profile(result: dict, path, base: str | None = None) -> pathlib.Path:
+    """A measured profile YAML (schema: hardware_profiles/measured/README.md), written through
+    snnsim's output writer: `path` is a file name (never over a file snnsim did not write) or
+    an already open snnsim.io.OutputFile (checked and locked by the caller before measuring)."""
+    from snnsim.io import OutputFile, open_output_file
+
     base = base or base_profile(result["gpu"])
     if base is None:
         raise ValueError(f"no shipped profile for GPU '{result['gpu']}'; pass --base NAME (see snnsim hardware)")
     doc = {
-        "name": pathlib.Path(path).stem,
+        "name": None,   # the file's stem, set below
         "base": base,
         "description": f"{result['gpu']}, NVML energy counter, driver {result['driver']}, "
                        f"torch {result['torch']}, measured {result['date']}.",
@@ -110,7 +114,11 @@ def write_measured_profile(result: dict, path: pathlib.Path, base: str | None = 
             "frames": result["frames"],
         }},
     }
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
+    if isinstance(path, OutputFile):   # the caller's open output publishes it
+        doc["name"] = path.path.stem
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path.path
+    with open_output_file(path, "snnsim measure") as output:
+        doc["name"] = output.path.stem
+        output.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return output.path

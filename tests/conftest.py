@@ -4,11 +4,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
+import sys
 
 import pytest
 import torch
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# tests/hostile_cli.py (the hostile-input tables' runner) is imported by name: with
+# --import-mode=importlib pytest leaves sys.path alone, so put tests/ on it here.
+if str(REPO / "tests") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests"))
 SHARED = pathlib.Path(os.environ.get("SNNSIM_SHARED", REPO.parent / "shared"))
 
 

@@ -131,7 +131,7 @@ def test_output_folder_of_someone_else_is_never_replaced(capsys, tmp_path):
     assert (foreign / "thesis.tex").read_text() == "precious"
     afile = tmp_path / "afile"
     afile.write_text("x")
-    _one_line_error(capsys, ["profile", "asymtrack-t", "--out", str(afile)], "is a file")
+    _one_line_error(capsys, ["profile", "asymtrack-t", "--out", str(afile)], "is an existing file that snnsim did not write")
 
 
 def test_other_bad_input(capsys, tmp_path):

@@ -48,7 +48,7 @@ def test_outputs_are_written_and_valid(asym_run, sot_seq):
 
     out, summary = asym_run
     assert sorted(os.listdir(out)) == sorted(["per_frame.csv", "metrics.json", "summary.json", "report.html",
-                                              f"{sot_seq.name}.txt"])
+                                              f"{sot_seq.name}.txt", ".snnsim-output"])
     boxes = read_sot_result(out / f"{sot_seq.name}.txt")
     assert boxes.shape == (4, 4) and np.isfinite(boxes).all() and (boxes[:, 2:] > 0).all()
     rows = _rows(out / "per_frame.csv")
@@ -140,12 +140,19 @@ def test_transt_runs_and_writes_valid_outputs(name, sot_seq, tmp_path):
     assert s["runtime"]["template_factor"] == 2.0 and s["runtime"]["padding"] == "mean"
 
 
-def test_frames_limit_and_existing_output_replaced(sot_seq, tmp_path):
+def test_frames_limit_and_own_output_replaced_but_never_a_users_file(sot_seq, tmp_path):
+    from snnsim.io import OutputError
+
     out = tmp_path / "lim"
     out.mkdir()
-    (out / "stale.txt").write_text("old")
-    s = track_sequence("spiketrack-tiny", sot_seq, out, hardware=[], frames=2)
-    assert s["frames"] == 2 and not (out / "stale.txt").exists()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="already holds files snnsim did not write"):
+        track_sequence("spiketrack-tiny", sot_seq, out, hardware=[], frames=2)
+    assert (out / "notes.txt").read_text() == "mine" and sorted(os.listdir(out)) == ["notes.txt"]
+    out = tmp_path / "lim2"
+    track_sequence("spiketrack-tiny", sot_seq, out, hardware=[], frames=3)
+    s = track_sequence("spiketrack-tiny", sot_seq, out, hardware=[], frames=2)   # an earlier output of ours
+    assert s["frames"] == 2
     assert len(_rows(out / "per_frame.csv")) == 2
     assert s["energy"] == {}
 

@@ -14,8 +14,9 @@ before every network pass and takes the pass's Profile after it, so each frame i
 its own and the template branch is charged exactly on the frames where it runs
 (initialisation and template updates).
 
-Files (written into a temporary folder beside ``out`` and renamed into place at the end, so a
-failure never leaves a partial output folder):
+Files (through snnsim's one output writer, snnsim.io: ``out`` must be new or an earlier
+snnsim output, is locked against a concurrent run, staged beside it and published in one
+atomic rename, so a failure or a signal never leaves a partial output folder):
 
 * ``<sequence>.txt`` - the boxes in the dataset's result format (x,y,w,h per frame for SOT;
   MOTChallenge rows for MOT);
@@ -34,9 +35,7 @@ import contextlib
 import csv
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -125,7 +124,11 @@ class _Pricer:
 def _open(sequence) -> Any:
     from .sequences import open_sequence
 
-    return open_sequence(sequence)
+    seq = open_sequence(sequence)
+    if seq.kind == "sot" and len(seq) < 2:
+        raise TrackError(f"sequence {seq.name} has only {len(seq)} frame: frame 0 gives the initial box and "
+                         "tracking starts at frame 1, so a single-object sequence needs at least 2 frames")
+    return seq
 
 
 def _build(model, weights: str | None):
@@ -158,10 +161,14 @@ def track_sequence(model, sequence, out, hardware=DEFAULT_HARDWARE, weights: str
     input; other keyword arguments go to the runtime (e.g. update_interval for SpikeTrack)."""
     from snnsim.counting import Profiler
 
+    from snnsim.io import open_output
+
     if frames is not None and frames < 1:
         raise TrackError(f"--frames must be at least 1 (got {frames})")
     hardware = [h for h in (hardware or []) if h]
     seq = _open(sequence)
+    weights_path = weights if isinstance(weights, (str, os.PathLike)) else None
+    output = open_output(out, "snnsim track", inputs=[sequence, weights_path, *hardware])   # checked before work
     net = _build(model, weights)
     name = getattr(net, "registry_name", type(net).__name__)
     family = getattr(net, "family", "")
@@ -175,19 +182,11 @@ def track_sequence(model, sequence, out, hardware=DEFAULT_HARDWARE, weights: str
     n = len(seq) if frames is None else min(frames, len(seq))
     net.eval()
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with output:   # locked and staged; published only when every file is written
+        tmp = output.staging
         summary = _run(net, name, seq, n, pricer, tmp, quiet, input_size, progress, runtime_options, Profiler)
-        summary["output"] = str(out)
+        summary["output"] = str(output.path)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return summary
 
 
@@ -294,6 +293,11 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
                      "initial box.")
     if metrics_note:
         notes.append(metrics_note)
+    hardware_profiles = [hw.provenance() for hw in pricer.profiles]
+    if hardware_profiles:   # which file each profile's numbers came from (report.html lists notes)
+        notes.append("Hardware profiles: " + "; ".join(
+            f"{p['name']} ({'shipped' if p['shipped'] else 'user file'}: {p['file']}, "
+            f"sha256 {p['sha256']})" for p in hardware_profiles) + ".")
     summary = {
         "model": name,
         "family": getattr(net, "family", ""),
@@ -316,6 +320,7 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
                                   for (h, e) in pricer.columns if pricer.applicable.get((h, e)) is False},
         "energy_omitted": {f"{h}/{e}": pricer.omitted.get((h, e), []) for (h, e) in pricer.columns},
         "hardware": sorted({h for h, _ in pricer.columns}),
+        "hardware_profiles": hardware_profiles,
         "result_file": result_file.name,
         "metrics": metrics,
         "notes": notes,
@@ -338,8 +343,10 @@ def _metrics(seq, n: int, boxes, mot_rows, is_sot) -> tuple[dict | None, str | N
         from .sot_metrics import sot_metrics
 
         valid = seq.valid[:n]
-        if not valid.any():
-            return None, "No metrics: no processed frame has a valid ground-truth box."
+        if not valid[1 if seq.layout == "got10k" else 0:].any():   # GOT-10k scoring skips frame 0 (the given box)
+            return None, ("No metrics: no processed frame has a valid ground-truth box"
+                          + (" after frame 0 (GOT-10k scoring skips the given first box)."
+                             if seq.layout == "got10k" else "."))
         m = sot_metrics(np.stack(boxes), seq.ground_truth[:n], valid=valid, skip_first=seq.layout == "got10k")
         d = m.as_dict()
         d.update({"task": "sot", "skip_first": seq.layout == "got10k"})
