@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snnsim.errors import one_line, user_errors
+from snnsim.errors import check_weights_option, one_line, user_errors
 
 __all__ = ["add_loihi_parser", "cmd_loihi", "main"]
 
@@ -46,13 +46,15 @@ def add_loihi_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_loihi(args) -> int:
-    """Run the `loihi` job; bad input -> one line on stderr, exit code 2, no output folder."""
+    """Run the `loihi` job; bad input -> one line on stderr, exit code 2, no output folder. Any
+    other exception (a plain ValueError included) is a bug and propagates with its traceback."""
     from .job import LoihiJobError, check_request, run_loihi_job
     from .mapper import MappingError
 
     quiet = bool(getattr(args, "quiet", False)) or not sys.stderr.isatty()
     try:
         check_request(args.model, args.backend, args.frames)
+        check_weights_option(args.weights)
         bar = None
         if not quiet:
             from tqdm import tqdm

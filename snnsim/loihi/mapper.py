@@ -495,9 +495,13 @@ class _Tracer:
 
 def _drive(model: nn.Module, tracer: _Tracer, source: str) -> Dict[str, Tuple[int, ...]]:
     """One template pass and one search pass of a TrackerNet (or one forward of a plain module)."""
+    from .finite import finite_outputs
+
     mode = _Mode(tracer)
     shapes: Dict[str, Tuple[int, ...]] = {}
-    with torch.no_grad():
+    # the trace is not counted, so the profiler's NaN/inf check does not run here: weights
+    # that overflow must stop the mapping, not quantise garbage
+    with torch.no_grad(), finite_outputs(model):
         if hasattr(model, "forward_search") and hasattr(model, "example_inputs"):
             inputs = model.example_inputs(source)
             tpl, search = inputs.get("template"), inputs["search"]

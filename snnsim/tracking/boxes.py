@@ -16,8 +16,21 @@ import numpy as np
 __all__ = [
     "as_boxes", "xywh_to_xyxy", "xyxy_to_xywh", "xyxy_to_cxcywh", "cxcywh_to_xyxy",
     "xywh_to_cxcywh", "cxcywh_to_xywh", "box_area", "iou_matrix", "iou_paired",
-    "hiou_matrix", "nms",
+    "hiou_matrix", "nms", "box_size_problem",
 ]
+
+
+def box_size_problem(w, h) -> str | None:
+    """What is wrong with a box's width and height, said the right way round (negative,
+    zero-size or not a number), or None when both are > 0."""
+    if w > 0 and h > 0:
+        return None
+    if not (np.isfinite(w) and np.isfinite(h)):
+        return f"box size is not a finite number (w={w:g}, h={h:g})"
+    negative = [name for name, v in (("width", w), ("height", h)) if v < 0]
+    if negative:
+        return f"negative {' and '.join(negative)} (w={w:g}, h={h:g}); a box needs w > 0 and h > 0"
+    return f"zero-size box (w={w:g}, h={h:g}); a box needs w > 0 and h > 0"
 
 
 def as_boxes(boxes) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snnsim.errors import one_line, user_errors
+from snnsim.errors import check_weights_option, one_line, user_errors
 
 __all__ = ["add_track_parser", "cmd_track", "parse_size"]
 
@@ -24,6 +24,16 @@ def parse_size(text: str) -> tuple[int, int]:
         h, w = (int(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a size HxW such as 608x1088") from None
+    if h < 32 or w < 32 or h % 32 or w % 32:
+        raise argparse.ArgumentTypeError(f"'{text}': height and width must be positive multiples of 32, "
+                                         f"such as 608x1088")
+    from .mot import MAX_INPUT_SIDE
+
+    if h > MAX_INPUT_SIDE or w > MAX_INPUT_SIDE:   # checked before anything is built or allocated
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is larger than the limit {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE} (at most "
+            f"{MAX_INPUT_SIDE} pixels per side: the detector's input and activations are allocated per frame); "
+            f"pass a smaller size")
     return h, w
 
 
@@ -41,24 +51,26 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
                         "has any, else random)")
     p.add_argument("--frames", type=int, default=None, help="process at most N frames (default: all)")
     p.add_argument("--input-size", type=parse_size, default=None,
-                   help="detector input HxW for smtrack-s (multiples of 32; default 608x1088)")
+                   help="detector input HxW for smtrack-s (multiples of 32, at most 4096x4096; default 608x1088)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or chatter")
     p.set_defaults(func=cmd_track)
     return p
 
 
 def cmd_track(args) -> int:
-    """Run the `track` job; bad input -> one line on stderr, exit code 2, no output folder."""
-    from .run import track_sequence
+    """Run the `track` job; bad input -> one line on stderr, exit code 2, no output folder. Any
+    other exception (a plain ValueError included) is a bug and propagates with its traceback."""
+    from .run import TrackError, track_sequence
 
     hardware = [h.strip() for h in (args.hardware or "").split(",") if h.strip()]
     options = {}
     if getattr(args, "input_size", None) is not None:
         options["input_size"] = args.input_size
     try:
+        check_weights_option(args.weights)
         summary = track_sequence(args.model, args.sequence, args.out, hardware=hardware, weights=args.weights,
                                  frames=args.frames, quiet=args.quiet, **options)
-    except user_errors(ValueError) as exc:
+    except user_errors(TrackError) as exc:
         print(f"snnsim track: error: {one_line(exc)}", file=sys.stderr)
         return 2
     if not args.quiet:

@@ -81,6 +81,10 @@ def sequence_inputs(model, path: str | os.PathLike, frames: int):
     if seq.kind != "sot":
         raise SequenceError(f"{name} is a single-object tracker but {seq.root} is a MOTChallenge sequence; pass a "
                             "GOT-10k / LaSOT / OTB sequence folder")
+    if len(seq) < 2:
+        raise SequenceError(f"sequence {seq.name} has only {len(seq)} frame: frame 0 gives the template and the "
+                            "search regions come from the frames after it, so --sequence needs a sequence of at "
+                            "least 2 frames")
     if frames + 1 > len(seq):
         raise SequenceError(f"sequence {seq.name} has {len(seq)} frames: frame 0 gives the template, so give "
                             f"--frames {len(seq) - 1} or fewer")

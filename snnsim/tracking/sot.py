@@ -56,6 +56,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .boxes import box_size_problem
+from .errors import SequenceError
+
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "CropWindow", "TrackStep", "context_side", "siamfc_side",
     "crop_window", "extract_crop", "normalise_crop", "clip_box_margin", "SOTRuntime",
@@ -110,8 +113,9 @@ def _check_box(box_xywh) -> np.ndarray:
     b = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
     if b.shape != (4,) or not np.isfinite(b).all():
         raise ValueError(f"box must be 4 finite numbers x, y, w, h; got {box_xywh!r}")
-    if b[2] <= 0 or b[3] <= 0:
-        raise ValueError(f"zero-size box (w={b[2]:g}, h={b[3]:g}); a tracker needs w > 0 and h > 0")
+    problem = box_size_problem(b[2], b[3])
+    if problem is not None:
+        raise ValueError(problem)
     return b
 
 
@@ -312,9 +316,10 @@ class SOTRuntime:
         if self.box is None:
             raise RuntimeError("track() before initialize(): give the first frame and box first")
         image = _check_image(image)
-        if image.shape[:2] != tuple(self.image_size):
-            raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the first frame's "
-                             f"{self.image_size[1]}x{self.image_size[0]}")
+        if image.shape[:2] != tuple(self.image_size):   # the sequence's frames are the user's input
+            raise SequenceError(f"frame {self.frame + 1} is {image.shape[1]}x{image.shape[0]} but the first frame is "
+                                f"{self.image_size[1]}x{self.image_size[0]}; every frame of a sequence must have "
+                                f"the same size")
         self.frame += 1
         H, W = image.shape[:2]
         window = self._search_window(self.box)
