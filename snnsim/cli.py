@@ -113,6 +113,9 @@ def _check_hardware(value: str) -> list[str]:
 def _check_weights(value: str) -> str:
     if value in ("default", "random", "golden"):
         return value
+    if not value.strip():   # pathlib would read "" as ".", the current folder
+        raise CliError("--weights is empty; give default, random, golden or the path to a checkpoint file "
+                       "(.pth / .pt)")
     path = pathlib.Path(value).expanduser()
     if path.is_dir():
         raise CliError(f"--weights: '{value}' is a folder; give default, random, golden or the path to a "
@@ -135,10 +138,12 @@ def _check_sequence(value: str | None) -> str | None:
     return value
 
 
-def _check_out(value: str) -> pathlib.Path:
-    from snnsim.analysis.outputs import check_output_dir
+def _open_out(value: str, command: str, *inputs):
+    """The run's output folder: checked now, before any work (snnsim.io.OutputError is one
+    line); locked and staged when the command enters it, published when it leaves it."""
+    from snnsim.io import open_output
 
-    return check_output_dir(value)
+    return open_output(value, f"snnsim {command}", inputs=inputs)
 
 
 # ------------------------------------------------------------------ running models
@@ -171,6 +176,8 @@ def _run_model(name: str, weights: str, frames: int, hardware: list[str], captur
         module = choose_module(tp.neurons()) if capture in (None, "auto") else capture
         if module is not None:
             torch.manual_seed(SEED)
+            # the same inputs again, made one frame at a time (never a list); the capture keeps
+            # one running sum per (branch, call of the module in a pass): bounded memory
             template, searches, _ = tracker_inputs(model, source, frames, sequence)
             with _progress(frames, f"{name}: capture {module}", quiet) as bar:
                 cap = capture_spikes(model, module, template, searches, progress=bar.update)
@@ -225,6 +232,7 @@ def cmd_hardware(args) -> int:
     if args.json:
         data = hw.to_dict()
         data["origin"] = hw.origin
+        data["provenance"] = hw.provenance()
         data["constants_table"] = json.loads(table.to_json(orient="records"))
         print(json.dumps(data, indent=2))
         return 0
@@ -253,11 +261,13 @@ def cmd_profile(args) -> int:
     _check_models([args.model])
     weights = _check_weights(args.weights)
     hardware = _check_hardware(args.hardware)
-    out = _check_out(args.out)
     sequence = _check_sequence(args.sequence)
-    run = _run_model(args.model, weights, args.frames, hardware, args.capture, args.quiet, sequence)
-    summary = write_profile(run["tp"], out, hardware, capture=run["capture"],
-                            priced=(run["summary"], run["layers"]))
+    output = _open_out(args.out, "profile", weights, sequence, *hardware)
+    with output:
+        run = _run_model(args.model, weights, args.frames, hardware, args.capture, args.quiet, sequence)
+        summary = write_profile(run["tp"], output, hardware, capture=run["capture"],
+                                priced=(run["summary"], run["layers"]))
+    out = output.path
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -309,10 +319,12 @@ def cmd_compare(args) -> int:
     hardware = _check_hardware(args.hardware)
     if not hardware:
         raise CliError("compare: --hardware is empty; name at least one profile (see snnsim hardware)")
-    out = _check_out(args.out)
-    runs = _run_models([(m, weights) for m in models], args.frames, hardware, args.quiet,
-                       _check_sequence(args.sequence))
-    summaries = write_suite(out, runs)
+    sequence = _check_sequence(args.sequence)
+    output = _open_out(args.out, "compare", sequence, *hardware)
+    with output:
+        runs = _run_models([(m, weights) for m in models], args.frames, hardware, args.quiet, sequence)
+        summaries = write_suite(output, runs)
+    out = output.path
     if args.json:
         print((out / "comparison.json").read_text())
         return 0
@@ -322,13 +334,37 @@ def cmd_compare(args) -> int:
 
 
 def cmd_measure(args) -> int:
-    from snnsim.measure import measure, write_measured_profile
+    import contextlib
 
+    from snnsim.measure import base_profile, measure, write_measured_profile
+
+    # The user's inputs first (model name, then weights), the machine (GPU, NVML) last: a typo
+    # must not be answered with "no GPU".
+    _check_models([args.model])
+    weights = _check_weights(args.weights)
+    if weights not in ("default", "random", "golden"):
+        from snnsim.models import build_model
+
+        build_model(args.model, weights=weights)   # reads and checks the checkpoint (on the CPU) now
     if args.frames < 1:
         raise CliError(f"--frames must be at least 1 (got {args.frames})")
-    result = measure(args.model, args.device, args.frames, args.weights)
-    gpu = "-".join(result["gpu"].lower().split())
-    path = write_measured_profile(result, args.out or f"measured-{gpu}-{args.model}.yaml", args.base)
+    if args.base is not None:
+        from snnsim.energy import load_hardware
+
+        load_hardware(args.base)   # HardwareProfileError names the known profiles
+    output = None
+    if args.out is not None:   # checked now; locked while measuring; published with the profile
+        from snnsim.io import open_output_file
+
+        output = open_output_file(args.out, "snnsim measure",
+                                  inputs=[] if weights in ("default", "random", "golden") else [weights])
+    with output if output is not None else contextlib.nullcontext():
+        result = measure(args.model, args.device, args.frames, None if weights == "default" else weights)
+        if args.base is None and base_profile(result["gpu"]) is None:
+            raise CliError(f"no shipped profile for GPU '{result['gpu']}'; pass --base NAME (see snnsim hardware)")
+        gpu = "-".join(result["gpu"].lower().split())
+        path = write_measured_profile(result, output if output is not None else f"measured-{gpu}-{args.model}.yaml",
+                                      args.base)
     print(f"{args.model} on {result['gpu']}: {result['joules_per_frame'] * 1e3:.3f} mJ per frame "
           f"({result['watts']:.1f} W, idle {result['idle_watts']:.1f} W); wrote {path}")
     return 0
@@ -337,16 +373,18 @@ def cmd_measure(args) -> int:
 def cmd_demo(args) -> int:
     from snnsim.analysis.outputs import write_suite
 
-    out = _check_out(args.out)
+    output = _open_out(args.out, "demo")
     hardware = _check_hardware(",".join(DEMO_HARDWARE))
     started = time.perf_counter()
     names = ", ".join(m for m, _ in DEMO_MODELS)
     _say(args, f"snnsim demo: {names} on built-in golden inputs (no download), priced on {', '.join(hardware)}")
-    runs = _run_models(list(DEMO_MODELS), DEMO_FRAMES, hardware, args.quiet)
     intro = (f"The snnsim demo: the spiking tracker and the ANN trackers below, profiled on built-in golden inputs "
              f"(no download) and priced on {len(hardware)} hardware profiles. Energy is per tracking frame with the "
              "template cached.")
-    summaries = write_suite(out, runs, index={"title": "snnsim demo", "intro": intro})
+    with output:
+        runs = _run_models(list(DEMO_MODELS), DEMO_FRAMES, hardware, args.quiet)
+        summaries = write_suite(output, runs, index={"title": "snnsim demo", "intro": intro})
+    out = output.path
     _say(args, "", "Energy per tracking frame (template cached), and SNN/ANN ratios:", "",
          *_headline_lines(summaries), "",
          "Weights: " + "; ".join(f"{s['model']}: {s['weights']}" for s in summaries),
@@ -434,19 +472,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from snnsim.io import Terminated, install_signal_handlers
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:   # --help (0) or a usage error (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else 2
+    # SIGTERM / SIGHUP unwind like Ctrl-C: staging removed, lock released, nothing published.
+    install_signal_handlers()
     try:
         return args.func(args)
     except user_errors(CliError) as exc:
         print(f"snnsim {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"snnsim {args.command}: interrupted; nothing was written", file=sys.stderr)
+        print(f"snnsim {args.command}: interrupted (SIGINT); nothing was written", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"snnsim {args.command}: stopped by {exc}; nothing was written", file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":

@@ -18,22 +18,36 @@ populations each one is stored at, the fanout residual mapping the lava backend 
 layers and host operations as host MACs / spike x spike products (reported, not priced),
 neuron updates / spikes / spike mass of every neuron module. ``snnsim.energy.estimate(...,
 'loihi2', 'loihi')`` prices them; the float model's counts are priced the same way beside them.
+
+Memory is bounded whatever the number of frames: the sequence is rendered one frame at a time,
+open and closed loop advance together frame by frame, each frame's counts are folded into
+running sums (:class:`snnsim.energy.frames.FrameMean`, whose energy is the mean of the
+per-frame energies), the per-frame rows are spooled to an anonymous temporary file
+(:class:`FrameRows`, read back when fidelity.json is written) and the spike levels / entry
+currents the neurocore-segment check replays are kept for the first ``keep_frames`` frames
+only (:data:`SEGMENT_FRAMES`).
 """
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from snnsim.energy.frames import FrameMean
+
 from .mapper import LoihiMapping
 
-__all__ = ["LoihiCounts", "FidelityResult", "box_iou_xywh", "loihi_counts", "loihi_energy", "run_fidelity",
-           "synthetic_sequence"]
+__all__ = ["LoihiCounts", "FidelityResult", "FrameRows", "SEGMENT_FRAMES", "box_iou_xywh", "loihi_counts",
+           "loihi_energy", "run_fidelity", "synthetic_sequence"]
+
+SEGMENT_FRAMES = 16     # frames whose levels / entry currents are kept for the neurocore-segment check
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,15 +70,73 @@ class _Frames:
     model: Optional[str] = None
 
 
+class FrameRows:
+    """Per-frame rows (dicts of JSON values) spooled to an anonymous temporary file, one JSON
+    line each: memory stays flat whatever the number of frames; iterating reads them back one
+    at a time (the file is unlinked at creation, so nothing is left behind)."""
+
+    def __init__(self):
+        self._fh = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._n = 0
+
+    def append(self, row: Dict[str, Any]) -> None:
+        self._fh.seek(0, 2)
+        self._fh.write(json.dumps(row, allow_nan=True) + "\n")
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        self._fh.flush()
+        self._fh.seek(0)
+        for _ in range(self._n):
+            line = self._fh.readline()
+            pos = self._fh.tell()
+            yield json.loads(line)
+            self._fh.seek(pos)
+
+    def to_frame(self) -> pd.DataFrame:
+        """All rows as a DataFrame (memory grows with the frames: for small runs and tests)."""
+        return pd.DataFrame(list(self))
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class _Stat:
+    """Running mean / min of a metric (None values skipped, as pandas' mean does)."""
+
+    __slots__ = ("n", "total", "low")
+
+    def __init__(self):
+        self.n, self.total, self.low = 0, 0.0, math.inf
+
+    def add(self, v) -> None:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return
+        self.n += 1
+        self.total += float(v)
+        self.low = min(self.low, float(v))
+
+    @property
+    def mean(self) -> Optional[float]:
+        return self.total / self.n if self.n else None
+
+    @property
+    def min(self) -> Optional[float]:
+        return self.low if self.n else None
+
+
 @dataclass
 class FidelityResult:
     summary: Dict[str, Any]
     sites: pd.DataFrame
-    frames: pd.DataFrame
-    fixed_counts: List[LoihiCounts]
-    float_counts: List[LoihiCounts]
+    frames: FrameRows                      # per-frame rows, spooled (iterate; len = frames)
+    fixed_counts: FrameMean                # fixed-point counts, fanout mapping, summed over the frames
+    float_counts: FrameMean                # the float model's counts
     template_counts: Optional[LoihiCounts] = None
-    fixed_profiles: List[Any] = field(default_factory=list)
+    residual_counts: Dict[str, FrameMean] = field(default_factory=dict)   # further residual mappings
     saturated: int = 0
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -109,11 +181,13 @@ def _crop(image: np.ndarray, box_xywh, out: int, factor: float = 4.0) -> torch.T
     return normalise_crop(extract_crop(image, window))
 
 
-def synthetic_sequence(frames: int, size: Tuple[int, int] = (256, 256), seed: int = 0):
-    """frames + 1 in-memory frames (frame 0 initialises) of a synthetic single-object scene."""
+def synthetic_sequence(frames: int, size: Tuple[int, int] = (256, 256), seed: int = 0
+                       ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """frames + 1 frames (frame 0 initialises) of a synthetic single-object scene, rendered one
+    at a time: an iterator of (image, box xywh)."""
     from snnsim.tracking.synthetic import sot_frames
 
-    return list(sot_frames(n_frames=frames + 1, size=size, seed=seed, n_distractors=1))
+    return sot_frames(n_frames=frames + 1, size=size, seed=seed, n_distractors=1)
 
 
 # --------------------------------------------------------------------------- counts
@@ -181,17 +255,20 @@ def float_counts(profile, model: Optional[str] = None) -> LoihiCounts:
 
 def loihi_energy(variants: Dict[str, Sequence[LoihiCounts]], hardware: Sequence[str] = ("loihi2", "loihi")
                  ) -> Tuple[pd.DataFrame, Dict[str, Any]]:
-    """Per-layer energy per tracking frame (mean over the frames) of each labelled list of
-    count tables on each hardware under the 'loihi' estimator; and a summary dict
+    """Per-layer energy per tracking frame (mean over the frames) of each labelled FrameMean
+    (frames summed as they streamed) or list of per-frame count tables on each hardware under
+    the 'loihi' estimator; and a summary dict
     {hardware: {label: {...}}}."""
     from snnsim.energy import estimate
 
     tables, summary = [], {}
     for hw in hardware:
         for label, counts in variants.items():
-            if not counts:
+            if not len(counts):
                 continue
-            e = estimate(_Frames(list(counts), counts[0].model), hw, "loihi")
+            # a FrameMean (frames summed as they streamed) or a list of per-frame tables
+            src = counts if hasattr(counts, "frame_groups") else _Frames(list(counts), counts[0].model)
+            e = estimate(src, hw, "loihi")
             t = e.layers.copy()
             t.insert(0, "counts", label)
             t.insert(0, "hardware", e.hardware)
@@ -255,18 +332,77 @@ def _out_errors(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]) -> Dict[
     return res
 
 
-def run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: int = 0,
+class _ClosedLoop:
+    """Each model tracks the sequence on its own (SpikeTrack runtime of snnsim.tracking.sot),
+    one frame at a time; running IoU statistics, one row per frame."""
+
+    def __init__(self, model, fixed_model, img0, box0):
+        from snnsim.tracking.sot import make_sot_runtime
+
+        self.rf, self.rq = make_sot_runtime(model), make_sot_runtime(fixed_model)
+        self.rf.initialize(img0, box0, search=False)
+        self.rq.initialize(img0, box0, search=False)
+        self.vs, self.f_gt, self.q_gt = _Stat(), _Stat(), _Stat()
+
+    def step(self, img, gt) -> Dict[str, Any]:
+        bf = self.rf.track(img).box
+        bq = self.rq.track(img).box
+        row = {"closed_loop_iou_float_vs_fixed": box_iou_xywh(bf, bq), "iou_float_vs_gt": box_iou_xywh(bf, gt),
+               "iou_fixed_vs_gt": box_iou_xywh(bq, gt),
+               "box_float": [round(float(v), 2) for v in bf], "box_fixed": [round(float(v), 2) for v in bq],
+               "box_gt": [float(v) for v in gt]}
+        self.vs.add(row["closed_loop_iou_float_vs_fixed"])
+        self.f_gt.add(row["iou_float_vs_gt"])
+        self.q_gt.add(row["iou_fixed_vs_gt"])
+        return row
+
+    def summary(self) -> Dict[str, Any]:
+        return {"mean_iou_float_vs_fixed": self.vs.mean, "min_iou_float_vs_fixed": self.vs.min,
+                "mean_iou_float_vs_gt": self.f_gt.mean, "mean_iou_fixed_vs_gt": self.q_gt.mean,
+                "runtime": "snnsim.tracking.sot SpikeTrack runtime (crop sqrt(wh) x 4, Hann window), each model on "
+                           "its own"}
+
+
+def _start_closed_loop(model, fixed_model, img0, box0) -> Optional[_ClosedLoop]:
+    try:
+        return _ClosedLoop(model, fixed_model, img0, box0)
+    except ImportError:   # pragma: no cover - the SOT runtime ships with snnsim
+        return None
+
+
+_ERROR_KEYS = ("score_max_abs_err", "score_rel_l2", "size_rel_l2", "offset_rel_l2", "encoder_rel_l2")
+
+
+def run_fidelity(model, fixed_model, *args, **kwargs) -> FidelityResult:
+    """See :func:`_run_fidelity` (same arguments). Passes that are not counted (the float
+    template pass, the closed loop, ``count=False``) get the profiler's NaN/inf check too:
+    an overflow stops the run with NonFiniteActivationError naming the module."""
+    from .finite import finite_outputs
+
+    with finite_outputs(model), finite_outputs(fixed_model):
+        return _run_fidelity(model, fixed_model, *args, **kwargs)
+
+
+def _run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: int = 0,
                  size: Tuple[int, int] = (256, 256), closed_loop: bool = True, count: bool = True,
                  progress: Optional[Callable[[], None]] = None, keep_levels: Sequence[str] = (),
-                 entry: Optional[str] = None) -> FidelityResult:
-    """Float vs fixed point over ``frames`` tracking frames of a synthetic sequence.
-    ``keep_levels``: neuron modules whose fixed-point levels of every search pass are kept
-    (``extra['levels']``); ``entry``: a host layer whose integer output (bias excluded) is
-    captured per search pass (``extra['entry_currents']``, (F, C, H, W))."""
-    seq = synthetic_sequence(frames, size, seed)
+                 entry: Optional[str] = None, residuals: Sequence[str] = (),
+                 keep_frames: int = SEGMENT_FRAMES) -> FidelityResult:
+    """Float vs fixed point over ``frames`` tracking frames of a synthetic sequence, one frame
+    at a time (open and closed loop side by side; memory does not grow with ``frames``).
+    ``keep_levels``: neuron modules whose fixed-point levels of the first ``keep_frames`` search
+    passes are kept (``extra['levels']``); ``entry``: a host layer whose integer output (bias
+    excluded) is captured for those passes (``extra['entry_currents']``, (F, C, H, W));
+    ``residuals``: further residual mappings ('relay', 'one-copy') whose counts are summed
+    beside the fanout ones (``residual_counts``)."""
+    for r in residuals:
+        if r not in ("fanout", "relay", "one-copy"):
+            raise ValueError(f"residual must be 'fanout', 'relay' or 'one-copy', not {r!r}")
+    keep_frames = max(0, int(keep_frames))
+    seq = iter(synthetic_sequence(frames, size, seed))
     Z, X = int(model.template_size), int(model.search_size)
     T = int(getattr(model, "timesteps", 1))
-    img0, box0 = seq[0]
+    img0, box0 = next(seq)
     tpl = _crop(img0, box0, Z)
     template = tpl.unsqueeze(0).expand(T, *tpl.shape).contiguous()
     rec_f = _Recorder(model, mapping)
@@ -276,28 +412,35 @@ def run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: i
         tq, tpl_prof = _profile_pass(fixed_model, lambda: fixed_model.forward_template(template), count)
         cache_q = tq
     site_eq: Dict[str, List[int]] = {n: [0, 0, 0, 0] for n in mapping.sites}   # equal, total, mass_f, mass_q
-    frame_rows = []
-    fixed_counts, float_counts_, fixed_profiles = [], [], []
+    rows = FrameRows()
+    iou, errors = _Stat(), {k: _Stat() for k in _ERROR_KEYS}
+    fixed_counts, float_counts_ = FrameMean(mapping.model), FrameMean(mapping.model)
+    residual_counts = {r: FrameMean(mapping.model) for r in residuals}
     searches = []
     kept: Dict[str, List[torch.Tensor]] = {n: [] for n in keep_levels}
     captured: List[torch.Tensor] = []
     entry_mod = dict(fixed_model.named_modules()).get(entry) if entry else None
-    if entry_mod is not None:
-        entry_mod.loihi_capture = captured
+    closed = _start_closed_loop(model, fixed_model, img0, box0) if closed_loop else None
+    prev = box0
     try:
-        for i in range(1, frames + 1):
-            img, gt = seq[i]
-            prev = seq[i - 1][1]
+        for i, (img, gt) in enumerate(seq, start=1):
             search = _crop(img, prev, X)
-            searches.append(search)
+            keep = i <= keep_frames
+            if keep:
+                searches.append(search)
+            if entry_mod is not None:
+                entry_mod.loihi_capture = captured if keep else None
             rec_f.active = rec_q.active = True
             with torch.no_grad():
                 out_f, prof_f = _profile_pass(model, lambda: model.forward_search(search, cache_f), count)
                 out_q, prof_q = _profile_pass(fixed_model, lambda: fixed_model.forward_search(search, cache_q), count)
             rec_f.active = rec_q.active = False
+            if entry_mod is not None:
+                entry_mod.loihi_capture = None
             cf, cq = rec_f.take(), rec_q.take()
-            for n in kept:
-                kept[n].append(cq[n][0])
+            if keep:
+                for n in kept:
+                    kept[n].append(cq[n][0])
             for n in mapping.sites:
                 for a, b in zip(cf.get(n, []), cq.get(n, [])):
                     s = site_eq[n]
@@ -305,10 +448,12 @@ def run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: i
                     s[1] += a.numel()
                     s[2] += int(a.sum())
                     s[3] += int(b.sum())
+            del cf, cq
             if count:
-                fixed_profiles.append(prof_q)
-                fixed_counts.append(loihi_counts(prof_q, mapping, model=mapping.model))
-                float_counts_.append(float_counts(prof_f, model=mapping.model))
+                fixed_counts.add(loihi_counts(prof_q, mapping, model=mapping.model))
+                float_counts_.add(float_counts(prof_f, model=mapping.model))
+                for r, acc in residual_counts.items():
+                    acc.add(loihi_counts(prof_q, mapping, residual=r, model=mapping.model))
             wf = model.windowed_box(out_f)["tracker_pred_box_windowed"].reshape(-1, 4)[0]
             wq = model.windowed_box(out_q)["tracker_pred_box_windowed"].reshape(-1, 4)[0]
             errs = _out_errors(out_f, out_q)
@@ -319,7 +464,14 @@ def run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: i
                    "offset_rel_l2": errs.get("offset_map", {}).get("rel_l2"),
                    "encoder_rel_l2": errs.get("encoder_out_xz", {}).get("rel_l2"),
                    "peak_float": float(out_f["score_map"].max()), "peak_fixed": float(out_q["score_map"].max())}
-            frame_rows.append(row)
+            del out_f, out_q, prof_f, prof_q
+            if closed is not None:
+                row.update(closed.step(img, gt))
+            iou.add(row["open_loop_box_iou"])
+            for k in _ERROR_KEYS:
+                errors[k].add(row[k])
+            rows.append(row)
+            prev = gt
             if progress is not None:
                 progress()
     finally:
@@ -327,13 +479,6 @@ def run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: i
         rec_q.remove()
         if entry_mod is not None:
             entry_mod.loihi_capture = None
-
-    closed = None
-    if closed_loop:
-        closed = _closed_loop(model, fixed_model, seq)
-        if closed is not None:
-            for row, c in zip(frame_rows, closed["frames"]):
-                row.update(c)
 
     sites = []
     for n, (eq, tot, mf, mq) in site_eq.items():
@@ -344,7 +489,6 @@ def run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: i
                       "mean_level_float": mf / tot, "mean_level_fixed": mq / tot,
                       "scale_bits": s.scale_bits, "host_inputs": len(s.host_inputs)})
     sites_df = pd.DataFrame(sites)
-    frames_df = pd.DataFrame(frame_rows)
     sat = sum(int(getattr(m, "loihi_saturated", 0)) for m in fixed_model.modules())
     tot_eq = sum(v[0] for v in site_eq.values())
     tot_n = sum(v[1] for v in site_eq.values())
@@ -360,43 +504,15 @@ def run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: i
                             "min": float(sites_df["agreement"].min()) if len(sites_df) else None,
                             "first_module": first,
                             "last_module": float(sites_df.iloc[-1]["agreement"]) if len(sites_df) else None},
-        "open_loop_box_iou": {"mean": float(frames_df["open_loop_box_iou"].mean()) if len(frames_df) else None,
-                              "min": float(frames_df["open_loop_box_iou"].min()) if len(frames_df) else None},
-        "output_error": {k: float(frames_df[k].mean()) for k in ("score_max_abs_err", "score_rel_l2", "size_rel_l2",
-                                                                 "offset_rel_l2", "encoder_rel_l2")
-                         if k in frames_df and frames_df[k].notna().any()},
+        "open_loop_box_iou": {"mean": iou.mean, "min": iou.min},
+        "output_error": {k: errors[k].mean for k in _ERROR_KEYS if errors[k].n},
         "saturated_state_values": sat,
     }
     if closed is not None:
-        summary["closed_loop"] = closed["summary"]
-    return FidelityResult(summary=summary, sites=sites_df, frames=frames_df, fixed_counts=fixed_counts,
-                          float_counts=float_counts_, saturated=sat, fixed_profiles=fixed_profiles,
+        summary["closed_loop"] = closed.summary()
+    return FidelityResult(summary=summary, sites=sites_df, frames=rows, fixed_counts=fixed_counts,
+                          float_counts=float_counts_, residual_counts=residual_counts, saturated=sat,
                           template_counts=loihi_counts(tpl_prof, mapping) if tpl_prof is not None else None,
                           extra={"searches": searches, "cache_fixed": cache_q, "levels": kept,
+                                 "kept_frames": min(frames, keep_frames),
                                  "entry_currents": torch.stack([c[0] for c in captured]) if captured else None})
-
-
-def _closed_loop(model, fixed_model, seq) -> Optional[Dict[str, Any]]:
-    try:
-        from snnsim.tracking.sot import make_sot_runtime
-    except ImportError:   # pragma: no cover - the SOT runtime ships with snnsim
-        return None
-    rf, rq = make_sot_runtime(model), make_sot_runtime(fixed_model)
-    img0, box0 = seq[0]
-    rf.initialize(img0, box0, search=False)
-    rq.initialize(img0, box0, search=False)
-    rows = []
-    for img, gt in seq[1:]:
-        bf = rf.track(img).box
-        bq = rq.track(img).box
-        rows.append({"closed_loop_iou_float_vs_fixed": box_iou_xywh(bf, bq), "iou_float_vs_gt": box_iou_xywh(bf, gt),
-                     "iou_fixed_vs_gt": box_iou_xywh(bq, gt),
-                     "box_float": [round(float(v), 2) for v in bf], "box_fixed": [round(float(v), 2) for v in bq],
-                     "box_gt": [float(v) for v in gt]})
-    df = pd.DataFrame(rows)
-    return {"frames": rows, "summary": {
-        "mean_iou_float_vs_fixed": float(df["closed_loop_iou_float_vs_fixed"].mean()),
-        "min_iou_float_vs_fixed": float(df["closed_loop_iou_float_vs_fixed"].min()),
-        "mean_iou_float_vs_gt": float(df["iou_float_vs_gt"].mean()),
-        "mean_iou_fixed_vs_gt": float(df["iou_fixed_vs_gt"].mean()),
-        "runtime": "snnsim.tracking.sot SpikeTrack runtime (crop sqrt(wh) x 4, Hann window), each model on its own"}}

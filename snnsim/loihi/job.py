@@ -87,6 +87,25 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _write_json_streaming(path: pathlib.Path, obj: Dict[str, Any], rows_key: str) -> None:
+    """json.dump of `obj` (indent 2) whose `rows_key` entry -- an iterable of row dicts, e.g.
+    fidelity's spooled FrameRows -- is written one row at a time (memory stays flat)."""
+    rest = {k: v for k, v in obj.items() if k != rows_key}
+    rows = obj.get(rows_key)
+    if isinstance(rows, pd.DataFrame):
+        rows = rows.to_dict(orient="records")
+    head = json.dumps(_jsonable(rest), indent=2)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(head[:-2] + ",\n" if rest else "{\n")         # drop the closing "\n}"
+        fh.write(f"  {json.dumps(rows_key)}: [")
+        n = 0
+        for row in rows if rows is not None else ():
+            text = json.dumps(_jsonable(row), indent=2).replace("\n", "\n    ")
+            fh.write(("," if n else "") + "\n    " + text)
+            n += 1
+        fh.write("\n  ]\n}\n" if n else "]\n}\n")
+
+
 # --------------------------------------------------------------------------- segment check
 def _find_segment(mapping, backend: str):
     try:
@@ -101,6 +120,7 @@ def _segment_check(seg, mapping, result, backend: str) -> Dict[str, Any]:
     """Run the stem segment in the lava-timed emulator (and lava) on the entry currents the
     fidelity run captured; check it against the model-level fixed-point levels of the same
     search passes."""
+    from .fidelity import SEGMENT_FRAMES
     from .graded import build_segment_network
 
     cur = result.extra["entry_currents"].permute(0, 3, 2, 1).contiguous()     # (F, C, H, W) -> (F, X, Y, C)
@@ -125,6 +145,9 @@ def _segment_check(seg, mapping, result, backend: str) -> Dict[str, Any]:
                  f"into {sum(1 for s in seg.sites.values() if s['entry'])} populations)",
         "populations": list(seg.sites), "conv_layers": list(seg.layers), "neurons": neurons,
         "pipeline_depth": seg.depth, "hold_steps_per_frame": hold, "frames": frames, "steps": steps,
+        "frames_checked": (f"the first {frames} of {result.summary['frames']} frames (the segment check replays the "
+                           f"first {SEGMENT_FRAMES} frames at most, so memory stays bounded)"
+                           if frames < int(result.summary.get("frames", frames)) else "every frame"),
         "emulator_seconds": emu_s, "emulator_backend": getattr(net, "last_backend", "torch"),
         "settled_equals_model_level_fixed_point": settled_equal,
         "residual_adds": "each Conv (and the RingBuffer) of a residual sum is connected to the summing population's "
@@ -310,18 +333,27 @@ def run_loihi_job(model: str, backend: str = "emulator", frames: int = 1, weight
 
 def _run(model: str, backend: str, frames: int, weights: Optional[str], out, seed: int,
          progress: Optional[Callable[[int, str], Any]]) -> Dict[str, Any]:
-    from snnsim.analysis.outputs import check_output_dir, staged_dir
-    from snnsim.models import build_model
-
-    from .fidelity import loihi_counts, loihi_energy, run_fidelity
-    from .resources import resource_report
+    from snnsim.io import open_output
 
     t_start = time.perf_counter()
     check_request(model, backend, frames)
-    check_output_dir(out)
     if weights not in (None, "random", "golden") and not pathlib.Path(weights).expanduser().is_file():
         raise LoihiJobError(f"--weights: no checkpoint file at '{weights}'; give random, golden or the path to a "
                             f"checkpoint file (.pth / .pt)")
+    output = open_output(out, "snnsim loihi", inputs=[weights])   # checked before the long work
+    with output:   # locked and staged; published only when every file is written
+        summary = _run_locked(model, backend, frames, weights, seed, progress, t_start, output.staging)
+    summary["output"] = str(output.path)
+    return summary
+
+
+def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp) -> Dict[str, Any]:
+    from snnsim.energy import load_hardware
+    from snnsim.models import build_model
+
+    from .fidelity import loihi_energy, run_fidelity
+    from .resources import resource_report
+
     say = progress or (lambda i, what: None)
     net = build_model(model, weights=weights)
     source = "random" if str(getattr(net, "weights_source", "")).startswith("random") else "golden"
@@ -333,12 +365,12 @@ def _run(model: str, backend: str, frames: int, weights: Optional[str], out, see
     seg, seg_reason = _find_segment(mapping, backend)
     say(3, f"fidelity over {frames} frame(s)")
     fid = run_fidelity(net, fixed, mapping, int(frames), seed=seed, keep_levels=list(seg.sites) if seg else (),
-                       entry=seg.entry if seg else None)
-    relay = [loihi_counts(p, mapping, residual="relay") for p in fid.fixed_profiles]
-    one_copy = [loihi_counts(p, mapping, residual="one-copy") for p in fid.fixed_profiles]
+                       entry=seg.entry if seg else None, residuals=("relay", "one-copy"))
+    # counts summed over the frames as they streamed (bounded memory); priced on the mean frame
     energy_table, energy = loihi_energy({"fixed-point emulation (fanout)": fid.fixed_counts,
-                                         "fixed-point emulation (relay)": relay,
-                                         "fixed-point emulation (one copy per layer)": one_copy,
+                                         "fixed-point emulation (relay)": fid.residual_counts["relay"],
+                                         "fixed-point emulation (one copy per layer)":
+                                             fid.residual_counts["one-copy"],
                                          "float model": fid.float_counts}, HARDWARE)
     say(4, "neurocore segment" + (" (emulator and lava)" if backend == "lava" else ""))
     segment = (_segment_check(seg, mapping, fid, backend) if seg is not None
@@ -350,6 +382,8 @@ def _run(model: str, backend: str, frames: int, weights: Optional[str], out, see
         "cores": resources["cores"], "chips": resources["chips"], "residual_mapping": resources["recommended"],
         "fidelity": fid.summary, "segment": segment,
         "energy": {hw: {k: v["joules_per_frame"] for k, v in by.items()} for hw, by in energy.items()},
+        # which files the priced profiles' numbers came from (file, sha256 of its bytes)
+        "hardware_profiles": [load_hardware(h).provenance() for h in HARDWARE],
         "seconds": seconds,
     }
     fidelity_json = {
@@ -366,12 +400,10 @@ def _run(model: str, backend: str, frames: int, weights: Optional[str], out, see
     res_json["layers"] = resources["layers"]
     res_json["model"] = model
     report = _report(summary, mapping, resources, fid, energy)
-    with staged_dir(out, "snnsim loihi") as tmp:
-        mapping.table().to_csv(tmp / "mapping.csv", index=False)
-        (tmp / "resources.json").write_text(json.dumps(_jsonable(res_json), indent=2) + "\n")
-        (tmp / "fidelity.json").write_text(json.dumps(_jsonable(fidelity_json), indent=2) + "\n")
-        energy_table.to_csv(tmp / "loihi_energy.csv", index=False)
-        (tmp / "report.md").write_text(report)
-        (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
-    summary["output"] = str(out)
+    mapping.table().to_csv(tmp / "mapping.csv", index=False)
+    (tmp / "resources.json").write_text(json.dumps(_jsonable(res_json), indent=2) + "\n")
+    _write_json_streaming(tmp / "fidelity.json", fidelity_json, "per_frame")   # rows read back one at a time
+    energy_table.to_csv(tmp / "loihi_energy.csv", index=False)
+    (tmp / "report.md").write_text(report)
+    (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
     return summary

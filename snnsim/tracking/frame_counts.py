@@ -4,17 +4,103 @@ The template branch runs at initialisation and template updates only, so a track
 frame costs the search branch + head; the template pass is reported on its own, and
 `thop_macs` is one template pass + one search pass in the thop view (the number tracking
 papers publish as "FLOPs").
+
+Memory is bounded whatever ``frames`` is asked: the search inputs are made one at a time
+(:class:`BuiltinFrames`, or a sequence's :class:`SequenceFrames`) and each frame's Profile is
+folded into running aggregates (:class:`FrameAggregate`) and dropped. A TrackerProfile keeps
+the first frame's full Profile (the report's per-frame tables, ``tp.frame``) and the last
+one's, plus exact running sums over all frames: the totals, the layer table, the neuron table
+and, for pricing, :class:`snnsim.energy.frames.FrameMean`.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import pandas as pd
 import torch
 
 from ..counting import Profile, Profiler
-from ..counting.result import COUNT_FIELDS, TOTAL_FIELDS
+from ..counting.result import NEURON_COLUMNS, TOTAL_FIELDS
+from ..energy.frames import LAYER_MAXIMA as _LAYER_MAXIMA
+from ..energy.frames import FrameMean
+
+LAYER_KEYS = ["module", "module_type", "op", "kind", "operands"]
+NEURON_KEYS = ["module", "module_type", "framework", "order", "call", "t", "shape", "levels", "quantum"]
+_NEURON_SUMS = ["neurons", "spikes", "spike_mass"]
+_NEURON_MEANS = ["firing_rate", "mean_level", "mean_value"]
+
+
+class _ExactSum:
+    """Exact running sum of floats: integer-valued ones as a Python int, the rest as a float."""
+
+    __slots__ = ("ints", "floats")
+
+    def __init__(self):
+        self.ints, self.floats = 0, 0.0
+
+    def add(self, v: float) -> None:
+        v = float(v)
+        if v.is_integer():
+            self.ints += int(v)
+        else:
+            self.floats += v
+
+    def value(self) -> float:
+        return float(self.ints) + self.floats if self.floats else float(self.ints)
+
+
+class FrameAggregate:
+    """The tracking frames' Profiles folded in one at a time: the first and the last Profile,
+    the frame count, exact sums of the totals, the distinct uncounted operators and the
+    streaming count tables (FrameMean) the layer / neuron tables and the energy come from."""
+
+    def __init__(self, model: str | None = None):
+        self.first: Profile | None = None
+        self.last: Profile | None = None
+        self.n = 0
+        self.totals_sum = {k: _ExactSum() for k in TOTAL_FIELDS}
+        self.counts = FrameMean(model)
+        self.uncounted: dict[tuple, dict] = {}
+
+    def add(self, p: Profile) -> None:
+        if self.first is None:
+            self.first = p
+        self.last = p
+        self.n += 1
+        for k, v in p.totals.items():
+            self.totals_sum.setdefault(k, _ExactSum()).add(v)
+        self.counts.add(p)
+        for row in p.uncounted.to_dict(orient="records"):
+            self.uncounted.setdefault(tuple(map(repr, row.values())), row)   # distinct rows only: bounded
+
+
+class KeptFrames:
+    """``TrackerProfile.frames``: len() is the number of profiled frames; only the first and the
+    last frame's Profiles are kept (memory stays flat), the counts of every frame are in
+    ``totals``, ``layers()``, ``neurons()`` and the energy."""
+
+    def __init__(self, agg: FrameAggregate):
+        self._agg = agg
+
+    def __len__(self) -> int:
+        return self._agg.n
+
+    def __getitem__(self, i):
+        n = self._agg.n
+        if isinstance(i, slice):
+            raise TypeError("TrackerProfile.frames keeps the first and the last frame only; it cannot be sliced")
+        j = i + n if i < 0 else i
+        if j == 0:
+            return self._agg.first
+        if j == n - 1:
+            return self._agg.last
+        raise IndexError(f"frame {i} of {n} is not kept: a TrackerProfile keeps the first and the last frame's "
+                         f"Profile; the counts of all frames are in totals, layers() and neurons()")
+
+    def __iter__(self):
+        raise TypeError(f"TrackerProfile.frames keeps the first and the last of {self._agg.n} frame(s), not every "
+                        f"frame: use totals, layers(), neurons() or frame_groups() for all of them")
 
 
 @dataclass
@@ -25,15 +111,29 @@ class TrackerProfile:
     weights: str
     inputs: dict
     timesteps: int
-    frames: list[Profile]
+    aggregate: FrameAggregate
     template: Profile | None
     notes: list[str] = field(default_factory=list)
 
     @property
+    def frames(self) -> KeptFrames:
+        """len() = frames profiled; [0] and [-1] the first and last frame's Profile."""
+        return KeptFrames(self.aggregate)
+
+    @property
+    def n_frames(self) -> int:
+        return self.aggregate.n
+
+    @property
     def totals(self) -> dict[str, float]:
-        """Mean per tracking frame (template cached)."""
-        n = len(self.frames)
-        return {k: sum(p.totals[k] for p in self.frames) / n for k in TOTAL_FIELDS}
+        """Mean per tracking frame (template cached): exact sums over the frames / frames."""
+        n = self.aggregate.n
+        return {k: acc.value() / n for k, acc in self.aggregate.totals_sum.items()}
+
+    def frame_groups(self):
+        """The tracking frames' mean count tables per frame structure, with their frames
+        (what snnsim.energy.estimate prices: the mean of the per-frame energies)."""
+        return self.aggregate.counts.frame_groups()
 
     @property
     def template_totals(self) -> dict[str, float] | None:
@@ -41,13 +141,13 @@ class TrackerProfile:
 
     @property
     def thop_macs(self) -> float:
-        return (self.template.thop_macs if self.template is not None else 0.0) + self.frames[0].thop_macs
+        return (self.template.thop_macs if self.template is not None else 0.0) + self.frame.thop_macs
 
     @property
     def thop_params(self) -> int:
         """Parameters as thop counts them: conv / linear / norm modules that ran in the
         template or the search pass (the "Params" tracking papers publish)."""
-        sizes = dict(self.frames[0].thop_param_sizes)
+        sizes = dict(self.frame.thop_param_sizes)
         if self.template is not None:
             sizes.update(self.template.thop_param_sizes)
         return int(sum(sizes.values()))
@@ -55,38 +155,66 @@ class TrackerProfile:
     @property
     def frame(self) -> Profile:
         """The first tracking frame (per-frame tables of the report)."""
-        return self.frames[0]
+        return self.aggregate.first
 
     def layers(self) -> pd.DataFrame:
         """Per-layer counts: the template pass and the mean tracking frame, one `branch` column."""
         parts = []
         if self.template is not None:
             parts.append(self.template.layers.assign(branch="template"))
-        frame = pd.concat([p.layers for p in self.frames]).groupby(
-            ["module", "module_type", "op", "kind", "operands"], as_index=False, sort=False).agg(
-            {"calls": "sum", **{f: "sum" for f in COUNT_FIELDS}, "weight_numel": "max", "in_numel": "sum",
-             "out_numel": "sum", "spiking_input": "first", "thop": "first"})
-        n = len(self.frames)
-        for col in ("calls", *COUNT_FIELDS, "in_numel", "out_numel"):
+        sums = pd.concat([L for L, _, _ in self.aggregate.counts.sum_tables()], ignore_index=True)
+        # counts and element numbers: summed, then / frames; sizes and maxima: the largest;
+        # flags and labels: the first frame's
+        agg, averaged = {}, []
+        for c in sums.columns:
+            if c in LAYER_KEYS:
+                continue
+            if c == "weight_numel" or c in _LAYER_MAXIMA:
+                agg[c] = "max"
+            elif pd.api.types.is_bool_dtype(sums[c]) or not pd.api.types.is_numeric_dtype(sums[c]):
+                agg[c] = "first"
+            else:
+                agg[c] = "sum"
+                averaged.append(c)
+        frame = sums.groupby(LAYER_KEYS, as_index=False, sort=False).agg(agg)
+        n = self.aggregate.n
+        for col in averaged:
             frame[col] = frame[col] / n
         parts.append(frame.assign(branch="frame"))
         return pd.concat(parts, ignore_index=True)
 
     def neurons(self) -> pd.DataFrame:
+        """Per (neuron module, call, timestep): the template pass (branch 'template') and the
+        tracking frames (branch 'frame') summed over every profiled frame -- neurons, spikes
+        and spike_mass are sums, firing_rate, mean_level and mean_value means over the frames;
+        `frames` is the number of passes summed (1 for the template pass)."""
         parts = []
         if self.template is not None:
-            parts.append(self.template.neurons.assign(branch="template", frame=-1))
-        parts += [p.neurons.assign(branch="frame", frame=i) for i, p in enumerate(self.frames)]
+            parts.append(self.template.neurons.assign(branch="template", frames=1))
+        n = self.aggregate.n
+        sums = pd.concat([N for _, N, _ in self.aggregate.counts.sum_tables()], ignore_index=True)
+        columns = [c for c in sums.columns] or list(NEURON_COLUMNS)
+        if len(sums):
+            summed = [c for c in _NEURON_SUMS + _NEURON_MEANS if c in sums.columns]
+            keys = [c for c in sums.columns if c not in summed]      # NEURON_KEYS and any flags
+            frame = sums.groupby(keys, as_index=False, sort=False, dropna=False).agg({c: "sum" for c in summed})
+            for c in _NEURON_MEANS:
+                if c in frame.columns:
+                    frame[c] = frame[c] / n
+            frame = frame[columns]
+        else:
+            frame = sums.reindex(columns=columns)
+        parts.append(frame.assign(branch="frame", frames=n))
         return pd.concat(parts, ignore_index=True)
 
     def summary(self) -> dict:
         return {
             "model": self.model, "kind": self.kind, "params": self.params, "weights": self.weights,
-            "input": self.inputs, "timesteps": self.timesteps, "frames_profiled": len(self.frames),
+            "input": self.inputs, "timesteps": self.timesteps, "frames_profiled": self.aggregate.n,
             "totals": self.totals, "template": self.template_totals, "thop_macs": self.thop_macs,
             "thop_params": self.thop_params,
             "full_macs_per_frame": self.totals["dense_macs"],
-            "uncounted": pd.concat([p.uncounted for p in self.frames]).drop_duplicates().to_dict(orient="records"),
+            "uncounted": list(self.aggregate.uncounted.values()),
             "notes": self.notes,
         }
 
@@ -95,18 +223,44 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+class BuiltinFrames:
+    """Re-iterable search inputs from built-in data, made one frame at a time: frame 0 is the
+    model's example search input, frame i > 0 golden_image(7 + i) of the same shape."""
+
+    def __init__(self, first: torch.Tensor, frames: int):
+        self.first = first
+        self.frames = int(frames)
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        if self.frames < 1:
+            return
+        yield self.first
+        if self.frames > 1:
+            from snnsim.models.golden import golden_image
+
+            shape = self.first.shape
+            size = tuple(shape[-2:])
+            for i in range(1, self.frames):
+                yield golden_image(7 + i, size, batch=shape[0])
+
+
 def frame_inputs(model, source: str, frames: int):
-    """Template input and `frames` search inputs from built-in data (no download).
+    """Template input and `frames` search inputs from built-in data (no download), the search
+    inputs made one at a time (BuiltinFrames, re-iterable).
     'golden': the fixtures' inputs (search seed 7, then 8, 9, ... for further frames)."""
     base = model.example_inputs(source)
-    searches = [base["search"]]
-    if frames > 1:
-        from snnsim.models.golden import golden_image
+    return base["template"], BuiltinFrames(base["search"], frames)
 
-        shape = base["search"].shape
-        size = tuple(shape[-2:])
-        searches += [golden_image(7 + i, size, batch=shape[0]) for i in range(1, frames)]
-    return base["template"], searches
+
+def _one_at_a_time(head: list, rest: Iterator) -> Iterator:
+    """The items of `head` (emptied as they go) then of `rest`: nothing is held but the item
+    the consumer has."""
+    while head:
+        yield head.pop(0)
+    yield from rest
 
 
 def tracker_inputs(model, source: str = "random", frames: int = 1, sequence=None):
@@ -125,30 +279,34 @@ def tracker_inputs(model, source: str = "random", frames: int = 1, sequence=None
 
 def profile_tracker(model, source: str = "random", frames: int = 1, progress=None, sequence=None) -> TrackerProfile:
     """Count one template pass and `frames` tracking frames of a registered tracker network,
-    on built-in inputs or (`sequence`, a folder) on crops of a real sequence."""
+    on built-in inputs or (`sequence`, a folder) on crops of a real sequence. The search
+    inputs are consumed one at a time and each frame's Profile is folded into running
+    aggregates (FrameAggregate): memory stays flat whatever `frames` is."""
     template, searches, inputs = tracker_inputs(model, source, frames, sequence)
+    name = getattr(model, "registry_name", type(model).__name__)
     # ANNs have no spike formats: every operand is real, and no "no neurons" warning.
     formats = [] if model.kind == "ann" else None
-    frame_profiles = []
+    agg = FrameAggregate(name)
     stream = iter(searches)
-    first = next(stream)
-    batch = first.shape[0]
+    head = [next(stream)]
+    batch = head[0].shape[0]
+    search_shape = list(head[0].shape)
     with torch.no_grad(), Profiler(model, spike_formats=formats) as prof:
         cache = model.forward_template(template)
         tpl = prof.result(batch) if template is not None else None
-        for search in itertools.chain([first], stream):
+        for search in _one_at_a_time(head, stream):
             prof.reset()
             model.forward_search(search, cache)
-            frame_profiles.append(prof.result(batch))
+            agg.add(prof.result(batch))
             if progress is not None:
                 progress()
+        del search
     notes = []
     weights = getattr(model, "weights_source", "unknown")
     if weights.startswith("random"):
         notes.append("Weights are untrained: firing rates and spike-driven energy are not those of the trained model.")
     return TrackerProfile(
-        model=getattr(model, "registry_name", type(model).__name__), kind=model.kind, params=count_params(model),
-        weights=weights,
+        model=name, kind=model.kind, params=count_params(model), weights=weights,
         inputs={**inputs, **({"template": list(template.shape)} if template is not None else {}),
-                "search": list(first.shape)},
-        timesteps=model.timesteps, frames=frame_profiles, template=tpl, notes=notes)
+                "search": search_shape},
+        timesteps=model.timesteps, aggregate=agg, template=tpl, notes=notes)

@@ -27,10 +27,34 @@ import torch.nn.functional as F
 from .association import TrackTrackAssociator
 from .sot import IMAGENET_MEAN, IMAGENET_STD, Meter, no_meter
 
-__all__ = ["REID_NOTE", "MOTStep", "MOTRuntime", "letterbox"]
+__all__ = ["REID_NOTE", "MAX_INPUT_SIDE", "MOTStep", "MOTRuntime", "check_input_size", "letterbox"]
 
 REID_NOTE = ("No ReID weights: TrackTrack's appearance (cosine) term is dropped and the motion term "
              "weighs 1 (its no-ReID variant), so identities rest on motion, confidence and angle cues only.")
+
+# The detector input is allocated per frame (and its activation maps grow with it: one map of
+# SMTrack-S's first stage, 64 channels x T = 4 at a quarter of the resolution, is 1 GiB at
+# 4096 x 4096 in float32),
+# so its size is checked against this limit before anything is built or allocated.
+MAX_INPUT_SIDE = 4096
+
+
+def check_input_size(size, what: str = "--input-size") -> tuple[int, int]:
+    """(H, W) of a detector input, checked before any allocation: positive multiples of 32, at
+    most MAX_INPUT_SIDE per side. Raises ValueError, one line naming the size and the limit."""
+    try:
+        h, w = (size, size) if isinstance(size, int) else (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} {size!r} is not a size HxW such as 608x1088") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"{what} {h}x{w} must be positive; pass a size such as 608x1088")
+    if h > MAX_INPUT_SIDE or w > MAX_INPUT_SIDE:
+        raise ValueError(f"{what} {h}x{w} is larger than the limit {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE} (at most "
+                         f"{MAX_INPUT_SIDE} pixels per side: the detector's input and activations are allocated "
+                         f"per frame); pass a smaller size")
+    if h % 32 or w % 32:
+        raise ValueError(f"{what} {h}x{w} must be multiples of 32 (the detector downsamples by 32), e.g. 608x1088")
+    return h, w
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int], pad: float = 114.0) -> tuple[torch.Tensor, float]:
@@ -73,6 +97,8 @@ class MOTRuntime:
         from snnsim.models.smtrack import _check_size
 
         self.model = model
+        if input_size is not None:
+            input_size = check_input_size(input_size, "input_size")   # before any allocation
         self.input_size = _check_size(input_size if input_size is not None else model.input_size)
         self.meter = meter or no_meter
         self.min_score = float(min_score)

@@ -30,6 +30,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
+from .boxes import box_size_problem
 from .errors import SequenceError
 
 __all__ = [
@@ -46,12 +47,50 @@ _SPLIT = re.compile(r"[,\s]+")
 # --------------------------------------------------------------------------------------
 # frames
 # --------------------------------------------------------------------------------------
+# Frames are decoded whole (H x W x 3 bytes, then a float copy), so their size is checked from
+# the header -- and a seqinfo.ini's imWidth x imHeight from the text -- before anything is
+# allocated: at most MAX_FRAME_PIXELS (8192 x 8192; below PIL's own decompression-bomb
+# threshold, which is turned into an error too). Text files (ground truth, flags) are read whole,
+# so they are checked against MAX_TEXT_BYTES first.
+MAX_FRAME_PIXELS = 8192 * 8192
+MAX_TEXT_BYTES = 256 * 2 ** 20
+
+
+def _frame_too_large(what: str, w: int, h: int) -> str | None:
+    if w * h > MAX_FRAME_PIXELS:
+        return (f"{what} is {w}x{h} ({w * h:,} pixels), larger than the limit of {MAX_FRAME_PIXELS:,} pixels "
+                f"(8192x8192)")
+    return None
+
+
+def _open_checked(path: Path):
+    """Image.open with the size checked from the header (PIL's decompression-bomb warning and
+    error become SequenceError) -- nothing is decoded yet."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise SequenceError(f"frame {path} is too large to decode ({str(e).splitlines()[0]}); the limit is "
+                            f"{MAX_FRAME_PIXELS:,} pixels (8192x8192): downscale the frames") from None
+    problem = _frame_too_large(f"frame {path}", *im.size)
+    if problem is not None:
+        im.close()
+        raise SequenceError(f"{problem}; downscale the frames")
+    return im
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode one image -> uint8 array [H, W, 3] (RGB). Raises SequenceError if unreadable."""
+    """Decode one image -> uint8 array [H, W, 3] (RGB). Raises SequenceError if unreadable or
+    larger than MAX_FRAME_PIXELS (checked from the header, before decoding)."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with _open_checked(path) as im:
             arr = np.array(im.convert("RGB"))
+    except SequenceError:
+        raise
     except FileNotFoundError:
         raise SequenceError(f"frame {path} does not exist; restore the file or re-extract the sequence") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -80,10 +119,12 @@ def _list_images(folder: Path, exts=IMAGE_EXTENSIONS) -> list[Path]:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the image header only."""
+    """(H, W) from the image header only (SequenceError above MAX_FRAME_PIXELS)."""
     try:
-        with Image.open(path) as im:
+        with _open_checked(path) as im:
             w, h = im.size
+    except SequenceError:
+        raise
     except (OSError, ValueError, SyntaxError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SequenceError(f"cannot read frame {path} ({reason}); replace the file or re-extract the sequence") from None
@@ -132,6 +173,13 @@ def _read_rows(path: Path, min_cols: int, max_cols: int | None, what: str) -> li
     shift every later box by one frame).
     """
     try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0                                  # read_text below says what is wrong
+    if size > MAX_TEXT_BYTES:                     # read whole: checked before reading
+        raise SequenceError(f"{path} is {size:,} bytes, larger than the limit of {MAX_TEXT_BYTES:,} bytes "
+                            f"(256 MiB) for {what} text; split the sequence or fix the file")
+    try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise SequenceError(f"{path} is not a text file; provide {what}") from None
@@ -160,11 +208,24 @@ def _read_rows(path: Path, min_cols: int, max_cols: int | None, what: str) -> li
     return rows
 
 
+def _require_folder(path: str | os.PathLike, what: str, fix: str) -> Path:
+    """`path` as a Path; SequenceError unless it is a folder, saying whether the path is
+    empty, missing or a file."""
+    if not os.fspath(path).strip():   # Path("") would be ".", the current folder
+        raise SequenceError(f"the {what} path is empty; {fix}")
+    root = Path(path)
+    if root.is_dir():
+        return root
+    if root.exists():
+        kind = "a file, not a" if root.is_file() else "not a folder, so not a"
+        raise SequenceError(f"{root} is {kind} {what}; {fix} (the folder itself, not a file in it)")
+    raise SequenceError(f"{what} {root} does not exist; {fix}")
+
+
 def _check_box(path: Path, line: int, x, y, w, h, size_hw: tuple[int, int] | None) -> None:
-    if not (w > 0 and h > 0):
-        raise SequenceError(
-            f"{path}:{line}: zero-size box (w={w:g}, h={h:g}); fix the box or mark the frame absent "
-            "with 0,0,0,0")
+    problem = box_size_problem(w, h)
+    if problem is not None:
+        raise SequenceError(f"{path}:{line}: {problem}; fix the box or mark the frame absent with 0,0,0,0")
     if size_hw is not None:
         H, W = size_hw
         if x >= W or y >= H or x + w <= 0 or y + h <= 0:
@@ -227,9 +288,7 @@ def read_sot_sequence(path: str | os.PathLike, require_full_gt: bool = False) ->
     The first-frame box is always required (a tracker cannot start without it); with
     ``require_full_gt`` every frame must have a box (for evaluation).
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise SequenceError(f"sequence folder {root} does not exist; pass the folder that holds the frames")
+    root = _require_folder(path, "sequence folder", "pass the folder that holds the frames")
     img_dir = root / "img" if (root / "img").is_dir() else root
     frames = _list_images(img_dir)
     if not frames:
@@ -314,6 +373,9 @@ class MOTSequence(_FrameStream):
 def _read_seqinfo(path: Path) -> dict:
     cp = configparser.ConfigParser(interpolation=None)
     cp.optionxform = str  # keys are camelCase
+    if path.stat().st_size > MAX_TEXT_BYTES:      # read whole: checked before reading
+        raise SequenceError(f"{path} is {path.stat().st_size:,} bytes, larger than the limit of "
+                            f"{MAX_TEXT_BYTES:,} bytes (256 MiB); write it as MOTChallenge does")
     try:
         cp.read_string(path.read_text(encoding="utf-8-sig"))
     except (configparser.Error, UnicodeDecodeError) as e:
@@ -335,6 +397,9 @@ def _read_seqinfo(path: Path) -> dict:
         if not val > 0:
             raise SequenceError(f"{path}: {key} must be > 0, got {sec[key]}; fix it")
         out[key] = val
+    problem = _frame_too_large(f"{path}: imWidth x imHeight", out["imWidth"], out["imHeight"])
+    if problem is not None:    # checked before any frame is decoded or any canvas allocated
+        raise SequenceError(f"{problem}; fix the sizes or downscale the frames")
     if not out["imExt"].startswith("."):
         out["imExt"] = "." + out["imExt"]
     return out
@@ -359,14 +424,18 @@ def _read_mot_rows(path: Path, n_frames: int | None, size_hw: tuple[int, int] | 
         if check_boxes:
             _check_box(path, line, *vals[2:6], size_hw)
     order = np.lexsort((out[:, 1], out[:, 0]))
-    return out[order]
+    ordered = out[order]
+    twice = np.flatnonzero((ordered[1:, 0] == ordered[:-1, 0]) & (ordered[1:, 1] == ordered[:-1, 1]))
+    if len(twice):   # the metrics match boxes by id within a frame
+        a, b = sorted((rows[order[twice[0]]][0], rows[order[twice[0] + 1]][0]))
+        raise SequenceError(f"{path}:{b}: frame {ordered[twice[0], 0]:g} has id {ordered[twice[0], 1]:g} twice "
+                            f"(also on line {a}); ids must be unique within a frame")
+    return ordered
 
 
 def read_mot_sequence(path: str | os.PathLike, require_gt: bool = False) -> MOTSequence:
     """Open a MOTChallenge sequence folder (frames are not decoded)."""
-    root = Path(path)
-    if not root.is_dir():
-        raise SequenceError(f"sequence folder {root} does not exist; pass the MOTChallenge sequence folder")
+    root = _require_folder(path, "sequence folder", "pass the MOTChallenge sequence folder")
     ini = root / "seqinfo.ini"
     if not ini.is_file():
         raise SequenceError(f"{ini} is missing; add it with a [Sequence] section giving frameRate, "
@@ -417,10 +486,7 @@ def open_sequence(path: str | os.PathLike, require_gt: bool = False) -> SOTSeque
 
     ``require_gt``: SOT needs a box for every frame, MOT needs gt/gt.txt (for evaluation).
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise SequenceError(f"sequence folder {root} does not exist; pass a GOT-10k / LaSOT / OTB or "
-                            "MOTChallenge sequence folder")
+    root = _require_folder(path, "sequence folder", "pass a GOT-10k / LaSOT / OTB or MOTChallenge sequence folder")
     if _looks_mot(root):
         return read_mot_sequence(root, require_gt=require_gt)
     if _looks_sot(root):
@@ -432,9 +498,7 @@ def open_sequence(path: str | os.PathLike, require_gt: bool = False) -> SOTSeque
 
 def find_sequences(path: str | os.PathLike) -> list[Path]:
     """The folder itself if it is a sequence, else its sub-folders that are (sorted by name)."""
-    root = Path(path)
-    if not root.is_dir():
-        raise SequenceError(f"folder {root} does not exist; pass a sequence folder or a dataset folder")
+    root = _require_folder(path, "folder", "pass a sequence folder or a dataset folder")
     if _looks_mot(root) or _looks_sot(root):
         return [root]
     subs = sorted((p for p in root.iterdir() if p.is_dir() and (_looks_mot(p) or _looks_sot(p))),

@@ -91,6 +91,9 @@ class SyntheticScene:
         H, W = int(size[0]), int(size[1])
         if H < 32 or W < 32:
             raise ValueError(f"synthetic frame size must be at least 32x32, got {W}x{H}")
+        if H * W > 8192 * 8192:   # the background is allocated whole: checked first
+            raise ValueError(f"synthetic frame size {W}x{H} is larger than the limit 8192x8192 pixels; "
+                             f"pass a smaller size")
         if n_targets < 1 or n_distractors < 0:
             raise ValueError(f"need n_targets >= 1 and n_distractors >= 0, got {n_targets}, {n_distractors}")
         self.H, self.W = H, W
