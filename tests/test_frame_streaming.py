@@ -245,3 +245,30 @@ def test_fidelity_rows_are_spooled_and_written_one_at_a_time(tmp_path):
     assert data["per_frame"][6] == {"frame": 7, "iou": 6 / 7, "box": [1.0, 2.5], "err": None, "bad": None}
     _write_json_streaming(path, {"model": "toy", "per_frame": FrameRows()}, "per_frame")
     assert json.loads(path.read_text()) == {"model": "toy", "per_frame": []}
+
+
+class CdistToy(ToyTracker):
+    """The toy with a weight read through an operator snnsim has no formula for (cdist)."""
+
+    def __init__(self):
+        super().__init__()
+        self.prototypes = nn.Parameter(torch.randn(3, 8))
+
+    def forward_search(self, search, cache):
+        out = super().forward_search(search, cache)
+        out["dist"] = torch.cdist(self.head.weight.new_ones(1, 8) * out["box"].mean(), self.prototypes)
+        return out
+
+
+def test_summary_says_partial_naming_the_uncounted_operator_and_lists_graded_layers(toy):
+    complete = profile_tracker(toy, "random", 2).summary()
+    assert complete["complete"] is True and complete["partial_note"] is None and complete["uncounted"] == []
+    # I-LIF emits levels 0..4: conv2 (lif1's spikes) and the model-level einsum (lif2's) receive
+    # multi-level spikes and say their largest level; the stem (an image) and the head do not
+    graded = {r["module"]: r for r in complete["graded_spike_layers"]}
+    assert set(graded) == {"conv2", ""}
+    assert all(2 <= r["max_level"] <= 4 and not r["signed"] for r in graded.values())
+    torch.manual_seed(3)
+    partial = profile_tracker(CdistToy().eval(), "random", 2).summary()
+    assert partial["complete"] is False
+    assert "cdist" in partial["partial_note"] and any("cdist" in u["op"] for u in partial["uncounted"])

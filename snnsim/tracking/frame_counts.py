@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from ..counting import Profile, Profiler
-from ..counting.result import NEURON_COLUMNS, TOTAL_FIELDS
+from ..counting.result import NEURON_COLUMNS, TOTAL_FIELDS, partial_note
 from ..energy.frames import LAYER_MAXIMA as _LAYER_MAXIMA
 from ..energy.frames import FrameMean
 
@@ -215,8 +215,24 @@ class TrackerProfile:
             "thop_params": self.thop_params,
             "full_macs_per_frame": self.totals["dense_macs"],
             "uncounted": list(self.aggregate.uncounted.values()),
+            "unseen_neurons": self.unseen_neurons,
+            "complete": not self.aggregate.uncounted and not self.unseen_neurons,
+            "partial_note": partial_note(list(self.aggregate.uncounted.values()), self.unseen_neurons),
+            "graded_spike_layers": self.frame.graded_spike_layers().to_dict(orient="records"),
+            "non_spiking_neurons": self.frame.non_spiking_neurons,
             "notes": self.notes,
         }
+
+    @property
+    def unseen_neurons(self) -> list:
+        """Neuron modules no hook saw in the template pass or a profiled frame (their updates
+        and spikes are missing from the totals: the summary then says complete: false)."""
+        seen: list = []
+        for p in (self.template, self.frame):
+            for name in (p.unseen_neurons if p is not None else []):
+                if name not in seen:
+                    seen.append(name)
+        return seen
 
 
 def count_params(model: torch.nn.Module) -> int:
