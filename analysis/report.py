@@ -1,8 +1,8 @@
 """The report of a run: `report.html` (self-contained: plotly's JS bundle inline, works
 offline), `report.md` and every table as CSV and JSON under `tables/`.
 
-It reads the files a profile run wrote (summary.json, energy.csv, neurons.csv, capture.npz)
-and nothing else; `write_report(run_dir)` can rebuild a report from a run folder.
+It reads the files a profile run wrote (summary.json, layers.csv, energy.csv, neurons.csv,
+capture.npz) and nothing else; `write_report(run_dir)` can rebuild a report from a run folder.
 
 The report opens with the headline (energy per frame under each profile / estimator, and
 the ratio to the ANN baselines when there are any), then says where the weights came from,
@@ -206,6 +206,19 @@ def provenance_sentences(summary: dict) -> tuple[list[str], list[str]]:
     return said, warns
 
 
+def hardware_sentence(summary: dict) -> str | None:
+    """Which file each hardware profile's numbers came from (a user's by absolute path), with
+    the sha256 of its bytes, and the same for the bases it builds on."""
+    parts = []
+    for p in summary.get("hardware_profiles") or []:
+        where = "shipped" if p.get("shipped") else "user file"
+        text = f"{p.get('name')} ({where}: {p.get('file')}, sha256 {p.get('sha256')}"
+        for b in p.get("base") or []:
+            text += f"; base {b.get('ref')}: {b.get('file')}, sha256 {b.get('sha256')}"
+        parts.append(text + ")")
+    return ("Hardware profiles: " + "; ".join(parts) + ".") if parts else None
+
+
 def _uncounted_sentence(summary: dict) -> str | None:
     rows = summary.get("uncounted") or []
     if not rows:
@@ -243,6 +256,9 @@ def _ratio_columns(head: pd.DataFrame) -> list[str]:
 
 def headline_block(doc: Doc, summary: dict, head: pd.DataFrame, baselines: list[dict]) -> None:
     doc.p(_headline_sentence(summary, head), cls="lead", md_prefix="**Headline:** ")
+    partial = tables.partial_note(summary)
+    if partial:
+        doc.box(partial, "warn")
     if len(head) == 0:
         doc.p("No hardware profile was given, so no energy was estimated; pass --hardware "
               "(e.g. horowitz-45nm-fp32,loihi2,jetson-agx-orin) to price the counts.")
@@ -282,13 +298,43 @@ def estimator_block(doc: Doc, notes: pd.DataFrame) -> None:
         doc.details(f"{hw} / {est}" + (" (not applicable)" if na else ""), items)
 
 
+GRADED_SHOWN = 20   # rows of the multi-level spike listing shown in the report (all in tables/)
+
+
+def spike_levels_block(doc: Doc, graded: pd.DataFrame, unseen: pd.DataFrame) -> None:
+    """The layers that received multi-level or signed spikes (largest level), and the neuron
+    modules that ran unseen -- each only when there are any."""
+    if len(graded):
+        doc.h(3, "Layers receiving multi-level or signed spikes")
+        doc.p(f"{len(graded)} layer operator(s) received spikes of more than one level (graded spikes, sums of "
+              "spikes such as SEW \"ADD\" residuals) or signed spikes. A spike of level k is one synaptic event "
+              "per synapse it reaches in syn_events and |k| in syn_ops.", cls="muted")
+        shown = graded.head(GRADED_SHOWN)
+        doc.table([[r["module"], r["module_type"], r["op"], r["branch"] or "-", int(r["max_level"]),
+                    "yes" if r["signed"] else "no"] for _, r in shown.iterrows()],
+                  ["module", "type", "operator", "branch", "largest |level|", "signed"], numeric={4})
+        if len(graded) > len(shown):
+            doc.p(f"The first {len(shown)} of {len(graded)} (largest level overall: {int(graded['max_level'].max())}"
+                  f"{', some signed' if graded['signed'].any() else ''}); all of them: tables/graded_spikes.csv.",
+                  cls="muted")
+    if len(unseen):
+        doc.box(f"{len(unseen)} neuron module(s) never seen running although the module holding them ran (a path "
+                "that skips forward hooks): their updates and spikes are missing from the counts: "
+                + ", ".join(f"{r['module']} ({r['module_type']}, {r['framework']})"
+                            if isinstance(r["module_type"], str) else str(r["module"]) for _, r in unseen.iterrows())
+                + ".", "warn")
+
+
 # ------------------------------------------------------------------------ the profile report
 def build_tables(summary: dict, energy: pd.DataFrame | None, neurons: pd.DataFrame | None,
-                 baselines: list[dict]) -> dict[str, pd.DataFrame]:
+                 baselines: list[dict], counts: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """`counts`: layers.csv (the per-layer counts), for the multi-level / signed spike listing."""
     layers = tables.layer_energy(energy)
     out = {
         "headline": tables.headline(summary, baselines),
         "counts": tables.counts_table(summary),
+        "graded_spikes": tables.graded_spikes(counts, summary),
+        "unseen_neurons": tables.unseen_neurons(summary),
         "estimator_notes": tables.estimator_notes(summary),
         "layer_energy": layers,
         "top_layers": tables.top_layers(layers, 12),
@@ -315,11 +361,12 @@ def write_report(run_dir: str | pathlib.Path, baselines: list[dict] | None = Non
     summary = json.loads((run / "summary.json").read_text())
     energy = _read_csv(run / "energy.csv")
     neurons = _read_csv(run / "neurons.csv")
+    counts = _read_csv(run / "layers.csv")
     from .capture import load_capture
 
     capture = load_capture(run / "capture.npz")
     baselines = [b for b in (baselines or []) if b.get("model") != summary.get("model")]
-    t = build_tables(summary, energy, neurons, baselines)
+    t = build_tables(summary, energy, neurons, baselines, counts)
     files = write_tables(run, t)
 
     model = summary.get("model", "model")
@@ -336,6 +383,9 @@ def write_report(run_dir: str | pathlib.Path, baselines: list[dict] | None = Non
         doc.box(w, "warn")
     for s in said:
         doc.p(s)
+    hw_files = hardware_sentence(summary)
+    if hw_files:
+        doc.p(hw_files)
     # 3. estimators
     doc.h(2, "Estimator assumptions and what is left out", "assumptions")
     estimator_block(doc, t["estimator_notes"])
@@ -345,12 +395,15 @@ def write_report(run_dir: str | pathlib.Path, baselines: list[dict] | None = Non
     doc.table([[r["count"], fmt_count(r["per_frame"]),
                 fmt_count(r["template_pass"]) if not _is_missing(r["template_pass"]) else "-"]
                for _, r in c.iterrows()], ["count", "per tracking frame", "template pass"], numeric={1, 2})
+    if tables.partial_note(summary):
+        doc.box(tables.partial_note(summary), "warn")
     doc.p(f"Parameters: {fmt_count(summary.get('params'))} in the model, "
           f"{fmt_count(summary.get('thop_params'))} as thop counts them (conv / linear / norm modules that ran). "
           "Counts are per sample and include every timestep.", cls="muted")
     unc = _uncounted_sentence(summary)
     if unc:
         doc.p(unc, cls="muted")
+    spike_levels_block(doc, t["graded_spikes"], t["unseen_neurons"])
     # 5. per-layer energy
     doc.h(2, "Per-layer energy", "layers")
     layers = t["layer_energy"]
@@ -413,6 +466,9 @@ def write_report(run_dir: str | pathlib.Path, baselines: list[dict] | None = Non
         (["capture.npz", "capture_channels.csv", "capture_positions.csv"] if capture else []) + \
         ["report.md"] + files
     doc.bullets(listed)
+    doc.p("neurons.csv: one row per (branch, neuron module, call, timestep); the tracking-frame rows are "
+          "summed over every profiled frame (their `frames` column says how many), so memory stays flat "
+          "whatever the number of frames.")
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     (run / "report.html").write_text(doc.render_html(f"generated by snnsim {_version()} on {stamp}"),
                                      encoding="utf-8")
@@ -459,7 +515,8 @@ def write_comparison(out: str | pathlib.Path, summaries: list[dict], links: dict
     comp.to_csv(out / f"{name}.csv", index=False)
     (out / f"{name}.json").write_text(json.dumps({
         "models": [{k: s.get(k) for k in ("model", "kind", "params", "weights", "input", "timesteps", "totals",
-                                          "template", "thop_macs", "energy", "energy_template")}
+                                          "template", "thop_macs", "energy", "energy_template",
+                                          "hardware_profiles")}
                    for s in summaries],
         "comparison": json.loads(comp.to_json(orient="records")),
         "ratios": json.loads(ratios.to_json(orient="records")),
@@ -482,9 +539,12 @@ def write_comparison(out: str | pathlib.Path, summaries: list[dict], links: dict
     doc.h(2, "Weights and inputs", "provenance")
     for s in summaries:
         said, warns = provenance_sentences(s)
-        for w in warns:
+        for w in warns + ([tables.partial_note(s)] if tables.partial_note(s) else []):
             doc.box(f"{s['model']}: {w}", "warn")
         doc.p(f"{s['model']}: " + " ".join(said))
+    hw_files = next((hardware_sentence(s) for s in summaries if s.get("hardware_profiles")), None)
+    if hw_files:
+        doc.p(hw_files)
     doc.h(2, "Estimator assumptions and what is left out", "assumptions")
     notes = pd.concat([tables.estimator_notes(s) for s in summaries], ignore_index=True).drop_duplicates()
     estimator_block(doc, notes)

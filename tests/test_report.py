@@ -180,3 +180,56 @@ def test_comparison_tables(demo):
     spread = pd.read_csv(out / "tables" / "spread.csv")
     both = spread[(spread["model"] == SNN) & (spread["hardware"] == "horowitz-45nm-fp32")].iloc[0]
     assert both["n"] == 2 and both["max_over_min"] == pytest.approx(both["max_joules"] / both["min_joules"])
+
+
+def test_report_lists_multi_level_spike_layers_and_unseen_neurons(tmp_path):
+    """A run folder written by hand (no tracker): a SEW-style "ADD" block, whose second conv
+    reads sums of two spike maps (levels up to 2). The report lists that layer with its
+    largest level, from layers.csv, and the unseen neuron modules named in summary.json."""
+    import torch
+    from torch import nn
+
+    import snnsim
+
+    pytest.importorskip("spikingjelly.activation_based")
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    class SEW(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sn0 = neuron.IFNode(v_threshold=0.5)
+            self.conv1 = layer.Conv2d(2, 2, 3, padding=1, bias=False)
+            self.sn1 = neuron.IFNode(v_threshold=0.1)
+            self.conv2 = layer.Conv2d(2, 3, 1, bias=False)
+
+        def forward(self, x):
+            s = self.sn0(x)
+            return self.conv2(self.sn1(self.conv1(s)) + s)       # SEW "ADD": spikes + spikes
+
+    torch.manual_seed(0)
+    net = SEW()
+    with torch.no_grad():
+        net.conv1.weight.fill_(0.5)
+    functional.set_step_mode(net, "m")
+    p = snnsim.profile(net, torch.rand(2, 1, 2, 6, 6) * 2, batch_size=1)
+    graded = p.graded_spike_layers()
+    assert list(graded.module) == ["conv2"] and int(graded.max_level[0]) == 2
+
+    run = tmp_path / "run"
+    run.mkdir()
+    summary = {"model": "sew-toy", "kind": "spiking", "params": 21, "weights": "random", "timesteps": 2,
+               "input": {"source": "random"}, "totals": p.totals, "thop_macs": p.thop_macs, "uncounted": [],
+               "unseen_neurons": [{"module": "hidden.node", "module_type": "LIFNode", "framework": "spikingjelly"}]}
+    (run / "summary.json").write_text(json.dumps(summary))
+    p.layers.assign(branch="frame").to_csv(run / "layers.csv", index=False)
+    p.neurons.assign(branch="frame", frames=1).to_csv(run / "neurons.csv", index=False)
+    write_report(run)
+
+    listing = pd.read_csv(run / "tables" / "graded_spikes.csv")
+    assert listing[["module", "op", "max_level", "signed"]].values.tolist() == [["conv2", "convolution", 2, False]]
+    text = " ".join(_text(run / "report.html").split())
+    assert "Layers receiving multi-level or signed spikes" in text
+    assert "conv2 Conv2d convolution frame 2 no" in text
+    assert "hidden.node (LIFNode, spikingjelly)" in text and "never seen running" in text
+    md = (run / "report.md").read_text()
+    assert "Layers receiving multi-level or signed spikes" in md and "hidden.node" in md
