@@ -1,9 +1,11 @@
 """Measure a model's energy per frame on a real NVIDIA GPU with NVML and write a measured
 hardware profile (hardware_profiles/measured/README.md describes the format).
 
-NVML's total-energy counter (Volta and later) is read around N tracking frames; the idle
-power, sampled for the same time before the run, is reported and subtracted. Nothing here
-is modelled: without a GPU the command says so and stops.
+NVML's total-energy counter (Volta and later) is read around N tracking frames. The idle
+power, sampled for a few seconds before the run, is reported beside it and NOT subtracted
+from the profile's joules_per_frame (the whole board's energy is what a deployment pays);
+the above-idle figure is recorded in the measurement's method text. Nothing here is
+modelled: without a GPU the command says so and stops.
 """
 from __future__ import annotations
 
