@@ -45,6 +45,16 @@ def _brute_syn_events(model: nn.Module, *inputs) -> float:
     return total[0]
 
 
+def _profile_matches_brute_force(net, x, batch: int, neuron_updates: int):
+    """Profile a net whose loop runs inside forward: the batch size found from its neurons,
+    syn_events per sample x batch equal to the brute force, and the updates hand-counted."""
+    ref = _brute_syn_events(net, x)
+    p = snnsim.profile(net, x)
+    assert p.batch_size == batch
+    assert p.totals["syn_events"] * batch == pytest.approx(ref, rel=1e-12)
+    assert p.totals["neuron_updates"] == neuron_updates
+    return p
+
 def _sj_net():
     from spikingjelly.activation_based import functional, layer, neuron
 
@@ -98,12 +108,7 @@ def test_snntorch_loop_over_time_batch_is_the_neurons_axis_0():
 
     torch.manual_seed(2)
     net, T, B = Net(), 7, 2
-    x = (torch.rand(T, B, 6) > 0.4).float()
-    ref = _brute_syn_events(net, x)
-    p = snnsim.profile(net, x)
-    assert p.batch_size == B
-    assert p.totals["syn_events"] * B == ref
-    assert p.totals["neuron_updates"] == T * (5 + 3)
+    _profile_matches_brute_force(net, (torch.rand(T, B, 6) > 0.4).float(), B, T * (5 + 3))
 
 
 @pytest.mark.parametrize("kind", ["synaptic", "rleaky"])
@@ -135,12 +140,7 @@ def test_snntorch_synaptic_and_rleaky_documented_loops(kind):
 
     torch.manual_seed(4)
     net, T, B = Net(), 6, 4
-    x = (torch.rand(T, B, 6) > 0.4).float()
-    ref = _brute_syn_events(net, x)
-    p = snnsim.profile(net, x)
-    assert p.batch_size == B
-    assert p.totals["syn_events"] * B == pytest.approx(ref, rel=1e-12)
-    assert p.totals["neuron_updates"] == T * 5
+    p = _profile_matches_brute_force(net, (torch.rand(T, B, 6) > 0.4).float(), B, T * 5)
     assert p.totals["spikes"] > 0
 
 
