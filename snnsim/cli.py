@@ -336,7 +336,7 @@ def cmd_compare(args) -> int:
 def cmd_measure(args) -> int:
     import contextlib
 
-    from snnsim.measure import base_profile, measure, write_measured_profile
+    from snnsim.measure import measure, write_measured_profile
 
     # The user's inputs first (model name, then weights), the machine (GPU, NVML) last: a typo
     # must not be answered with "no GPU".
@@ -360,8 +360,6 @@ def cmd_measure(args) -> int:
                                   inputs=[] if weights in ("default", "random", "golden") else [weights])
     with output if output is not None else contextlib.nullcontext():
         result = measure(args.model, args.device, args.frames, None if weights == "default" else weights)
-        if args.base is None and base_profile(result["gpu"]) is None:
-            raise CliError(f"no shipped profile for GPU '{result['gpu']}'; pass --base NAME (see snnsim hardware)")
         gpu = "-".join(result["gpu"].lower().split())
         path = write_measured_profile(result, output if output is not None else f"measured-{gpu}-{args.model}.yaml",
                                       args.base)

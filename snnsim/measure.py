@@ -97,7 +97,7 @@ def write_measured_profile(result: dict, path, base: str | None = None) -> pathl
 
     base = base or base_profile(result["gpu"])
     if base is None:
-        raise ValueError(f"no shipped profile for GPU '{result['gpu']}'; pass --base NAME (see snnsim hardware)")
+        raise MeasurementUnavailable(f"no shipped profile for GPU '{result['gpu']}'; pass --base NAME (see snnsim hardware)")
     doc = {
         "name": None,   # the file's stem, set below
         "base": base,

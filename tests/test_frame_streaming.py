@@ -269,6 +269,11 @@ def test_summary_says_partial_naming_the_uncounted_operator_and_lists_graded_lay
     assert set(graded) == {"conv2", ""}
     assert all(2 <= r["max_level"] <= 4 and not r["signed"] for r in graded.values())
     torch.manual_seed(3)
-    partial = profile_tracker(CdistToy().eval(), "random", 2).summary()
+    tp = profile_tracker(CdistToy().eval(), "random", 2)
+    partial = tp.summary()
     assert partial["complete"] is False
     assert "cdist" in partial["partial_note"] and any("cdist" in u["op"] for u in partial["uncounted"])
+    # and its energy says so: a lower bound, naming the operator, never a complete total
+    e = estimate(tp, "horowitz-45nm-fp32", "ac-mac")
+    assert e.complete is False and "cdist" in e.omitted[0]
+    assert estimate(profile_tracker(toy, "random", 2), "horowitz-45nm-fp32", "ac-mac").complete is True

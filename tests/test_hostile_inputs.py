@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import time
@@ -311,3 +312,42 @@ def test_staging_left_by_sigkill_is_cleaned_by_the_next_run(tmp_path):
     rerun = run_cli(["profile", "asymtrack-t", "--hardware", "loihi2", "--quiet", "--out", "out"], cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# ------------------------------------------------------------------ names beside --out
+def test_lock_never_follows_a_link_nor_takes_a_users_file(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / ".out.snnsim-lock").symlink_to(victim)
+    (tmp_path / "notes.md").write_text("mine")
+    (tmp_path / ".o2.snnsim-lock").write_text("my own file with that name")
+    before = snapshot(tmp_path)
+    for out in ("out", "o2"):
+        with pytest.raises(OutputError, match="is not an snnsim lock"):
+            with open_output(tmp_path / out, "snnsim test"):
+                pass
+    assert snapshot(tmp_path) == before
+
+
+def test_sweep_removes_only_provable_staging_and_restores_only_a_complete_output(tmp_path):
+    forged = tmp_path / ".out.snnsim-staging-zz"            # the name, a marker of any text, user data
+    (forged / "keep").mkdir(parents=True)
+    (forged / ".snnsim-staging").write_text("not ours")
+    (forged / "keep" / "f").write_text("precious")
+    empty_old = tmp_path / ".out.snnsim-old-yy"              # empty: nothing says it was an output
+    empty_old.mkdir()
+    old_with_extra = tmp_path / ".out.snnsim-old-xx"         # a marker, but a file it does not list
+    make_own_output(old_with_extra)
+    (old_with_extra / "added.txt").write_text("precious")
+    before = snapshot(tmp_path)
+    make_own_output(tmp_path / "out")
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("out")} == before
+    # a killed run's own staging and a complete earlier output caught mid-replace are swept
+    with open_output(tmp_path / "run", "snnsim test") as first:
+        (first.staging / "a.txt").write_text("a")
+        stale = pathlib.Path(str(first.staging) + "-killed")
+        shutil.copytree(first.staging, stale)
+    assert stale.exists()
+    make_own_output(tmp_path / "run")
+    assert not stale.exists()

@@ -34,7 +34,7 @@ def test_written_profile_validates_and_replaces_the_roofline(tmp_path):
 
 
 def test_unknown_gpu_needs_a_base(tmp_path):
-    with pytest.raises(ValueError, match="--base"):
+    with pytest.raises(MeasurementUnavailable, match="--base"):   # a user error: one line, exit 2
         write_measured_profile({"gpu": "Mystery GPU", "driver": "1", "torch": "2", "model": "m", "weights": "w",
                                 "frames": 1, "date": "d", "seconds": 1, "joules_per_frame": 1.0, "watts": 1,
                                 "idle_watts": 0, "joules_per_frame_above_idle": 1.0}, tmp_path / "x.yaml")

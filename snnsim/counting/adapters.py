@@ -273,7 +273,7 @@ def count_steps(spikes: torch.Tensor, fmt: SpikeFormat, time_dim: int | None, t0
         value_sum = float(st.sum() if exact_f32 else st.sum(dtype=torch.float64))
         # spike mass is the sum of |k| (DESIGN "Levels and signs"): a ternary -1 is one event,
         # not a cancellation of a +1
-        mass = value_sum if not getattr(fmt, "signed", False) else float(
+        mass = value_sum if not fmt.signed else float(
             st.abs().sum() if exact_f32 else st.abs().sum(dtype=torch.float64))
         steps.append(NeuronStep(
             t=t0 + i,

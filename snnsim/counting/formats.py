@@ -10,7 +10,7 @@ Spike-derived tensors (a neuron's output, and what level-preserving operators --
 concatenation, max-pooling, sums and differences of spikes -- make of it; the profiler tracks
 them) may leave a declared format's range: a SEW "ADD" residual holds sums 0..k of spikes, an
 I-LIF neuron read through a binary adapter emits 0..4, a ternary neuron -1/0/+1. For those,
-`integer_format` keeps the declared quantum q and reads the levels from the values: every
+`integer_levels` keeps the declared quantum q and reads the levels from the values: every
 value must be an integer multiple k*q of a declared q (any integer k, either sign); the
 format's `levels` is then the largest |k| seen and `signed` whether a negative level occurs.
 """
@@ -140,23 +140,12 @@ def _all_multiples(x: torch.Tensor, q: float, nonneg: bool) -> bool:
     return bool((k - torch.round(k)).abs().max().item() <= _LEVEL_TOL)
 
 
-def level_range(x: torch.Tensor, fmt: SpikeFormat) -> tuple[int, bool]:
-    """(largest |k|, any k < 0) of a tensor known to hold multiples of fmt.q."""
-    rng = _value_range(x)
-    return (0, False) if rng is None else (_top_level(rng, fmt.q), rng[0] < 0)
-
-
-def integer_format(x: torch.Tensor, quanta) -> SpikeFormat | None:
-    """The format of a spike-derived tensor: the coarsest declared quantum q such that every
-    value of x is k*q for an integer k (any sign, any size), with levels = the largest |k|
-    seen (at least 1) and signed = whether some k < 0. None when no declared quantum divides
-    every value (x is then real). See the module docstring for which tensors this applies to."""
-    found = integer_levels(x, quanta)
-    return found[0] if found is not None else None
-
-
 def integer_levels(x: torch.Tensor, quanta) -> tuple[SpikeFormat, int, bool] | None:
-    """`integer_format` with the levels seen: (format, largest |k|, any k < 0), or None."""
+    """The format of a spike-derived tensor and the levels seen: (format, largest |k|, any
+    k < 0) for the coarsest declared quantum q such that every value of x is k*q for an
+    integer k (any sign, any size; the format's levels = the largest |k|, at least 1, and
+    signed = whether some k < 0). None when no declared quantum divides every value (x is
+    then real). See the module docstring for which tensors this applies to."""
     rng = _value_range(x)
     if rng is None:
         return None

@@ -308,6 +308,14 @@ class Profiler:
         # readouts that emit voltages (Norse LI, ...) are neurons without spikes or a format
         self._spiking = {n: a.spiking(m) for n, (m, a) in self.neuron_modules.items()}
         declared = {a.spike_format(m) for n, (m, a) in self.neuron_modules.items() if self._spiking[n]}
+        if isinstance(spike_formats, SpikeFormat):   # one format given bare
+            spike_formats = [spike_formats]
+        if spike_formats is not None:
+            spike_formats = list(spike_formats)
+            bad = next((f for f in spike_formats if not isinstance(f, SpikeFormat)), None)
+            if bad is not None:
+                raise TypeError(f"spike_formats: {bad!r} is not a SpikeFormat; give e.g. "
+                                f"[snnsim.SpikeFormat(0.25, 4)]")
         self.formats = order_formats(spike_formats if spike_formats is not None else declared)
         # Explicit formats decide by value alone (the old rule); declared ones also follow
         # spike-derived tensors beyond their range (sums, signed levels: see the docstring).
@@ -452,11 +460,7 @@ class Profiler:
         which the counts handle; anything else is not a spike)."""
         if name in self._off_format or not spikes.numel() or fmt.fits(spikes):
             return
-        try:
-            from .formats import integer_format
-        except ImportError:
-            integer_format = None
-        if integer_format is not None and integer_format(spikes, [fmt.q]) is not None:
+        if integer_levels(spikes, [fmt.q]) is not None:
             return
         seen = torch.unique(spikes.detach().flatten()[: 1 << 20]).tolist()
         shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in seen]

@@ -77,8 +77,8 @@ class Profile:
     def from_records(cls, ops: list[OpRecord], neurons: list[NeuronRecord], uncounted: dict,
                      batch_size: int, formats, weight_sparsity: bool, thop_params: dict | None = None,
                      unseen_neurons: list | None = None) -> "Profile":
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         b = float(batch_size)
         layer_rows = [{
             "module": r.module, "module_type": r.module_type, "op": r.op, "kind": r.count.kind,

@@ -87,11 +87,10 @@ def estimate(profile, hardware: str | os.PathLike | HardwareProfile,
 def _left_out(profile) -> tuple[list[dict], list[str]]:
     """What the counts of `profile` leave out: the operators that ran with no formula
     ({op, module, ...} rows) and the neuron modules no hook saw -- of the profile itself, or
-    of what it aggregates (a tracker profile's frames)."""
+    of the per-frame tables it lists. The contract is two attributes, `uncounted` (a table or
+    a list of {op, module, ...} rows) and `unseen_neurons`: nothing here knows how a tracker
+    aggregates its frames."""
     sources = [profile]
-    agg = getattr(profile, "aggregate", None)
-    if agg is not None:   # a tracker profile's running aggregate and the frames it keeps
-        sources += [agg] + [f for f in (getattr(agg, "first", None), getattr(agg, "last", None)) if f is not None]
     frames = getattr(profile, "frames", None)
     if isinstance(frames, (list, tuple)):
         sources += list(frames)
@@ -101,12 +100,6 @@ def _left_out(profile) -> tuple[list[dict], list[str]]:
         unc = getattr(src, "uncounted", None)
         if isinstance(unc, pd.DataFrame):
             rows += unc.to_dict(orient="records")
-        elif isinstance(unc, dict):
-            for key, value in unc.items():
-                if isinstance(value, dict):
-                    rows.append(value)
-                elif isinstance(key, tuple) and len(key) == 2:
-                    rows.append({"module": key[0], "op": key[1]})
         elif isinstance(unc, (list, tuple)):
             rows += [r for r in unc if isinstance(r, dict)]
         for u in getattr(src, "unseen_neurons", None) or []:

@@ -371,9 +371,32 @@ class OutputTarget:
         self._made = []
 
     # lock
+    def _check_lock_file(self) -> None:
+        """An existing lock path must be a lock of ours (left by a killed run): a regular file
+        of this user holding our JSON, or empty (killed before it wrote). Anything else -- a
+        link, a folder, a user's file that happens to have the name -- is never opened."""
+        try:
+            st = os.lstat(self.lock_path)
+        except FileNotFoundError:
+            return
+        ours = stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_size <= _MAX_MARKER_BYTES
+        if ours and st.st_size:
+            try:
+                ours = json.loads(self.lock_path.read_text(encoding="utf-8")).get("tool") == "snnsim"
+            except (OSError, ValueError, AttributeError):
+                ours = False
+        if not ours:
+            raise OutputError(f"--out {self.shown}: {self.lock_path} exists and is not an snnsim lock; move it away "
+                              f"or give another --out")
+
     def _lock(self) -> None:
         while True:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            self._check_lock_file()
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
+            except OSError as err:   # a link put there after the check (ELOOP) or the like
+                raise OutputError(f"--out {self.shown}: cannot open the lock {self.lock_path} ({err.strerror}); move "
+                                  f"it away or give another --out") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -390,7 +413,7 @@ class OutputTarget:
                 break
             os.close(fd)
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(asdict(self.identity)).encode())
+        os.write(fd, json.dumps({"tool": "snnsim", **asdict(self.identity)}).encode())
         self._lock_fd = fd
 
     def _release(self) -> None:
@@ -430,13 +453,20 @@ class OutputTarget:
         """Remove what a killed run of ours left (we hold the lock: no live run owns it)."""
         for p in self._stale():
             tag = p.name[len(f".{self.path.name}.snnsim-"):]
-            if tag.startswith("old-") and not os.path.lexists(self.path) and _is_ours(p, self.kind):
+            if tag.startswith("old-") and not os.path.lexists(self.path) and _is_published(p, self.kind):
                 os.rename(p, self.path)   # killed half-way through a replace: put the old output back
-            elif tag.startswith(("staging-", "old-")) and _is_ours(p, self.kind):
+            elif tag.startswith("old-") and _is_published(p, self.kind):
+                _remove_ours(p)
+            elif tag.startswith("staging-") and _is_staging(p, self.kind):
                 _remove_ours(p)
 
     def publish(self) -> pathlib.Path:
         raise NotImplementedError
+
+    def _published(self) -> None:
+        """The new output is in place: from here a signal must not call it unwritten."""
+        self._staging = None
+        self.published = True
 
     def _marker(self, files: list[str]) -> dict:
         return {"tool": "snnsim", "format": 1, **asdict(self.identity),
@@ -447,18 +477,25 @@ class OutputTarget:
         if os.path.lexists(self.path):
             check_output(self.path, kind=self.kind, inputs=self.inputs)   # still ours, nothing foreign added
             if _rename2(ready, self.path, _RENAME_EXCHANGE):
-                _remove_ours(ready)        # now the previous output: ours, checked above
+                self._published()
+                _remove_previous(ready, self.kind)   # now the previous output
                 return
             old = self._sibling(f"old-{self.identity.run_id[:16]}")
             os.rename(self.path, old)
             os.rename(ready, self.path)
-            _remove_ours(old)
+            self._published()
+            _remove_previous(old, self.kind)
             return
         try:
             if not _rename2(ready, self.path, _RENAME_NOREPLACE):
-                if os.path.lexists(self.path):
-                    raise FileExistsError
-                os.rename(ready, self.path)
+                if self.kind == "file":
+                    os.link(ready, self.path)   # fails if anything is there now: never replaces
+                    os.unlink(ready)
+                else:
+                    if os.path.lexists(self.path):
+                        raise FileExistsError
+                    os.rename(ready, self.path)
+            self._published()
         except FileExistsError:
             raise OutputError(f"--out {self.shown} was created by something else while snnsim ran; nothing was "
                               f"replaced: give another --out") from None
@@ -473,17 +510,38 @@ def _read_lock(fd: int) -> str:
         return "a run that has not yet said who it is"
 
 
-def _is_ours(path: pathlib.Path, kind: str) -> bool:
+def _is_published(path: pathlib.Path, kind: str) -> bool:
+    """A complete output of ours: its marker parses and it holds only the files it lists (a
+    staging marker aside: a run killed between writing the one and removing the other)."""
     if os.path.islink(path):
         return False
-    if path.is_dir():
-        if _read_marker(path) is not None or (path / STAGING_MARKER).is_file():
+    if kind == "file":
+        return path.is_file() and _file_marker(path) is not None
+    marker = _read_marker(path) if path.is_dir() else None
+    return marker is not None and set(_foreign_entries(path, marker)) <= {STAGING_MARKER}
+
+
+def _is_staging(path: pathlib.Path, kind: str) -> bool:
+    """Staging of ours: its staging marker parses as ours (or it is already a complete output
+    that was never renamed into place). Anything else with the name is left alone."""
+    if os.path.islink(path):
+        return False
+    if kind == "file" or not path.is_dir():
+        return _is_published(path, kind)
+    try:
+        data = json.loads((path / STAGING_MARKER).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("tool") == "snnsim" and data.get("incomplete") is True:
             return True
-        try:
-            return not any(os.scandir(path))   # killed before its staging marker was written
-        except OSError:
-            return False
-    return path.is_file() and _file_marker(path) is not None
+    except (OSError, ValueError):
+        pass
+    return _is_published(path, kind)
+
+
+def _remove_previous(path: pathlib.Path, kind: str) -> None:
+    """The output a publish replaced. Checked as ours before the swap; a file a user added
+    since is never deleted with it: the folder is then left beside the output, as it is."""
+    if _is_published(path, kind):
+        _remove_ours(path)
 
 
 def _remove_ours(path: pathlib.Path) -> None:
@@ -502,19 +560,18 @@ class OutputFolder(OutputTarget):
     def _new_staging(self) -> pathlib.Path:
         path = self._staging_path()
         os.mkdir(path, 0o777)   # the umask applies: ordinary permissions, not mkdtemp's 0700
-        (path / STAGING_MARKER).write_text(json.dumps({"incomplete": True, **asdict(self.identity)}) + "\n")
+        (path / STAGING_MARKER).write_text(json.dumps({"tool": "snnsim", "incomplete": True,
+                                                      **asdict(self.identity)}) + "\n")
         return path
 
     def publish(self) -> pathlib.Path:
         if self.published:
             return self.path
         staging = self.staging
+        files = [e for e in _entries(staging) if e != STAGING_MARKER]
+        (staging / MARKER).write_text(json.dumps(self._marker(files), indent=1) + "\n")   # then, never before:
         (staging / STAGING_MARKER).unlink()
-        files = _entries(staging)
-        (staging / MARKER).write_text(json.dumps(self._marker(files), indent=1) + "\n")
         self._swap_into_place(staging)
-        self._staging = None
-        self.published = True
         return self.path
 
 
@@ -538,8 +595,6 @@ class OutputFile(OutputTarget):
         if not self.staging.exists():
             raise RuntimeError("nothing was written: call write_text before publishing")
         self._swap_into_place(self.staging)
-        self._staging = None
-        self.published = True
         return self.path
 
 

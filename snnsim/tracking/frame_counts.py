@@ -214,14 +214,20 @@ class TrackerProfile:
             "totals": self.totals, "template": self.template_totals, "thop_macs": self.thop_macs,
             "thop_params": self.thop_params,
             "full_macs_per_frame": self.totals["dense_macs"],
-            "uncounted": list(self.aggregate.uncounted.values()),
+            "uncounted": self.uncounted,
             "unseen_neurons": self.unseen_neurons,
-            "complete": not self.aggregate.uncounted and not self.unseen_neurons,
-            "partial_note": partial_note(list(self.aggregate.uncounted.values()), self.unseen_neurons),
+            "complete": not self.uncounted and not self.unseen_neurons,
+            "partial_note": partial_note(self.uncounted, self.unseen_neurons),
             "graded_spike_layers": self.frame.graded_spike_layers().to_dict(orient="records"),
             "non_spiking_neurons": self.frame.non_spiking_neurons,
             "notes": self.notes,
         }
+
+    @property
+    def uncounted(self) -> list[dict]:
+        """Operators that ran with no counting formula in a profiled frame ({op, module, calls,
+        shapes} rows): the estimators read this (snnsim.energy.estimate) to mark totals partial."""
+        return list(self.aggregate.uncounted.values())
 
     @property
     def unseen_neurons(self) -> list:

@@ -212,3 +212,21 @@ def test_profiler_result_without_neurons_asks_for_the_batch():
         lin(torch.randn(4, 3))
     with pytest.raises(_batch_size_error(), match="batch_size"):
         prof.result()
+
+
+@pytest.mark.parametrize("bad", [2.5, 0, -1, True, "2"])
+def test_batch_size_must_be_a_whole_number(bad):
+    net = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+        snnsim.profile(net, torch.rand(4, 3), batch_size=bad)
+
+
+def test_spike_formats_accepts_one_format_and_names_a_wrong_item():
+    from snnsim import SpikeFormat
+
+    net = nn.Linear(3, 2)
+    x = (torch.rand(4, 3) > 0.5).float()
+    one = snnsim.profile(net, x, spike_formats=SpikeFormat(1.0, 1), batch_size=4)
+    assert one.totals["syn_events"] == float((x != 0).sum()) * 2 / 4     # every nonzero input meets 2 weights
+    with pytest.raises(TypeError, match=r"spike_formats: \(1, 1\) is not a SpikeFormat"):
+        snnsim.profile(net, x, spike_formats=[(1, 1)], batch_size=4)
