@@ -158,9 +158,9 @@ def matmul_count(a: Operand, b: Operand, weight_sparsity: bool, kind: str = "mat
     return count
 
 
-def _io(count: OpCount, a: Operand, b: Operand, out_numel: int) -> None:
+def _io(count: OpCount, *operands: Operand, out_numel: int) -> None:
     """Weight size and activation traffic: the weight is stored, the others are read."""
-    for op in (a, b):
+    for op in operands:
         if op.is_weight:
             stored = op.stored_numel if op.stored_numel is not None else op.tensor.numel()
             count.weight_numel = max(count.weight_numel, stored)
@@ -224,13 +224,7 @@ def sdpa_count(q: Operand, k: Operand, v: Operand, weight_sparsity: bool,
     # what the fused operator reads and writes: Q, K, V once (not their broadcasts), O
     count.weight_numel = 0
     count.in_numel = 0
-    for op in (q, k, v):
-        if op.is_weight:
-            stored = op.stored_numel if op.stored_numel is not None else op.tensor.numel()
-            count.weight_numel = max(count.weight_numel, stored)
-        else:
-            count.in_numel += op.tensor.numel()
-    count.out_numel = math.prod(batch) * L * vt.shape[-1]
+    _io(count, q, k, v, out_numel=math.prod(batch) * L * vt.shape[-1])
     return count
 
 
@@ -414,7 +408,6 @@ def op_name(func) -> str:
 
 # ------------------------------------------------- recurrent layers, conv_tbc, lookups
 # (appended: formulas for operators that used to run uncounted)
-import dataclasses  # noqa: E402
 def _recurrent_count(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, h_prev: torch.Tensor,
                      operand, ws) -> OpCount:
     """A recurrent layer's gates over all its steps: every step reads its input through
@@ -423,18 +416,13 @@ def _recurrent_count(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, h_
     by the input's class (spikes: exact synaptic events); the hidden part by the hidden
     states the steps actually read (`h_prev`, one row per step and sample)."""
     # classify the tensors the layer received (a reshaped view is a new tensor object)
-    xin = _reshaped(operand(x), x.reshape(-1, x.shape[-1]))
+    xin = operand(x).same(x.reshape(-1, x.shape[-1]))
     hin = operand(h_prev.reshape(-1, h_prev.shape[-1]))
-    count = matmul_count(xin, _reshaped(operand(w_ih), w_ih.t()), ws, kind="rnn")
-    count += matmul_count(hin, _reshaped(operand(w_hh), w_hh.t()), ws, kind="rnn")
+    count = matmul_count(xin, operand(w_ih).same(w_ih.t()), ws, kind="rnn")
+    count += matmul_count(hin, operand(w_hh).same(w_hh.t()), ws, kind="rnn")
     count.operands = f"{xin.role}*weight,{hin.role}*weight"
     count.kind = "rnn"
     return count
-
-
-def _reshaped(op: Operand, tensor: torch.Tensor) -> Operand:
-    """The same operand (role, format, levels) seen through another view of its tensor."""
-    return dataclasses.replace(op, tensor=tensor)
 
 
 def _mkldnn_rnn_layer(args, operand, ws, out):
@@ -455,8 +443,8 @@ def _conv_tbc(args, operand, ws, out):
     and symmetric padding `pad`: the same counts as conv1d on [B, C_in, T]."""
     x, w = args[0], args[1]
     pad = int(args[3]) if len(args) > 3 else 0
-    xo = _reshaped(operand(x), x.permute(1, 2, 0))
-    wo = _reshaped(operand(w), w.permute(2, 1, 0))
+    xo = operand(x).same(x.permute(1, 2, 0))
+    wo = operand(w).same(w.permute(2, 1, 0))
     return conv_count(xo, wo, (1,), (pad,), (1,), False, (0,), 1, out.permute(1, 2, 0), ws)
 
 

@@ -64,7 +64,7 @@ class MeanCounts:
         return out
 
 
-class _ArraySum:
+class ExactSum:
     """Exact running sum of equal-length float vectors: integer-valued entries below 2^53 are
     added as int64 (exact to 9.2e18), the others as float64."""
 
@@ -104,8 +104,8 @@ class _Group:
         self.l_events = [c for c in LAYER_EVENTS if c in self.layers.columns]
         self.n_events = [c for c in NEURON_EVENTS if c in self.neurons.columns]
         self.l_maxima = [c for c in LAYER_MAXIMA if c in self.layers.columns]
-        self.l_sum = _ArraySum(len(self.layers) * len(self.l_events))
-        self.n_sum = _ArraySum(len(self.neurons) * len(self.n_events))
+        self.l_sum = ExactSum(len(self.layers) * len(self.l_events))
+        self.n_sum = ExactSum(len(self.neurons) * len(self.n_events))
         self.l_max = None
         self.timesteps, self.is_spiking = timesteps, is_spiking
         self.n = 0

@@ -16,14 +16,15 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
+from snnsim.counting.profiler import has_non_finite
+
 __all__ = ["finite_outputs"]
 
 
 def _first_bad(output) -> str | None:
     for t in tree_flatten(output)[0]:
-        if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()) and t.numel():
-            if bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all()):
-                continue   # a finite sum clears the tensor in one reduction
+        if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()) and t.numel() \
+                and has_non_finite(t):
             return "NaN" if bool(torch.isnan(t).any()) else "inf"
     return None
 

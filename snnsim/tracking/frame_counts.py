@@ -23,31 +23,12 @@ import torch
 from ..counting import Profile, Profiler
 from ..counting.result import NEURON_COLUMNS, TOTAL_FIELDS, partial_note
 from ..energy.frames import LAYER_MAXIMA as _LAYER_MAXIMA
-from ..energy.frames import FrameMean
+from ..energy.frames import ExactSum, FrameMean
 
 LAYER_KEYS = ["module", "module_type", "op", "kind", "operands"]
 NEURON_KEYS = ["module", "module_type", "framework", "order", "call", "t", "shape", "levels", "quantum"]
 _NEURON_SUMS = ["neurons", "spikes", "spike_mass"]
 _NEURON_MEANS = ["firing_rate", "mean_level", "mean_value"]
-
-
-class _ExactSum:
-    """Exact running sum of floats: integer-valued ones as a Python int, the rest as a float."""
-
-    __slots__ = ("ints", "floats")
-
-    def __init__(self):
-        self.ints, self.floats = 0, 0.0
-
-    def add(self, v: float) -> None:
-        v = float(v)
-        if v.is_integer():
-            self.ints += int(v)
-        else:
-            self.floats += v
-
-    def value(self) -> float:
-        return float(self.ints) + self.floats if self.floats else float(self.ints)
 
 
 class FrameAggregate:
@@ -59,7 +40,7 @@ class FrameAggregate:
         self.first: Profile | None = None
         self.last: Profile | None = None
         self.n = 0
-        self.totals_sum = {k: _ExactSum() for k in TOTAL_FIELDS}
+        self.totals_sum = ExactSum(len(TOTAL_FIELDS))   # in TOTAL_FIELDS order
         self.counts = FrameMean(model)
         self.uncounted: dict[tuple, dict] = {}
 
@@ -68,8 +49,7 @@ class FrameAggregate:
             self.first = p
         self.last = p
         self.n += 1
-        for k, v in p.totals.items():
-            self.totals_sum.setdefault(k, _ExactSum()).add(v)
+        self.totals_sum.add([p.totals[k] for k in TOTAL_FIELDS])
         self.counts.add(p)
         for row in p.uncounted.to_dict(orient="records"):
             self.uncounted.setdefault(tuple(map(repr, row.values())), row)   # distinct rows only: bounded
@@ -128,7 +108,7 @@ class TrackerProfile:
     def totals(self) -> dict[str, float]:
         """Mean per tracking frame (template cached): exact sums over the frames / frames."""
         n = self.aggregate.n
-        return {k: acc.value() / n for k, acc in self.aggregate.totals_sum.items()}
+        return {k: float(v) / n for k, v in zip(TOTAL_FIELDS, self.aggregate.totals_sum.value())}
 
     def frame_groups(self):
         """The tracking frames' mean count tables per frame structure, with their frames
