@@ -1,15 +1,20 @@
-"""Train `spiketrack-tiny` on synthetic tracking sequences, on the CPU, and evaluate it.
+"""Train `spiketrack-tiny` or its ANN twin `spiketrack-tiny-ann` on the CPU, the same way.
 
-    python examples/train_tiny_spiketrack.py      # 900 steps on 1 thread: 25.7 min measured on a shared CPU
-    python examples/train_tiny_spiketrack.py --steps 200 --out /tmp/tiny.pt --doc ''   # smoke run
+    python examples/train_tiny_spiketrack.py --model spiketrack-tiny       # 1400 steps, 45 min budget
+    python examples/train_tiny_spiketrack.py --model spiketrack-tiny-ann   # the same data, steps, budget
+    python examples/train_tiny_spiketrack.py --steps 12 --out /tmp/t.pt --json /tmp/t.json   # smoke run
 
 What it does
-1. Data: in-memory pairs from `snnsim.tracking.synthetic` scenes (a textured target moving,
-   bouncing and changing scale over a smooth background, 0-2 look-alike distractors, an
-   occluder bar half of the time). A template crop is cut at the target box of frame i, a
-   search crop at the box of a later frame j with a jittered centre and scale, both with the
-   runtime's own crop code (snnsim.tracking.sot: sqrt(w h) x 4.0, black padding, ImageNet
-   normalisation) so training sees exactly what tracking feeds the network.
+1. Data: (template, search) pairs from a rolling pool of scenes (ScenePool): diverse scenes
+   from `snnsim.tracking.training_scenes` (photographs from scikit-image's wheel and five
+   procedural texture families, aspect 0.3-3, speeds 0-18 px / frame, camera pan / zoom,
+   lighting, blur, noise, JPEG, occluders, look-alike and unlike distractors) and, as one
+   family among many (10 %), scenes of the first generator `snnsim.tracking.synthetic`.
+   The template is cut at the target box of frame i (target >= 70 % visible), the search
+   at the box of a frame within 50 frames of it with a jittered centre and scale, both with
+   the runtime's own crop code (snnsim.tracking.sot: sqrt(w h) x 4.0, black padding,
+   ImageNet normalisation), so training sees what tracking feeds the network. The seed
+   fixes everything: scene seeds, pairs and initialisation.
 2. Targets and loss as in OSTrack / SpikeTrack's centre-head training: a Gaussian centre
    heatmap on the 8 x 8 score map (CenterNet radius at IoU 0.7) with the focal loss, and the
    box read from the size / offset maps at the ground-truth centre cell with GIoU + L1
@@ -18,19 +23,19 @@ What it does
    from scratch needs them to learn, so they are swapped for ordinary batch-statistics
    BatchNorms during training and folded back into the frozen buffers (same keys) at the end,
    after re-estimating every BatchNorm's statistics with the final weights.
-4. The checkpoint is a bare state_dict in float16 (< 5 MB), loaded strictly by
-   `build_spiketrack_tiny()`. The evaluation reloads it from disk, so the reported scores are
-   those of the shipped file.
-5. Evaluation: the SpikeTrack runtime (Hann window) on held-out synthetic sequences (seeds
-   never used in training), success AUC / precision / normalised precision, against a
-   static-box baseline (the initial box forever).
+4. The checkpoint is a bare state_dict in float16 (< 5 MB), loaded strictly by the model's
+   builder; the final validation reloads it from disk. A JSON record (command, arguments,
+   hardware, seconds, the curve with validation AUC per family, checkpoint sha256) is
+   written beside the docs (docs/training/MODEL.json).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -41,16 +46,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnsim.models.spiketrack import FrozenBatchNorm
-from snnsim.models.spiketrack_tiny import TINY_CONFIG, WEIGHTS_PATH, build_spiketrack_tiny
+from snnsim.models.spiketrack_tiny import (ANN_WEIGHTS_PATH, TINY_CONFIG, WEIGHTS_PATH, build_spiketrack_tiny,
+                                           build_spiketrack_tiny_ann)
 from snnsim.tracking.sot import SpikeTrackRuntime, context_side, crop_window, extract_crop, normalise_crop
 from snnsim.tracking.sot_metrics import average_sot_metrics, sot_metrics
 from snnsim.tracking.synthetic import SyntheticScene
+from snnsim.tracking.training_scenes import DiverseScene
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME_SIZE = (256, 256)
 TRAIN_SEEDS = (100_000, 10_000_000)   # scenes are drawn from this seed range
-VAL_SEEDS = range(5_000, 5_006)       # curve checkpoints (never trained on)
-TEST_SEEDS = range(7_000, 7_012)      # final held-out evaluation (never trained on)
+VAL_SEEDS = range(5_000, 5_004)       # curve checkpoints (never trained on)
+TEST_SEEDS = range(7_000, 7_012)      # the project's own held-out set (never trained on)
+# The two models of the twin pair: trained by this one script with the same data and steps.
+BUILDERS = {"spiketrack-tiny": (build_spiketrack_tiny, WEIGHTS_PATH),
+            "spiketrack-tiny-ann": (build_spiketrack_tiny_ann, ANN_WEIGHTS_PATH)}
 
 
 # ----------------------------------------------------------------------------- BatchNorm swap
@@ -79,7 +89,7 @@ class TrainableBN(nn.Module):
 
 
 @torch.no_grad()
-def reestimate_bn(model: nn.Module, batches, rng, batch: int, center_jitter: float, scale_jitter: float) -> None:
+def reestimate_bn(model: nn.Module, batches, rng, pool, batch: int, center_jitter: float, scale_jitter: float) -> None:
     """Recompute every BatchNorm's running statistics with the final weights, as a plain average
     over `batches` fresh training batches (the running averages gathered during training lag
     behind weights that were still moving, and spiking thresholds are sensitive to that)."""
@@ -94,7 +104,7 @@ def reestimate_bn(model: nn.Module, batches, rng, batch: int, center_jitter: flo
             m.num_batches_tracked.zero_()
     model.train()
     for _ in range(batches):
-        z, x, _ = make_batch(rng, batch, center_jitter, scale_jitter)
+        z, x, _ = make_batch(rng, pool, batch, center_jitter, scale_jitter)
         model(z, x)
     model.eval()
 
@@ -110,9 +120,9 @@ def swap_frozen_bn(model: nn.Module) -> int:
     return n
 
 
-def export_state_dict(model: nn.Module, dtype=torch.float16) -> dict[str, torch.Tensor]:
+def export_state_dict(model: nn.Module, builder, dtype=torch.float16) -> dict[str, torch.Tensor]:
     """The model's state dict with the key set of the frozen-BN model, floats in `dtype`."""
-    reference = build_spiketrack_tiny(None).state_dict()
+    reference = builder(None).state_dict()
     sd = model.state_dict()
     missing = set(reference) ^ set(sd)
     if missing:
@@ -144,45 +154,74 @@ def heatmap_target(box_cxcywh: np.ndarray, feat: int) -> np.ndarray:
     return np.exp(-((xs - ix) ** 2 + (ys - iy) ** 2) / (2 * sigma ** 2))
 
 
-def _nearest_distractor(scene: SyntheticScene, t: int) -> float:
-    f = scene.frame(t, render=False)
-    if not len(f.distractor_boxes):
-        return math.inf
-    c = f.boxes[0, :2] + f.boxes[0, 2:] / 2
-    d = f.distractor_boxes[:, :2] + f.distractor_boxes[:, 2:] / 2
-    return float(np.min(np.linalg.norm(d - c, axis=1)))
+class ScenePool:
+    """A rolling pool of training scenes: each step draws its pairs from random pool members
+    and replaces `refresh` of them with fresh scenes, so a scene (whose set-up costs about two
+    frames' rendering) serves a few pairs before it is dropped. Deterministic given rng.
+
+    `legacy` is the share of scenes drawn by the first generator (snnsim.tracking.synthetic):
+    it stays in the mixture as one family among many, not as the distribution."""
+
+    def __init__(self, rng: np.random.Generator, size: int = 48, refresh: int = 4, legacy: float = 0.1):
+        self.rng, self.refresh, self.legacy = rng, refresh, legacy
+        self.scenes = [self._new() for _ in range(size)]
+
+    def _new(self):
+        seed = int(self.rng.integers(*TRAIN_SEEDS))
+        n = int(self.rng.integers(60, 300))
+        if self.rng.random() < self.legacy:
+            return SyntheticScene(FRAME_SIZE, n_targets=1, n_distractors=int(self.rng.integers(0, 3)), seed=seed,
+                                  occluder=bool(self.rng.random() < 0.5), n_frames=n)
+        return DiverseScene(seed, FRAME_SIZE, n)
+
+    def step(self) -> None:
+        for k in self.rng.choice(len(self.scenes), self.refresh, replace=False):
+            self.scenes[int(k)] = self._new()
+
+    def pick(self):
+        return self.scenes[int(self.rng.integers(len(self.scenes)))]
 
 
-def sample_pair(rng: np.random.Generator, center_jitter: float, scale_jitter: float, hard: float = 0.5):
-    """One training pair: (template [3,Z,Z], search [3,X,X], target box cx,cy,w,h in the search
-    crop, normalised). With probability `hard` (and distractors in the scene) the search frame is
-    the one, among 8 candidates, where a look-alike distractor comes closest to the target."""
-    scene = SyntheticScene(FRAME_SIZE, n_targets=1, n_distractors=int(rng.integers(0, 3)),
-                           seed=int(rng.integers(*TRAIN_SEEDS)), occluder=bool(rng.random() < 0.5),
-                           n_frames=int(rng.integers(90, 240)))
-    i = int(rng.integers(0, 200))
-    candidates = i + rng.integers(1, 60, size=8)
-    j = int(candidates[0])
-    if scene.distractors and rng.random() < hard:
-        j = int(min(candidates, key=lambda t: _nearest_distractor(scene, int(t))))
-    fz, fx = scene.frame(i), scene.frame(j)
-    zbox, xbox = fz.boxes[0], fx.boxes[0]
+def _target(scene, t: int):
+    """(image, box, visibility) of the target in frame t of either generator."""
+    f = scene.frame(t)
+    if isinstance(scene, SyntheticScene):
+        return f.image, f.boxes[0], float(f.visibility[0])
+    return f.image, f.box, f.visibility
+
+
+def sample_pair(rng: np.random.Generator, pool: ScenePool, center_jitter: float, scale_jitter: float,
+                max_gap: int = 50):
+    """One training pair from a pool scene: (template [3,Z,Z], search [3,X,X], target box
+    cx,cy,w,h in the search crop, normalised). The template frame is one where the target is
+    at least 70 % visible; the search frame lies up to `max_gap` frames before or after it."""
+    scene = pool.pick()
+    n = scene.n_frames
+    for _ in range(5):
+        i = int(rng.integers(0, n))
+        fz_image, zbox, vis = _target(scene, i)
+        if vis >= 0.7:
+            break
+    lo, hi = max(0, i - max_gap), min(n - 1, i + max_gap)
+    j = int(rng.integers(lo, hi + 1))
+    fx_image, xbox, _ = _target(scene, j)
     size = TINY_CONFIG.size
     zwin = crop_window(zbox[:2] + zbox[2:] / 2, context_side(zbox, 4.0), size)
-    template = normalise_crop(extract_crop(fz.image, zwin))[0]
+    template = normalise_crop(extract_crop(fz_image, zwin))[0]
     # search: jittered size, then a centre shift of up to +-center_jitter / 2 x sqrt(area)
     wh = xbox[2:] * np.exp(rng.normal(size=2) * scale_jitter)
     ref = math.sqrt(float(wh[0] * wh[1]))
     centre = xbox[:2] + xbox[2:] / 2 + (rng.random(2) - 0.5) * ref * center_jitter
     side = max(1, math.ceil(ref * 4.0))
     xwin = crop_window(centre, side, size)
-    search = normalise_crop(extract_crop(fx.image, xwin))[0]
+    search = normalise_crop(extract_crop(fx_image, xwin))[0]
     target = np.clip(xwin.to_crop(xbox), 0.0, 1.0)
     return template, search, target
 
 
-def make_batch(rng, batch: int, center_jitter: float, scale_jitter: float, hard: float = 0.5):
-    z, x, t = zip(*(sample_pair(rng, center_jitter, scale_jitter, hard) for _ in range(batch)))
+def make_batch(rng, pool: ScenePool, batch: int, center_jitter: float, scale_jitter: float):
+    z, x, t = zip(*(sample_pair(rng, pool, center_jitter, scale_jitter) for _ in range(batch)))
+    pool.step()
     return torch.stack(z)[None], torch.stack(x), torch.tensor(np.stack(t), dtype=torch.float32)
 
 
@@ -226,44 +265,34 @@ def losses(out: dict, target: torch.Tensor, feat: int) -> dict[str, torch.Tensor
     return {"loss": focal + 2.0 * giou + 5.0 * l1, "focal": focal, "giou": giou, "l1": l1}
 
 
-# ----------------------------------------------------------------------------- evaluation
-def eval_design(k: int) -> tuple[int, bool]:
-    """Scene k of an evaluation set: (look-alike distractors, occluder) cycling through 0 / 1 / 2
-    distractors, the occluder bar in half of each group -- the training distribution, balanced."""
-    return k % 3, (k // 3) % 2 == 0
-
-
-def eval_sequences(seeds, n_frames: int) -> list[tuple[list, np.ndarray, int, bool]]:
-    """Held-out sequences as (frames, gt boxes, distractors, occluder); the frames are kept only
-    for the (short) evaluation runs."""
+# ----------------------------------------------------------------------------- validation
+def val_sequences(n_frames: int) -> list[tuple[str, list, np.ndarray]]:
+    """The curve's validation set: diverse scenes and first-generator scenes whose seeds lie
+    outside the training range (never trained on). Frames are kept: the set is small."""
     seqs = []
-    for k, s in enumerate(seeds):
-        nd, occ = eval_design(k)
-        scene = SyntheticScene(FRAME_SIZE, n_targets=1, n_distractors=nd, seed=int(s), occluder=occ,
+    for s in VAL_SEEDS:
+        scene = DiverseScene(int(s), FRAME_SIZE, n_frames)
+        frames = list(scene)
+        seqs.append(("diverse", [f.image for f in frames], np.stack([f.box for f in frames])))
+    for k, s in enumerate(VAL_SEEDS):
+        scene = SyntheticScene(FRAME_SIZE, n_targets=1, n_distractors=k % 3, seed=int(s), occluder=k % 2 == 0,
                                n_frames=n_frames)
         frames = [scene.frame(t) for t in range(n_frames)]
-        seqs.append(([f.image for f in frames], np.stack([f.boxes[0] for f in frames]), nd, occ))
+        seqs.append(("first-generator", [f.image for f in frames], np.stack([f.boxes[0] for f in frames])))
     return seqs
 
 
 @torch.no_grad()
-def evaluate(model, seqs) -> dict:
+def validate(model, seqs) -> dict[str, float]:
+    """Success AUC per validation family, tracked with the SpikeTrack runtime."""
     model.eval()
-    tracked, static, groups = [], [], {}
-    for frames, gt, nd, occ in seqs:
+    per = {}
+    for family, frames, gt in seqs:
         rt = SpikeTrackRuntime(model)
         boxes = [rt.initialize(frames[0], gt[0], search=False).box]
         boxes += [rt.track(im).box for im in frames[1:]]
-        m = sot_metrics(np.stack(boxes), gt)
-        tracked.append(m)
-        groups.setdefault(nd, []).append(m)
-        static.append(sot_metrics(np.repeat(gt[:1], len(gt), 0), gt))
-    m, b = average_sot_metrics(tracked), average_sot_metrics(static)
-    return {"auc": m.auc, "precision": m.precision, "norm_precision": m.norm_precision,
-            "per_sequence": [{"auc": t.auc, "distractors": nd, "occluder": occ}
-                             for t, (_, _, nd, occ) in zip(tracked, seqs)],
-            "auc_by_distractors": {str(k): average_sot_metrics(v).auc for k, v in sorted(groups.items())},
-            "static_auc": b.auc, "static_precision": b.precision, "static_norm_precision": b.norm_precision}
+        per.setdefault(family, []).append(sot_metrics(np.stack(boxes), gt))
+    return {f"val_auc_{k.replace('-', '_')}": average_sot_metrics(v).auc for k, v in per.items()}
 
 
 # ----------------------------------------------------------------------------- main
@@ -274,135 +303,59 @@ def lr_at(step: int, steps: int, base: float, warmup: int) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def write_doc(path: Path, args, curve: list[dict], final: dict, info: dict) -> None:
-    lines = [
-        "# spiketrack-tiny: training on synthetic sequences",
-        "",
-        "`spiketrack-tiny` is SpikeTrack's architecture reduced (dims 16/32/64/80, head 64, "
-        "T = 1, 128 px template and search crops, 8 x 8 score map), trained from scratch here on "
-        "the CPU by `examples/train_tiny_spiketrack.py` on synthetic sequences only "
-        "(`snnsim.tracking.synthetic`). It is a demonstration model for the tracking runtime and "
-        "the energy reports: firing rates that come from trained weights, on data it can "
-        "track. It has never seen real video.",
-        "",
-        "## Setup",
-        "",
-        f"- command: `python examples/train_tiny_spiketrack.py --steps {args.steps} --batch {args.batch} "
-        f"--lr {args.lr} --threads {args.threads} --seed {args.seed}`",
-        f"- {args.steps} steps x batch {args.batch} = {args.steps * args.batch} training pairs, each from a "
-        "fresh synthetic scene (256 x 256 frames, 0-2 look-alike distractors, occluder bar half of the time); "
-        f"template at frame i, search at frame i + 1..59 with centre jitter {args.center_jitter} and "
-        f"scale jitter {args.scale_jitter} (OSTrack-style); in {args.hard:.0%} of the pairs from scenes with "
-        "distractors the search frame is the one (of 8 candidates) where a distractor comes closest to the "
-        "target (hard negatives)",
-        "- loss: focal (centre heatmap) + 2 x GIoU + 5 x L1 (box at the ground-truth centre cell); "
-        f"AdamW, lr {args.lr} (linear warm-up {args.warmup} steps, cosine decay), weight decay 1e-4, "
-        "gradient clipping at norm 1",
-        "- backbone BatchNorms trained with batch statistics, then stored in SpikeTrack's frozen-BN "
-        "buffers (same keys)" + (f"; after the last step every BatchNorm's statistics were re-estimated as "
-                                 f"a plain average over {args.bn_batches} fresh batches" if args.bn_batches else ""),
-        f"- CPU, {args.threads} torch thread{'s' if args.threads != 1 else ''}, on a machine shared with other "
-        "jobs (wall-clock times include their load): training took "
-        f"{info['train_seconds'] / 60:.1f} min ({info['train_seconds'] / args.steps:.2f} s / step), "
-        f"evaluation {info['eval_seconds'] / 60:.1f} min",
-        f"- checkpoint: `{info['checkpoint']}`, bare state_dict, float16, {info['checkpoint_bytes']:,} bytes, "
-        "loads strictly",
-        "",
-        "## Training curve",
-        "",
-        f"Mean losses over the steps since the previous row; AUC on {len(VAL_SEEDS)} validation sequences "
-        f"({args.val_frames} frames each, seeds {VAL_SEEDS.start}-{VAL_SEEDS.stop - 1}, never trained on; 0, 1, 2 "
-        "distractors in turn) "
-        "where measured.",
-        "",
-        "| step | minutes | loss | focal | GIoU | L1 | val AUC |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in curve:
-        auc = f"{r['val_auc']:.3f}" if r.get("val_auc") is not None else ""
-        lines.append(f"| {r['step']} | {r['minutes']:.1f} | {r['loss']:.3f} | {r['focal']:.3f} | "
-                     f"{r['giou']:.3f} | {r['l1']:.4f} | {auc} |")
-    lines += [
-        "",
-        "## Held-out evaluation",
-        "",
-        f"{len(TEST_SEEDS)} synthetic sequences (seeds {TEST_SEEDS.start}-{TEST_SEEDS.stop - 1}, "
-        f"never trained on), {args.test_frames} frames of 256 x 256 each, drawn like the training scenes "
-        "but balanced: 0, 1 and 2 look-alike distractors in turn, the occluder bar in half of each group "
-        "(target speed 1.5-4 px / frame, bouncing, scale +-15-30 %); the tracker is the SpikeTrack runtime "
-        "(`snnsim.tracking.sot.SpikeTrackRuntime`: Hann window, OSTrack clip) on the shipped float16 "
-        "checkpoint. Scores averaged over sequences (OTB / LaSOT convention), first frame scored.",
-        "",
-        "| tracker | success AUC | precision (20 px) | norm. precision (0.2) |",
-        "|---|---:|---:|---:|",
-        f"| spiketrack-tiny (trained) | {final['auc']:.3f} | {final['precision']:.3f} | "
-        f"{final['norm_precision']:.3f} |",
-        f"| static box (initial box forever) | {final['static_auc']:.3f} | {final['static_precision']:.3f} | "
-        f"{final['static_norm_precision']:.3f} |",
-        "",
-        "AUC by number of look-alike distractors (the target's own pattern, colours nudged by up to 25 "
-        "levels): " + ", ".join(f"{k}: {v:.3f}" for k, v in final["auc_by_distractors"].items()) + ".",
-        "",
-        "Per-sequence AUC (distractors, occluder): "
-        + ", ".join(f"{p['auc']:.2f} ({p['distractors']}, {'bar' if p['occluder'] else '-'})"
-                    for p in final["per_sequence"]) + ".",
-        "",
-        "Requirement: AUC >= 0.5 with the static baseline below 0.3 - "
-        + ("met." if final["auc"] >= 0.5 and final["static_auc"] < 0.3 else "NOT met."),
-        "",
-    ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--model", choices=sorted(BUILDERS), default="spiketrack-tiny")
+    ap.add_argument("--steps", type=int, default=1400)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--center-jitter", type=float, default=2.0)
     ap.add_argument("--scale-jitter", type=float, default=0.25)
-    ap.add_argument("--hard", type=float, default=0.5,
-                    help="share of pairs whose search frame puts a distractor closest to the target")
+    ap.add_argument("--legacy", type=float, default=0.1,
+                    help="share of scenes from the first generator (snnsim.tracking.synthetic)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bn-batches", type=int, default=20,
                     help="batches to re-estimate the BatchNorm statistics on after training (0: keep)")
     ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--eval-every", type=int, default=150)
+    ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--val-frames", type=int, default=100)
-    ap.add_argument("--test-frames", type=int, default=200)
-    ap.add_argument("--time-limit", type=float, default=28.0, help="minutes of training before stopping early")
-    ap.add_argument("--out", default=str(WEIGHTS_PATH))
-    ap.add_argument("--doc", default=str(ROOT / "docs" / "training_tiny.md"), help="'' to skip")
-    ap.add_argument("--json", default="", help="also write the curve and scores as JSON here")
+    ap.add_argument("--time-limit", type=float, default=45.0,
+                    help="minutes of training after which it stops early (the budget); the record says so")
+    ap.add_argument("--out", default="", help="checkpoint path (default: the model's shipped weights file)")
+    ap.add_argument("--json", default="", help="curve and run record (default: docs/training/MODEL.json)")
     args = ap.parse_args(argv)
 
+    builder, default_out = BUILDERS[args.model]
+    out_path = Path(args.out or default_out)
+    json_path = Path(args.json or ROOT / "docs" / "training" / f"{args.model}.json")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    model = build_spiketrack_tiny(None)
+    model = builder(None)
     n_bn = swap_frozen_bn(model)
     with torch.no_grad():  # CenterNet's prior: the centre map starts near 0.1, not 0.5
         model.decoder.conv5_ctr.bias.fill_(-math.log((1 - 0.1) / 0.1))
-    print(f"spiketrack-tiny: {sum(p.numel() for p in model.parameters()):,} trainable parameters "
+    print(f"{args.model}: {sum(p.numel() for p in model.parameters()):,} trainable parameters "
           f"({n_bn} frozen BatchNorms made trainable); {args.steps} steps x {args.batch}", flush=True)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.dim() <= 1 or "pos_embed" in name else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 1e-4}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr)
-    val = eval_sequences(VAL_SEEDS, args.val_frames)
+    pool = ScenePool(rng, legacy=args.legacy)
+    val = val_sequences(args.val_frames)
     feat = TINY_CONFIG.feat_size
     curve, acc, n_acc = [], {}, 0
     t0 = time.time()
     step = 0
+    stopped_early = False
     for step in range(args.steps):
         model.train()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
-        z, x, target = make_batch(rng, args.batch, args.center_jitter, args.scale_jitter, args.hard)
+        z, x, target = make_batch(rng, pool, args.batch, args.center_jitter, args.scale_jitter)
         out = model(z, x)
         parts = losses(out, target, feat)
         opt.zero_grad(set_to_none=True)
@@ -412,51 +365,52 @@ def main(argv=None) -> int:
         for k, v in parts.items():
             acc[k] = acc.get(k, 0.0) + float(v.detach())
         n_acc += 1
-        last = step + 1 == args.steps or (time.time() - t0) / 60 > args.time_limit
+        stopped_early = step + 1 < args.steps and (time.time() - t0) / 60 > args.time_limit
+        last = step + 1 == args.steps or stopped_early
         if (step + 1) % args.log_every == 0 or last:
             row = {"step": step + 1, "minutes": (time.time() - t0) / 60, **{k: v / n_acc for k, v in acc.items()}}
             if (step + 1) % args.eval_every == 0 or last:
-                row["val_auc"] = evaluate(model, val)["auc"]
+                row.update(validate(model, val))
             curve.append(row)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
             acc, n_acc = {}, 0
         if last:
             break
     if args.bn_batches:
-        reestimate_bn(model, args.bn_batches, rng, args.batch, args.center_jitter, args.scale_jitter)
+        reestimate_bn(model, args.bn_batches, rng, pool, args.batch, args.center_jitter, args.scale_jitter)
         print(f"re-estimated BatchNorm statistics on {args.bn_batches} batches", flush=True)
     train_seconds = time.time() - t0
     model.eval()
-    sd = export_state_dict(model)
-    out_path = Path(args.out)
+    sd = export_state_dict(model, builder)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".partial")
     torch.save(sd, tmp)
     os.replace(tmp, out_path)
     size = out_path.stat().st_size
     print(f"saved {out_path} ({size:,} bytes)", flush=True)
-
-    t1 = time.time()
-    shipped = build_spiketrack_tiny(out_path).eval()  # strict load of the file just written
-    final = evaluate(shipped, eval_sequences(TEST_SEEDS, args.test_frames))
-    eval_seconds = time.time() - t1
-    print(json.dumps({k: v for k, v in final.items()}, indent=1), flush=True)
+    shipped = builder(out_path).eval()  # strict load of the file just written
+    final_val = validate(shipped, val)
     try:
         shown = str(out_path.resolve().relative_to(ROOT))
     except ValueError:
         shown = str(out_path)
-    info = {"train_seconds": train_seconds, "eval_seconds": eval_seconds, "checkpoint": shown,
-            "checkpoint_bytes": size, "steps_done": step + 1}
-    if step + 1 != args.steps:
-        args.steps = step + 1  # the doc reports what ran
-    if args.doc:
-        write_doc(Path(args.doc), args, curve, final, info)
-        print(f"wrote {args.doc}", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"curve": curve, "final": final, "info": info}, indent=1))
-    ok = final["auc"] >= 0.5 and final["static_auc"] < 0.3
-    print(f"held-out AUC {final['auc']:.3f} vs static {final['static_auc']:.3f}: {'OK' if ok else 'below target'}")
-    return 0 if ok else 1
+    record = {
+        "model": args.model,
+        "command": "python examples/train_tiny_spiketrack.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "arguments": vars(args),
+        "steps_done": step + 1, "stopped_early_at_time_limit": stopped_early,
+        "train_seconds": train_seconds, "seconds_per_step": train_seconds / (step + 1),
+        "hardware": f"CPU ({platform.processor() or platform.machine()}), {args.threads} torch thread(s), "
+                    f"{os.cpu_count()} cores on the machine, shared with other jobs",
+        "torch": torch.__version__,
+        "checkpoint": shown, "checkpoint_bytes": size,
+        "checkpoint_sha256": hashlib.sha256(out_path.read_bytes()).hexdigest(),
+        "curve": curve, "final_validation": final_val,
+    }
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {json_path}; final validation {final_val}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,13 +15,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from torch import nn
+
+from .neurons import NILIF
 from .spiketrack import SpikeTrack, SpikeTrackConfig
 
-__all__ = ["TINY_CONFIG", "SpikeTrackTiny", "TinySpikeTrackConfig", "WEIGHTS_PATH", "WEIGHTS_SOURCE",
-           "build_spiketrack_tiny"]
+__all__ = ["ANN_WEIGHTS_PATH", "ANN_WEIGHTS_SOURCE", "ClippedReLU", "TINY_CONFIG", "SpikeTrackTiny",
+           "SpikeTrackTinyANN", "TinySpikeTrackConfig", "WEIGHTS_PATH", "WEIGHTS_SOURCE",
+           "build_spiketrack_tiny", "build_spiketrack_tiny_ann"]
 
-WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "spiketrack_tiny.pt"
+_WEIGHTS = Path(__file__).resolve().parent / "weights"
+WEIGHTS_PATH = _WEIGHTS / "spiketrack_tiny.pt"
+ANN_WEIGHTS_PATH = _WEIGHTS / "spiketrack_tiny_ann.pt"
+# The shipped spiketrack_tiny.pt is still the first training run (one generator); retraining
+# on snnsim.tracking.training_scenes (issue 15) replaces it and this sentence together.
 WEIGHTS_SOURCE = "trained spiketrack-tiny (snnsim, synthetic data; see docs/training_tiny.md)"
+# No checkpoint ships yet: until one does, the twin builds untrained and says so.
+ANN_WEIGHTS_SOURCE = ("trained spiketrack-tiny-ann (snnsim, CPU, the same data, steps and budget as "
+                      "spiketrack-tiny; see docs/training_tiny.md)")
 
 
 @dataclass(frozen=True)
@@ -48,22 +60,71 @@ class SpikeTrackTiny(SpikeTrack):
         super().__init__(TINY_CONFIG)
 
 
-def build_spiketrack_tiny(weights: str | Path | None = "default") -> SpikeTrackTiny:
-    """The reduced SpikeTrack. weights='default' loads the shipped trained checkpoint
-    (models/weights/spiketrack_tiny.pt) when it is present and sets `weights_source`; when it
-    is absent the model stays at its untrained initialisation (the registry then reports
-    random weights). weights=None never loads; a path loads that checkpoint strictly."""
-    model = SpikeTrackTiny()
+class ClippedReLU(nn.Module):
+    """The ANN twin's activation: NI-LIF at one timestep without its rounding,
+    clamp(x, 0, D) / D (a ReLU clipped at D, scaled to NI-LIF's [0, 1] output range).
+
+    NI-LIF with T = 1 computes round(clamp(x, 0, D)) / D; removing the round leaves this
+    real-valued activation, so the spiking model and its twin differ in exactly one thing:
+    whether a layer's output is quantised to the spike levels {0, 1/D, ..., 1}. It is not a
+    neuron (no state, no spike format), so the counter prices what follows it as dense MACs."""
+
+    def __init__(self, levels: int = 4):
+        super().__init__()
+        self.levels = levels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x, 0, self.levels) / self.levels
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}"
+
+
+def replace_neurons(model: nn.Module) -> int:
+    """Swap every NI-LIF submodule of `model` for a ClippedReLU with its levels, in place;
+    returns how many were swapped."""
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, NILIF):
+                setattr(parent, name, ClippedReLU(child.levels))
+                swapped += 1
+    return swapped
+
+
+class SpikeTrackTinyANN(SpikeTrack):
+    """spiketrack-tiny's ANN twin: the same modules and parameters except that every NI-LIF
+    neuron is a ClippedReLU (so the NI-LIF `decay` logits, unused at T = 1, are absent)."""
+
+    kind = "ann"
+
+    def __init__(self):
+        super().__init__(TINY_CONFIG)
+        self.replaced_neurons = replace_neurons(self)
+
+
+def _load(model: nn.Module, weights, default: Path, source: str):
     if weights is None:
         return model
-    path = WEIGHTS_PATH if weights == "default" else Path(weights)
+    path = default if weights == "default" else Path(weights)
     if weights == "default" and not path.is_file():
         return model
     from .checkpoint import load_checkpoint
 
     load_checkpoint(model, path)
-    if weights == "default":
-        model.weights_source = WEIGHTS_SOURCE
-    else:
-        model.weights_source = f"checkpoint {path}"
+    model.weights_source = source if weights == "default" else f"checkpoint {path}"
     return model
+
+
+def build_spiketrack_tiny_ann(weights: str | Path | None = "default") -> SpikeTrackTinyANN:
+    """The ANN twin of spiketrack-tiny; `weights` as for build_spiketrack_tiny, the default
+    being models/weights/spiketrack_tiny_ann.pt."""
+    return _load(SpikeTrackTinyANN(), weights, ANN_WEIGHTS_PATH, ANN_WEIGHTS_SOURCE)
+
+
+def build_spiketrack_tiny(weights: str | Path | None = "default") -> SpikeTrackTiny:
+    """The reduced SpikeTrack. weights='default' loads the shipped trained checkpoint
+    (models/weights/spiketrack_tiny.pt) when it is present and sets `weights_source`; when it
+    is absent the model stays at its untrained initialisation (the registry then reports
+    random weights). weights=None never loads; a path loads that checkpoint strictly."""
+    return _load(SpikeTrackTiny(), weights, WEIGHTS_PATH, WEIGHTS_SOURCE)
