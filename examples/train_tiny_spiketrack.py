@@ -57,7 +57,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FRAME_SIZE = (256, 256)
 TRAIN_SEEDS = (100_000, 10_000_000)   # scenes are drawn from this seed range
 VAL_SEEDS = range(5_000, 5_004)       # curve checkpoints (never trained on)
-TEST_SEEDS = range(7_000, 7_012)      # the project's own held-out set (never trained on)
 # The two models of the twin pair: trained by this one script with the same data and steps.
 BUILDERS = {"spiketrack-tiny": (build_spiketrack_tiny, WEIGHTS_PATH),
             "spiketrack-tiny-ann": (build_spiketrack_tiny_ann, ANN_WEIGHTS_PATH)}
@@ -325,11 +324,17 @@ def main(argv=None) -> int:
                     help="minutes of training after which it stops early (the budget); the record says so")
     ap.add_argument("--out", default="", help="checkpoint path (default: the model's shipped weights file)")
     ap.add_argument("--json", default="", help="curve and run record (default: docs/training/MODEL.json)")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out / --json file given by hand (the defaults, which this "
+                         "script makes, are always replaced)")
     args = ap.parse_args(argv)
 
     builder, default_out = BUILDERS[args.model]
     out_path = Path(args.out or default_out)
     json_path = Path(args.json or ROOT / "docs" / "training" / f"{args.model}.json")
+    for given, path in ((args.out, out_path), (args.json, json_path), (True, out_path.with_name(out_path.name + ".partial"))):
+        if given and path.exists() and not args.overwrite:
+            ap.error(f"{path} exists; choose a new path or pass --overwrite to replace it")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

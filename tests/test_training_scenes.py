@@ -15,10 +15,10 @@ from snnsim.models.spiketrack_tiny import ClippedReLU
 from snnsim.tracking.training_scenes import PHOTO_FILES, TEXTURE_FAMILIES, DiverseScene, photo, texture
 
 
-def _painted_extent(scene: DiverseScene, t: int) -> tuple[np.ndarray, int]:
+def _painted_extent(scene: DiverseScene, t: int) -> tuple[np.ndarray, int, int]:
     """Render frame t twice, with the target's texture replaced by two different flat colours
     and every photometric effect off; the pixels that differ are exactly the target's visible
-    pixels. Returns (tight xywh box of the target as pasted, visible pixel count)."""
+    pixels. Returns (tight xywh box of the target as pasted, visible pixels, all its pixels)."""
     H, W = scene.size
     saved = (scene.target.texture, scene.target.gain_amp, scene.noise_sigma, scene.blur_sigma,
              scene.jpeg_quality, scene.front, scene.occluders)
@@ -168,9 +168,32 @@ def test_twin_with_the_snns_weights_differs_only_by_the_rounding():
     first_snn.register_forward_hook(lambda m, i, o: seen.__setitem__("snn", (i[0], o)))
     first_ann.register_forward_hook(lambda m, i, o: seen.__setitem__("ann", (i[0], o)))
     with torch.no_grad():
-        snn(torch.randn(1, 1, 3, 128, 128).mul_(0) + x, x)
-        ann(torch.randn(1, 1, 3, 128, 128).mul_(0) + x, x)
+        snn(x[None], x)     # template [1, B, 3, 128, 128] = the search image
+        ann(x[None], x)
     (u_s, s), (u_a, a) = seen["snn"], seen["ann"]
     torch.testing.assert_close(u_s, u_a)          # same input to the first neuron
     assert float((s - a).abs().max()) <= 0.5 / 4 + 1e-6
     assert float((s - a).abs().max()) > 0         # and the rounding is really gone
+
+
+def test_twin_is_counted_as_dense_macs_equal_to_the_flop_counter():
+    """The twin has no neurons: every operand is real, so its counted MACs are its dense
+    MACs, and those equal torch's FlopCounterMode (FLOPs / 2) on the same inputs; the SNN
+    with the same architecture has the same dense MACs and no more real MACs than that."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from snnsim.tracking.frame_counts import profile_tracker
+
+    ann = build_model("spiketrack-tiny-ann", "random").eval()
+    tp = profile_tracker(ann, "golden")
+    ex = ann.example_inputs("golden")
+    with torch.no_grad(), FlopCounterMode(display=False) as flops:
+        ann.forward_search(ex["search"], ann.forward_template(ex["template"]))
+    search_flops = flops.get_total_flops()
+    with torch.no_grad(), FlopCounterMode(display=False) as tflops:
+        ann.forward_template(ex["template"])
+    assert tp.totals["dense_macs"] == (search_flops - tflops.get_total_flops()) / 2
+    assert tp.totals["mac_ops"] == tp.totals["dense_macs"] and tp.totals["syn_events"] == 0
+    snn = profile_tracker(build_model("spiketrack-tiny", "random"), "golden")
+    assert snn.totals["dense_macs"] == tp.totals["dense_macs"]
+    assert snn.totals["mac_ops"] < tp.totals["mac_ops"]

@@ -41,6 +41,8 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .synthetic import _bounce  # reflect a coordinate into [half, extent - half], closed form
+
 __all__ = ["TEXTURE_FAMILIES", "PHOTO_FILES", "DiverseFrame", "DiverseScene", "diverse_frames", "photo"]
 
 TEXTURE_FAMILIES = ("photo", "noise", "stripes", "checkers", "gradient", "blobs")
@@ -167,15 +169,6 @@ def _random_family(rng: np.random.Generator, weights=(3, 1, 1, 1, 1, 1)) -> str:
 
 
 # ----------------------------------------------------------------------------- motion
-def _bounce(p: float, lo: float, hi: float) -> float:
-    """Reflect a coordinate into [lo, hi] (closed form for any t)."""
-    if hi <= lo:
-        return (lo + hi) / 2
-    span = hi - lo
-    q = (p - lo) % (2 * span)
-    return lo + (q if q <= span else 2 * span - q)
-
-
 @dataclass
 class _Path:
     """Centre c(t) = c0 + v t + A sin(2 pi t / P + phi), per axis, reflected at the edges."""
@@ -233,8 +226,8 @@ class _Object:
         w = int(min(max(4, round(self.w0 * s)), W))
         h = int(min(max(4, round(self.h0 * s)), H))
         c = self.path.centre(t)
-        cx = _bounce(float(c[0]), w / 2, W - w / 2)
-        cy = _bounce(float(c[1]), h / 2, H - h / 2)
+        cx = _bounce(float(c[0]), w / 2, W)
+        cy = _bounce(float(c[1]), h / 2, H)
         x = min(max(int(round(cx - w / 2)), 0), W - w)
         y = min(max(int(round(cy - h / 2)), 0), H - h)
         return np.array([x, y, w, h], dtype=np.float64)
@@ -277,8 +270,8 @@ class _Camera:
         vw, vh = W / z, H / z
         Hw, Ww = self.world.shape[:2]
         c = self.path.centre(t)
-        cx = _bounce(float(c[0]), vw / 2, Ww - vw / 2)
-        cy = _bounce(float(c[1]), vh / 2, Hw - vh / 2)
+        cx = _bounce(float(c[0]), vw / 2, Ww)
+        cy = _bounce(float(c[1]), vh / 2, Hw)
         im = Image.fromarray(self.world).transform((W, H), Image.EXTENT,
                                                    (cx - vw / 2, cy - vh / 2, cx + vw / 2, cy + vh / 2),
                                                    Image.BILINEAR)
