@@ -314,3 +314,29 @@ def estimator_spread(comp: pd.DataFrame) -> go.Figure | None:
                             "estimator",
                       yaxis=_log_axis(ok["joules_per_frame"], "energy per frame (log scale)"))
     return fig
+
+
+def break_even_curves(curves: pd.DataFrame, snn: str = "SNN", ann: str = "ANN") -> go.Figure | None:
+    """SNN / ANN-twin energy against the SNN's mean firing rate, one line per profile /
+    estimator; the dashed line is equal energy, the marked point the measured rate."""
+    ok = curves[curves["ratio"].notna()] if len(curves) else curves
+    if len(ok) == 0:
+        return None
+    fig = go.Figure()
+    for (hw, est), g in ok.groupby(["hardware", "estimator"], sort=False):
+        g = g.sort_values("rate")
+        fig.add_scatter(x=g["rate"], y=g["ratio"], mode="lines", name=_label(hw, est),
+                        hovertemplate="rate %{x:.3f}<br>SNN / ANN %{y:.3g}<extra>" + _label(hw, est) + "</extra>")
+        m = g[g["measured"]]
+        fig.add_scatter(x=m["rate"], y=m["ratio"], mode="markers", showlegend=False,
+                        marker=dict(size=10, symbol="circle-open", color="#222"),
+                        hovertemplate="measured rate %{x:.3f}<br>SNN / ANN %{y:.3g}<extra>" + _label(hw, est)
+                                      + "</extra>")
+    fig.add_hline(y=1, line_dash="dash", line_color="#888", annotation_text="break-even (same energy)",
+                  annotation_position="top left")
+    fig.update_layout(**_LAYOUT, height=500,
+                      title=f"{snn} / {ann} energy per frame against {snn}'s mean firing rate (circles: measured)",
+                      xaxis=dict(title="mean firing rate (nonzero outputs / neuron updates)", rangemode="tozero"),
+                      yaxis=_log_axis(list(ok["ratio"]) + [1.0], "SNN / ANN energy (log scale)", lambda r: f"{r:g}"),
+                      legend=dict(orientation="h", y=-0.3))
+    return fig

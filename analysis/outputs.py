@@ -69,7 +69,8 @@ def write_profile(tp, out: str | os.PathLike, hardware: list[str], *, baselines:
 def write_suite(out: str | os.PathLike, runs: list[dict], *, index: dict | None = None) -> list[dict]:
     """A comparison: `runs` are {'tp', 'summary', 'layers', 'capture'} per model. Writes
     out/<model>/ (full report, ratios against the ANN models of the run), out/comparison.*
-    and, with `index` ({'title', 'intro'}), out/index.html. Returns the summaries."""
+    and, with `index` ({'title', 'intro'} and optionally 'break_even': the tables of
+    analysis.report.break_even_block), out/index.html. Returns the summaries."""
     from .report import write_comparison, write_index, write_report
 
     summaries = [r["summary"] for r in runs]
@@ -84,5 +85,8 @@ def write_suite(out: str | os.PathLike, runs: list[dict], *, index: dict | None 
             write_report(folder, baselines=anns, links=links)
         write_comparison(tmp, summaries, links={"index": "index.html"} if index else None)
         if index:
-            write_index(tmp, summaries, index["title"], index["intro"])
+            # models priced on no profile (the demo's untrained ones) are listed apart, counts only
+            priced = [s for s in summaries if s.get("energy")]
+            write_index(tmp, priced, index["title"], index["intro"], break_even=index.get("break_even"),
+                        counts_only=[s for s in summaries if not s.get("energy")])
     return summaries

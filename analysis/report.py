@@ -591,8 +591,12 @@ def _comparison_sentence(comp: pd.DataFrame, ratios: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------ index (demo)
 def write_index(out: str | pathlib.Path, summaries: list[dict], title: str, intro: str,
-                comparison: str = "comparison.html") -> None:
-    """index.html (+ index.md): the headline table and links to every report."""
+                comparison: str = "comparison.html", break_even: dict | None = None,
+                counts_only: list[dict] | None = None) -> list[str]:
+    """index.html (+ index.md): the headline table and links to every report; with
+    `break_even` (see break_even_block) the twin pair's break-even section, with `counts_only`
+    (summaries of models not priced: untrained weights) their counts in a table labelled so.
+    Returns the extra files written (tables/)."""
     out = pathlib.Path(out)
     t = comparison_tables(summaries)
     header, rows = comparison_headline_rows(t["comparison"], t["ratios"])
@@ -603,6 +607,12 @@ def write_index(out: str | pathlib.Path, summaries: list[dict], title: str, intr
     for s in summaries:
         for sentence in tables.not_applicable_sentences(s):
             doc.p(sentence)
+    files: list[str] = []
+    if break_even:
+        files += break_even_block(doc, out, break_even)
+    if counts_only:
+        counts_only_block(doc, counts_only)
+        summaries = summaries + counts_only
     doc.h(2, "Reports")
     doc.raw_html("<ul>" + f'<li><a href="{_e(comparison)}">comparison of all models</a></li>' + "".join(
         f'<li><a href="{_e(s["model"])}/report.html">{_e(s["model"])}</a> ({_e(s.get("kind"))}; weights: '
@@ -611,3 +621,76 @@ def write_index(out: str | pathlib.Path, summaries: list[dict], title: str, intr
     doc.md.append("")
     (out / "index.html").write_text(doc.render_html(), encoding="utf-8")
     (out / "index.md").write_text(doc.render_md(), encoding="utf-8")
+    return files
+
+
+def _fmt_rate(r) -> str:
+    return "-" if _is_missing(r) else f"{100 * float(r):.3g} %"
+
+
+def break_even_block(doc: Doc, out: pathlib.Path, be: dict) -> list[str]:
+    """The twin pair's break-even section. `be`: {'snn', 'ann' (names), 'whole' (one row per
+    profile x estimator: snnsim.energy.break_even.break_even_table), 'layers' ({estimator:
+    layer_break_even table}), 'layers_hardware', 'curves' (break_even_curves), 'activity_model',
+    'frames' (a sentence: what the counts were taken on)}. Writes its tables under tables/."""
+    snn, ann, whole = be["snn"], be["ann"], be["whole"]
+    doc.h(2, f"Break-even firing rate: {snn} against its ANN twin {ann}", "break-even")
+    doc.p(f"The mean firing rate at which {snn} would spend as much energy per frame as {ann} (the same network "
+          f"with real-valued activations), under each profile and estimator, beside the rate it fires at. "
+          f"Counts: {be['frames']}.", cls="lead")
+    rows = []
+    for _, r in whole.iterrows():
+        if r["verdict"] == "break-even":
+            at = _fmt_rate(r["break_even_rate"])
+            room = _fmt_factor(r["factor"])
+        else:
+            at, room = r["verdict"], "-"
+        rows.append([r["hardware"], r["estimator"], _fmt_rate(r["measured_rate"]), at, room,
+                     fmt_energy(r["snn_j"]), fmt_energy(r["ann_j"])])
+    doc.table(rows, ["hardware profile", "estimator", "measured rate", "break-even rate", "headroom",
+                     f"{snn} per frame", f"{ann} per frame"], numeric={2, 4, 5, 6})
+    reasons = [f"{r['hardware']} / {r['estimator']}: {r['reason']}" for _, r in whole.iterrows()
+               if r["verdict"] != "break-even" and r.get("reason")]
+    if reasons:
+        doc.details("Why some pairs have no break-even rate", reasons)
+    doc.p(f"Activity model: {be['activity_model']}. Headroom: how many times the activity could grow before "
+          "the energies meet.", cls="muted")
+    doc.figure(figures.break_even_curves(be["curves"], snn, ann), "break-even",
+               "No curve: no profile prices both models.")
+    for est, layers in be["layers"].items():
+        if not len(layers):
+            continue
+        counts = layers["verdict"].value_counts()
+        doc.h(3, f"Per layer, {be['layers_hardware']} / {est}")
+        doc.p(f"{len(layers)} layers that take spikes: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+              + ". A layer's rate is its input spike rate (synaptic events / dense synapse-input pairs).",
+              cls="muted")
+        crossing = layers[layers["verdict"] == "break-even"].copy()
+        if len(crossing):
+            crossing["headroom"] = crossing["break_even_rate"] / crossing["input_rate"]
+            crossing = crossing.sort_values("headroom").head(10)
+            doc.table([[r["module"], _fmt_rate(r["input_rate"]), _fmt_rate(r["break_even_rate"]),
+                        _fmt_factor(r["headroom"]), fmt_energy(r["snn_J"]), fmt_energy(r["ann_J"])]
+                       for _, r in crossing.iterrows()],
+                      ["layer (least headroom first)", "input rate", "break-even rate", "headroom",
+                       f"{snn}", f"{ann}"], numeric={1, 2, 3, 4, 5})
+    named = {"break_even": whole, "break_even_curves": be["curves"]}
+    named.update({f"break_even_layers_{est}": t for est, t in be["layers"].items()})
+    return write_tables(out, named)
+
+
+def counts_only_block(doc: Doc, summaries: list[dict]) -> None:
+    """Models profiled with untrained (golden / random) weights: counts, no energy -- their
+    firing rates are not a trained network's, so no energy figure is drawn from them."""
+    doc.h(2, "Untrained models: counts only", "counts-only")
+    doc.p("These models ran with untrained weights (golden: the fixtures' deterministic weights; random). Their "
+          "operation counts are exact for those weights, but their firing rates are not a trained network's, so "
+          "they are not priced here.", cls="muted")
+    rows = []
+    for s in summaries:
+        tot = s.get("totals") or {}
+        rows.append([s["model"], s.get("kind"), s.get("weights"), fmt_count(s.get("params")),
+                     fmt_count(s.get("thop_macs")), fmt_count(tot.get("dense_macs")), fmt_count(tot.get("mac_ops")),
+                     fmt_count(tot.get("syn_ops")), fmt_count(tot.get("spikes"))])
+    doc.table(rows, ["model", "kind", "weights", "params", "thop MACs (template + search)", "dense MACs / frame",
+                     "MACs / frame", "synaptic ops / frame", "spikes / frame"], numeric={3, 4, 5, 6, 7, 8})

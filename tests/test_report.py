@@ -21,13 +21,18 @@ from snnsim.analysis import write_report
 from snnsim.analysis.tables import fmt_energy
 
 SNN, ANN = "spiketrack-s256-t1", "asymtrack-t"
+UNTRAINED = "spiketrack-tiny"
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "snnsim-demo"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cli, "DEMO_MODELS", ((SNN, "golden"), (ANN, "golden")))
+        # the pair (priced, break-even) need not be twins for the report's plumbing; an
+        # untrained model with random weights stands for the counts-only rows
+        mp.setattr(cli, "DEMO_PAIR", ((SNN, "golden"), (ANN, "golden")))
+        mp.setattr(cli, "DEMO_PAIR_FRAMES", 2)
+        mp.setattr(cli, "DEMO_UNTRAINED", ((UNTRAINED, "random"),))
         mp.setattr(cli, "DEMO_HARDWARE", ("horowitz-45nm-fp32", "loihi2", "jetson-agx-orin"))
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
@@ -85,7 +90,10 @@ def test_report_states_weights_and_estimators(demo):
     text = _text(out / SNN / "report.html")
     assert f"Weights: {summary['weights']}." in text
     assert "These weights are untrained" in text and "not those of the trained model" in text
-    assert "built-in golden inputs" in text
+    # the demo's priced pair is counted on a built-in held-out sequence, said by name (not its
+    # temporary folder)
+    assert re.search(r"Inputs: frames 1-2 of the \S+ sequence 'checker-blocks' seed 0 \(built-in, held out\)", text)
+    assert "random inputs (a seeded normal distribution)" in _text(out / UNTRAINED / "report.html")
     for d in summary["energy_details"]:
         for sentence in d["assumptions"][:2] + d["omitted"][:2]:
             assert sentence in text, sentence
@@ -154,6 +162,36 @@ def test_reports_are_self_contained(demo):
         assert len(body) > 3_000_000                                  # plotly.js inline
     index = (out / "index.html").read_text(encoding="utf-8")
     assert f'href="{SNN}/report.html"' in index and 'href="comparison.html"' in index
+    assert f'href="{UNTRAINED}/report.html"' in index
+    assert index.count('class="plotly-graph-div"') == 1                # the break-even curves
+
+
+def test_demo_index_has_break_even_and_counts_only_rows(demo):
+    out, printed = demo
+    text = _text(out / "index.html")
+    be = pd.read_csv(out / "tables" / "break_even.csv")
+    # every profile x estimator of the demo's hardware, in order, with a verdict
+    assert list(zip(be["hardware"], be["estimator"])) == [
+        ("horowitz-45nm-fp32", "ac-mac"), ("horowitz-45nm-fp32", "memory-aware"), ("loihi2", "loihi"),
+        ("jetson-agx-orin", "gpu")]
+    assert set(be["verdict"]) <= {"break-even", "cheaper at any rate", "dearer at any rate", "not applicable"}
+    assert be.set_index("hardware").loc["loihi2", "verdict"] == "not applicable"   # the ANN runs on no Loihi
+    # the measured rate is the SNN's counted spikes / neuron updates over the profiled frames
+    neurons = pd.read_csv(out / SNN / "neurons.csv").query("branch == 'frame'")
+    assert be["measured_rate"].iloc[0] == pytest.approx(neurons["spikes"].sum() / neurons["neurons"].sum())
+    assert "Break-even firing rate" in text and "Activity model" in text
+    assert (out / "tables" / "break_even_curves.csv").is_file()
+    assert (out / "tables" / "break_even_layers_ac-mac.csv").is_file()
+    assert "Break-even mean firing rate" in printed
+    # the untrained model: counted, listed apart, never priced
+    counts = text[text.index("Untrained models: counts only"):text.index("Reports")]
+    assert UNTRAINED in counts and "random" in counts
+    untrained = json.loads((out / UNTRAINED / "summary.json").read_text())
+    assert untrained["energy"] == {} and untrained["totals"]["dense_macs"] > 0
+    comp = pd.read_csv(out / "comparison.csv")
+    assert UNTRAINED not in set(comp["model"])
+    # weights that are not a trained checkpoint are never called trained
+    assert "ran without its trained checkpoint" in text
 
 
 def test_report_rebuilds_from_the_run_folder(demo, tmp_path):

@@ -1,0 +1,128 @@
+"""Evaluate the trained twin pair spiketrack-tiny (SNN) / spiketrack-tiny-ann on held-out sets:
+accuracy, per-frame energy under every estimator of every shipped profile, firing rates and
+break-even rates. Writes docs/training/heldout.json (the numbers behind docs/training_tiny.md).
+
+    python examples/evaluate_tiny_trackers.py                       # the documented run
+    python examples/evaluate_tiny_trackers.py --sequences 1 --frames 30 --energy-frames 3 --json /tmp/h.json
+
+1. Accuracy: both networks and the static-box baseline track every sequence of every set of
+   snnsim.tracking.heldout_eval.HELDOUT_SETS (three held-out styles written apart from the
+   training generator, the first generator's held-out seeds, and unseen seeds of the training
+   distribution for reference), closed loop, with the SpikeTrack runtime; success AUC,
+   precision (20 px) and normalised precision, averaged over sequences.
+2. Energy: on the first sequence of each held-out style (written in GOT-10k layout to a
+   temporary folder), both networks are counted on the same crops (`profile_tracker` with
+   `sequence=`: the crops a tracker on target takes) and priced by every estimator of every
+   shipped profile: joules per tracking frame (template cached).
+3. Firing rates and break-even (snnsim.energy.break_even): over the three styles' frames
+   pooled, the SNN's mean firing rate and the rate at which it would cost as much as its twin,
+   whole model per profile x estimator, and per layer under the 45 nm FP32 estimators.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from snnsim.energy import estimate, list_hardware, load_hardware
+from snnsim.energy.break_even import ACTIVITY_MODEL, break_even_table, layer_break_even, measured_rate
+from snnsim.models import build_model
+from snnsim.tracking.frame_counts import profile_tracker
+from snnsim.tracking.heldout_eval import HELDOUT_SETS, evaluate_sets
+from snnsim.tracking.heldout_styles import HELDOUT_STYLES, write_heldout_sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+PAIR = ("spiketrack-tiny", "spiketrack-tiny-ann")
+LAYER_HARDWARE = "horowitz-45nm-fp32"
+
+
+class Pooled:
+    """Several TrackerProfiles' frames as one frame-aggregated profile (what estimate prices:
+    the frame-weighted mean of the per-frame energies)."""
+
+    def __init__(self, profiles: list):
+        self.profiles = profiles
+        self.model = profiles[0].model
+        self.uncounted = [u for p in profiles for u in p.uncounted]
+        self.unseen_neurons = list(dict.fromkeys(u for p in profiles for u in p.unseen_neurons))
+
+    def frame_groups(self):
+        return [g for p in self.profiles for g in p.frame_groups()]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sequences", type=int, default=None, help="sequences per set (default: each set's own)")
+    ap.add_argument("--frames", type=int, default=None, help="frames per sequence (default: each set's own)")
+    ap.add_argument("--energy-frames", type=int, default=30, help="frames counted per style for the energy")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=str(ROOT / "docs" / "training" / "heldout.json"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    models = {name: build_model(name).eval() for name in PAIR}
+    weights = {name: getattr(m, "weights_source", "unknown") for name, m in models.items()}
+    for name, w in weights.items():
+        if not w.startswith("trained"):
+            print(f"warning: {name} has weights '{w}', not the shipped trained checkpoint", file=sys.stderr)
+
+    rows = evaluate_sets(models, list(HELDOUT_SETS), args.sequences, args.frames,
+                         progress=lambda s: print(f"  tracked {s} ({time.time() - t0:.0f} s)", flush=True))
+    accuracy = pd.DataFrame(rows)
+
+    hardware = [h for h in list_hardware(include_measured=False)]
+    energy_rows, per_style = [], {name: [] for name in PAIR}
+    with tempfile.TemporaryDirectory() as tmp:
+        for style in HELDOUT_STYLES:
+            folder = write_heldout_sequence(Path(tmp) / style, style, seed=0, n_frames=args.energy_frames + 1)
+            for name, model in models.items():
+                tp = profile_tracker(model, frames=args.energy_frames, sequence=str(folder))
+                per_style[name].append(tp)
+                rate = measured_rate(tp)[0] if model.kind != "ann" else None
+                for h in hardware:
+                    hw = load_hardware(h)
+                    for est in hw.estimators:
+                        e = estimate(tp, hw, est)
+                        energy_rows.append({"style": style, "model": name, "hardware": hw.name, "estimator": est,
+                                            "joules_per_frame": e.total_j, "applicable": e.applicable,
+                                            "complete": e.complete, "firing_rate": rate})
+            print(f"  counted {style} ({time.time() - t0:.0f} s)", flush=True)
+    snn, ann = Pooled(per_style[PAIR[0]]), Pooled(per_style[PAIR[1]])
+    whole = break_even_table(snn, ann, hardware)
+    layers = {est: layer_break_even(snn, ann, LAYER_HARDWARE, est) for est in load_hardware(LAYER_HARDWARE).estimators}
+    neuron_rates = (pd.concat([tp.neurons() for tp in per_style[PAIR[0]]])
+                    .query("branch == 'frame'").groupby("module", sort=False)[["neurons", "spikes"]].sum())
+    neuron_rates["firing_rate"] = neuron_rates["spikes"] / neuron_rates["neurons"]
+
+    record = {
+        "command": "python examples/evaluate_tiny_trackers.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "weights": weights, "torch": torch.__version__, "seconds": round(time.time() - t0, 1),
+        "sets": {k: {"description": v.description, "held_out": v.held_out} for k, v in HELDOUT_SETS.items()},
+        "accuracy": accuracy.to_dict(orient="records"),
+        "energy_frames_per_style": args.energy_frames,
+        "energy": energy_rows,
+        "firing_rate": {"mean": measured_rate(snn)[0], "busiest_module": measured_rate(snn)[1],
+                        "per_module": neuron_rates["firing_rate"].to_dict()},
+        "break_even": whole.to_dict(orient="records"),
+        "break_even_layers": {est: t.to_dict(orient="records") for est, t in layers.items()},
+        "break_even_layers_hardware": LAYER_HARDWARE,
+        "activity_model": ACTIVITY_MODEL,
+    }
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    means = accuracy[accuracy["sequence"] == "(mean)"].pivot(index="set", columns="tracker", values="auc")
+    print(means.round(3).to_string())
+    print(whole[["hardware", "estimator", "verdict", "measured_rate", "break_even_rate"]].to_string(index=False))
+    print(f"wrote {out} ({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
