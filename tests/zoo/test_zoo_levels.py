@@ -22,6 +22,8 @@ from snnsim import SpikeFormat
 sj = pytest.importorskip("spikingjelly.activation_based")
 from spikingjelly.activation_based import functional, layer, neuron  # noqa: E402
 
+from zoo_peers import sj_synops  # noqa: E402
+
 COLS = ["dense_macs", "mac_ops", "syn_events", "syn_ops", "max_level", "signed"]
 
 
@@ -142,6 +144,13 @@ def test_sew_add_residual_sums_are_exact_synaptic_events():
     graded = p.graded_spike_layers()
     assert set(graded.module) == {n for n in block_convs if ref[n][2] > 1}
     assert (graded.max_level > 1).all()
+    # SpikingJelly's SynOpCounter agrees on every conv fed binary spikes, and counts 0 where the
+    # ADD sums reach 2 (it prices those as MACs): the miscount this suite exists for
+    peer = sj_synops(net, x)
+    for name in block_convs:
+        expected = ref[name][0] if ref[name][2] <= 1 else 0
+        assert peer[name] == expected, name
+    assert sum(peer[n] for n in block_convs) < sum(ref[n][0] for n in block_convs)
 
 
 def test_explicit_spike_formats_keep_the_value_rule():
@@ -315,4 +324,10 @@ def test_spikformer_residual_stream_of_spike_sums():
         assert (got.loc[name, "syn_events"], got.loc[name, "syn_ops"]) == (events, ops), name
     assert all(got.loc[n, "max_level"] == ref[n][2] for n in convs)
     assert max(ref[n][2] for n in convs) >= 3           # the stream really carries sums
+    # SpikingJelly's own counter is right on the convs fed binary spikes, 0 on the residual sums
+    peer = sj_synops(net, x)
+    binary = [n for n in convs if ref[n][2] <= 1]
+    assert binary and len(binary) < len(convs)
+    for name in convs:
+        assert peer[name] == (ref[name][0] if name in binary else 0), name
     assert p.totals["mac_ops"] == got.loc[stem, "mac_ops"] + got.loc[head, "mac_ops"]
