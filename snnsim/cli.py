@@ -220,6 +220,7 @@ def cmd_models(args) -> int:
 
 def cmd_hardware(args) -> int:
     from snnsim.energy import list_hardware, load_hardware
+    from snnsim.energy.schema import STATUSES
 
     if args.name is None:
         rows = []
@@ -258,7 +259,7 @@ def cmd_hardware(args) -> int:
         if r["note"]:
             print(f"{'':{width}s}  {'':>12s} {'':8s} {'':9s} note: {' '.join(str(r['note']).split())}")
     counts = table["status"].value_counts()
-    print("\nstatus: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("measured", "derived", "assumed")))
+    print("\nstatus: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES))
     for note in hw.notes:
         print(f"note: {' '.join(note.split())}")
     return 0

@@ -429,14 +429,18 @@ def test_gpu_power_modes():
     low = estimate(c, "jetson-agx-orin", "gpu", power_mode="15W")
     assert maxn.details["power_mode"] == "MAXN" and maxn.details["power_w"] == 60
     assert low.total_j == pytest.approx(maxn.total_j * 15 / 60, rel=1e-12)
-    # int8 dense = 137.5 TOPS at 30 %
-    t_c = 2e9 / (137.5e12 * 0.3)
+    # int8 dense on the GPU alone = 85 TOPS (170 sparse; the DLAs' 105 sparse TOPS are not
+    # PyTorch's to use) at 30 %
+    t_c = 2e9 / (85e12 * 0.3)
     t_m = 3e6 * 1 / (204.8e9 * 0.3)
     assert maxn.total_j == pytest.approx(max(t_c, t_m) * 60, rel=1e-12)
     with pytest.raises(ValueError, match="no power mode '99W'.*MAXN"):
         estimate(c, "jetson-agx-orin", "gpu", power_mode="99W")
-    with pytest.raises(ValueError, match="peak_fp32"):
-        estimate(c, "jetson-agx-orin", "gpu", precision="fp32")
+    # FP32 on the CUDA cores (5.3 TFLOPS), 4-byte operands
+    fp32 = estimate(c, "jetson-agx-orin", "gpu", precision="fp32")
+    assert fp32.total_j == pytest.approx(max(2e9 / (5.3e12 * 0.3), 3e6 * 4 / (204.8e9 * 0.3)) * 60, rel=1e-12)
+    with pytest.raises(ValueError, match="peak_fp16"):
+        estimate(c, "jetson-agx-orin", "gpu", precision="fp16")
 
 
 def test_gpu_measured_profile_replaces_model(tmp_path):

@@ -42,7 +42,7 @@ def test_shipped_profile_loads_and_is_cited(name):
     table = hw.constants_table()
     assert len(table) >= len(hw.constants)
     for row in table.itertuples():
-        assert row.status in ("measured", "derived", "assumed")
+        assert row.status in ("measured", "specified", "derived", "assumed")
         assert len(row.source.strip()) > 5, (name, row.name)
         assert row.si_value > 0
         if row.status == "assumed":
@@ -518,3 +518,23 @@ def test_base_loop_is_said_once(tmp_path):
     _write(tmp_path, {"name": "b", "base": "a.yaml"}, "b.yaml")
     msg = _error(tmp_path / "a.yaml")
     assert "loop" in msg and "cannot load" not in msg, msg
+
+
+def test_datasheet_figures_are_specified_not_measured():
+    """GPU and Jetson profiles cite data sheets: rated peaks, bandwidths, TDPs and power-mode
+    caps are what the part is sold as, never 'measured' (a measured profile comes from
+    `snnsim measure`)."""
+    for name in ("gpu-a100", "gpu-h100", "jetson-agx-orin", "jetson-agx-xavier", "jetson-orin-nano"):
+        table = load_hardware(name).constants_table()
+        assert "measured" not in set(table["status"]), name
+        assert "specified" in set(table["status"]), name
+
+
+def test_orin_rates_are_the_gpu_alone():
+    """The 275 sparse INT8 TOPS headline adds the two DLAs, which PyTorch never uses: the
+    roofline runs on the GPU's 170 (85 dense); the DLAs are named apart."""
+    hw = load_hardware("jetson-agx-orin")
+    assert hw.si("peak_int8_sparse") == pytest.approx(170e12)
+    assert hw.si("peak_int8") == pytest.approx(85e12)
+    assert hw.si("peak_int8_sparse") + hw.si("dla_int8_sparse") == pytest.approx(275e12)
+    assert "fp32" in hw.precisions()

@@ -1,7 +1,11 @@
 """Hardware-profile schema: what a profile YAML may hold, and the rules it must obey.
 
 A profile is data: named constants, each with a value, a unit, a citation and a status
-(`measured` | `derived` | `assumed`), plus the estimators that apply to it. This module only
+(`measured` | `specified` | `derived` | `assumed`), plus the estimators that apply to it.
+`measured`: read off the device or silicon; `specified`: a manufacturer's rated figure
+(datasheet peak rates, TDPs, power-mode caps, interface bandwidths) -- what the part is sold
+as, not what it was seen doing; `derived`: computed from cited figures; `assumed`: a
+modelling choice of snnsim's, said so. This module only
 describes and checks; `profiles.py` finds and reads files, the estimators use the numbers.
 
 Every rule violation raises `HardwareProfileError` whose message is one line of the form
@@ -20,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from . import units as U
 
-STATUSES = ("measured", "derived", "assumed")
+STATUSES = ("measured", "specified", "derived", "assumed")
 KINDS = ("asic", "neuromorphic", "gpu", "edge-gpu")
 PRECISIONS = ("fp32", "tf32", "fp16", "int8")
 BYTES_PER_ELEMENT = {"fp32": 4, "tf32": 4, "fp16": 2, "int8": 1}
@@ -66,6 +70,7 @@ CONSTANTS: dict[str, tuple[str, str]] = {
     "peak_tf32_sparse": ("rate", "peak TF32 rate with 2:4 structured sparsity"),
     "peak_fp16_sparse": ("rate", "peak FP16 rate with 2:4 structured sparsity"),
     "peak_int8_sparse": ("rate", "peak INT8 rate with 2:4 structured sparsity"),
+    "dla_int8_sparse": ("rate", "peak INT8 rate (2:4 sparsity) of deep-learning accelerators beside the GPU; listed, never used by the gpu estimator (PyTorch runs on the GPU)"),
     "memory_bandwidth": ("bandwidth", "peak DRAM bandwidth"),
     "tdp": ("power", "thermal design power"),
     "utilisation": ("ratio", "fraction of peak compute and bandwidth reached"),
@@ -119,7 +124,7 @@ class Constant(_Strict):
     source: str = Field(min_length=1)
 
     _value_is_number = field_validator("value", mode="before")(_number)
-    status: Literal["measured", "derived", "assumed"]
+    status: Literal["measured", "specified", "derived", "assumed"]
     note: Optional[str] = None
 
     @property
