@@ -143,13 +143,10 @@ class FidelityResult:
 
 # --------------------------------------------------------------------------- boxes, crops
 def box_iou_xywh(a, b) -> float:
-    ax, ay, aw, ah = (float(v) for v in a)
-    bx, by, bw, bh = (float(v) for v in b)
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
+    """IoU of two xywh boxes (snnsim.tracking.boxes, the one IoU)."""
+    from snnsim.tracking.boxes import iou_xywh
+
+    return iou_xywh(a, b)
 
 
 def _cxcywh_to_xywh(b) -> np.ndarray:

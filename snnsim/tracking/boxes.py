@@ -1,4 +1,10 @@
-"""Axis-aligned box utilities (numpy, float64, vectorised over the leading axes).
+"""Axis-aligned box utilities: the one IoU and NMS of snnsim (the detector's post-processing,
+the MOT association and metrics, the SOT metrics and the Loihi fidelity check all use these).
+
+The core (`box_iou`, `nms_indices`) is torch, so a detector keeps its tensors on their device;
+the numpy entry points (`iou_matrix`, `nms`: float64, vectorised over the leading axes) run
+the same code on float64 tensors. torchvision.ops has both, but torchvision is not installed
+beside the CPU torch (requirements.lock), so they are written here once.
 
 Formats, always in pixels and continuous coordinates (a box covers [x1, x2) x [y1, y2)):
   xywh   - left, top, width, height (GOT-10k / LaSOT / OTB / MOTChallenge files)
@@ -12,11 +18,12 @@ edge is x + w - 1, so SOT scores match theirs.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 __all__ = [
     "as_boxes", "xywh_to_xyxy", "xyxy_to_xywh", "xyxy_to_cxcywh", "cxcywh_to_xyxy",
-    "xywh_to_cxcywh", "cxcywh_to_xywh", "box_area", "iou_matrix", "iou_paired",
-    "hiou_matrix", "nms", "box_size_problem",
+    "xywh_to_cxcywh", "cxcywh_to_xywh", "box_area", "box_iou", "iou_matrix", "iou_paired",
+    "iou_xywh", "hiou_matrix", "nms", "nms_indices", "box_size_problem",
 ]
 
 
@@ -81,16 +88,22 @@ def box_area(xyxy) -> np.ndarray:
     return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
 
 
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU matrix of xyxy boxes a [N, 4] and b [M, 4] -> [N, M] (0 where the union is 0)."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    union = area_a[:, None] + area_b[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+
+
 def iou_matrix(a_xyxy, b_xyxy) -> np.ndarray:
-    """IoU of every box in a [N, 4] with every box in b [M, 4] -> [N, M]."""
+    """IoU of every box in a [N, 4] with every box in b [M, 4] -> [N, M] (numpy, float64)."""
     a, b = as_boxes(a_xyxy), as_boxes(b_xyxy)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    out = np.zeros_like(inter)
-    np.divide(inter, union, out=out, where=union > 0)
-    return out
+    return box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
 def iou_paired(a_xyxy, b_xyxy) -> np.ndarray:
@@ -123,23 +136,47 @@ def hiou_matrix(a_xyxy, b_xyxy) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
-def nms(boxes_xyxy, scores, iou_thr: float) -> np.ndarray:
-    """Greedy non-maximum suppression -> indices of kept boxes, highest score first.
+def iou_xywh(a, b) -> float:
+    """IoU of two single xywh boxes (0 when either is degenerate or not finite)."""
+    return float(iou_paired(xywh_to_xyxy(as_boxes(a)), xywh_to_xyxy(as_boxes(b)))[0])
 
-    A box is suppressed when its IoU with an already kept, higher-scored box is > iou_thr.
-    Equal scores keep input order (stable sort).
+
+def nms_indices(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: int = 512) -> torch.Tensor:
+    """Greedy NMS on xyxy tensors: indices of kept boxes, highest score first. A box is
+    suppressed when its IoU with a kept, higher-scoring box is > iou_threshold (torchvision's
+    rule); equal scores keep their input order.
+
+    Blocked for speed: boxes (in score order) are taken `block` at a time; inside a block
+    the greedy pass runs on a precomputed suppression matrix, then the block's kept boxes
+    suppress every later box at once. The result equals the plain one-box-at-a-time loop.
     """
+    n = boxes.shape[0]
+    if n == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    order = torch.sort(scores, descending=True, stable=True).indices
+    b = boxes[order]
+    alive = torch.ones(n, dtype=torch.bool, device=boxes.device)
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        over = (box_iou(b[s:e], b[s:e]) > iou_threshold).triu(1).cpu().numpy()
+        keep_blk = alive[s:e].cpu().numpy().copy()
+        for i in np.flatnonzero(over.any(1)):  # only rows that can suppress something
+            if keep_blk[i]:
+                keep_blk &= ~over[i]
+        alive[s:e] = torch.from_numpy(keep_blk).to(boxes.device)
+        kept = b[s:e][alive[s:e]]
+        if e < n and kept.shape[0]:
+            rest = torch.nonzero(alive[e:]).squeeze(1) + e
+            if rest.numel():
+                hit = (box_iou(kept, b[rest]) > iou_threshold).any(0)
+                alive[rest[hit]] = False
+    return order[alive]
+
+
+def nms(boxes_xyxy, scores, iou_thr: float) -> np.ndarray:
+    """`nms_indices` on array-likes -> int64 numpy indices of the kept boxes."""
     boxes = as_boxes(boxes_xyxy)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(boxes) != len(scores):
         raise ValueError(f"nms: {len(boxes)} boxes but {len(scores)} scores")
-    order = np.argsort(-scores, kind="stable")
-    ious = iou_matrix(boxes, boxes)
-    suppressed = np.zeros(len(boxes), dtype=bool)
-    keep = []
-    for i in order:
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= ious[i] > iou_thr
-    return np.asarray(keep, dtype=np.int64)
+    return nms_indices(torch.from_numpy(boxes), torch.from_numpy(scores), iou_thr).numpy().astype(np.int64)

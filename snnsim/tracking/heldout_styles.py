@@ -189,14 +189,12 @@ def _time_scale(velocity, speed: float, horizon: int = _SPEED_HORIZON) -> float:
 
 
 def _static_box_auc(boxes: np.ndarray) -> float:
-    """Success AUC (21 IoU thresholds 0..1) of the first box kept forever."""
+    """Success AUC (21 IoU thresholds 0..1) of the first box kept forever (the SOT metrics'
+    own definition: a metric, not a generator, so nothing of the training data is shared)."""
+    from .sot_metrics import sot_metrics
+
     b = np.asarray(boxes, dtype=np.float64)
-    x1, y1 = np.maximum(b[:, 0], b[0, 0]), np.maximum(b[:, 1], b[0, 1])
-    x2 = np.minimum(b[:, 0] + b[:, 2], b[0, 0] + b[0, 2])
-    y2 = np.minimum(b[:, 1] + b[:, 3], b[0, 1] + b[0, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    iou = inter / (b[:, 2] * b[:, 3] + b[0, 2] * b[0, 3] - inter)
-    return float(np.mean([np.mean(iou > th) for th in np.linspace(0.0, 1.0, 21)]))
+    return sot_metrics(np.repeat(b[:1], len(b), axis=0), b).auc
 
 
 def _check_background(background) -> np.ndarray:
