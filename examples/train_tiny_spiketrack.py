@@ -62,6 +62,21 @@ BUILDERS = {"spiketrack-tiny": (build_spiketrack_tiny, WEIGHTS_PATH),
             "spiketrack-tiny-ann": (build_spiketrack_tiny_ann, ANN_WEIGHTS_PATH)}
 
 
+# ----------------------------------------------------------------------------- initialisation
+def init_from(model: nn.Module, path: Path) -> None:
+    """Load `path` into `model` before training. Every key of the model must be in the file
+    with its shape; the only keys allowed to be left over are NI-LIF decay logits (absent from
+    the ANN twin, whose activations have no parameters)."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    missing = [k for k in own if k not in saved]
+    extra = [k for k in saved if k not in own and not k.endswith(".decay")]
+    wrong = [k for k in own if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
+    if missing or extra or wrong:
+        raise SystemExit(f"--init {path}: missing {missing[:3]}, unexpected {extra[:3]}, wrong shapes {wrong[:3]}")
+    model.load_state_dict({k: saved[k].to(own[k].dtype) for k in own}, strict=True)
+
+
 # ----------------------------------------------------------------------------- BatchNorm swap
 class TrainableBN(nn.Module):
     """Batch-statistics BatchNorm for any [N, C, ...] tensor with FrozenBatchNorm's state keys
@@ -322,6 +337,9 @@ def main(argv=None) -> int:
     ap.add_argument("--val-frames", type=int, default=100)
     ap.add_argument("--time-limit", type=float, default=45.0,
                     help="minutes of training after which it stops early (the budget); the record says so")
+    ap.add_argument("--init", default="",
+                    help="start from this checkpoint instead of a random initialisation (a spiketrack-tiny "
+                         "checkpoint initialises the twin too: the same tensors, without NI-LIF's decay logits)")
     ap.add_argument("--out", default="", help="checkpoint path (default: the model's shipped weights file)")
     ap.add_argument("--json", default="", help="curve and run record (default: docs/training/MODEL.json)")
     ap.add_argument("--overwrite", action="store_true",
@@ -339,9 +357,12 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = builder(None)
+    if args.init:
+        init_from(model, Path(args.init))
     n_bn = swap_frozen_bn(model)
-    with torch.no_grad():  # CenterNet's prior: the centre map starts near 0.1, not 0.5
-        model.decoder.conv5_ctr.bias.fill_(-math.log((1 - 0.1) / 0.1))
+    if not args.init:
+        with torch.no_grad():  # CenterNet's prior: the centre map starts near 0.1, not 0.5
+            model.decoder.conv5_ctr.bias.fill_(-math.log((1 - 0.1) / 0.1))
     print(f"{args.model}: {sum(p.numel() for p in model.parameters()):,} trainable parameters "
           f"({n_bn} frozen BatchNorms made trainable); {args.steps} steps x {args.batch}", flush=True)
     decay, no_decay = [], []
