@@ -493,8 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print comparison.json")
     p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
 
-    p = add("demo", "Profile a spiking tracker and two ANN trackers on built-in inputs and write the full report.",
-            cmd_demo)
+    p = add("demo", "Compare a trained spiking tracker with its trained ANN twin on a built-in held-out sequence "
+                    "(energy per frame on every profile, break-even firing rates), count the published trackers, "
+                    "and write the full report.", cmd_demo)
     p.add_argument("--out", default="snnsim-demo", help="output folder (default ./snnsim-demo)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
 
