@@ -31,9 +31,10 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in [
     _spiketrack("spiketrack-b384-t1", "b384_t1", "SpikeTrack B, 384 px, 1 template"),
     _spiketrack("spiketrack-b384-t3", "b384_t3", "SpikeTrack B, 384 px, 3 templates"),
     ModelSpec("spiketrack-tiny", "spiketrack", "spiking", "spiketrack_tiny:build_spiketrack_tiny", {},
-              "SpikeTrack reduced (dims 16/32/64/80, 128 px, T=1), trained here on synthetic sequences"),
+              "SpikeTrack reduced (dims 16/32/64/80, 128 px, T=1), trained here on synthetic sequences "
+              "(docs/training_tiny.md)"),
     ModelSpec("spiketrack-tiny-ann", "spiketrack", "ann", "spiketrack_tiny:build_spiketrack_tiny_ann", {},
-              "spiketrack-tiny's ANN twin (NI-LIF -> clipped ReLU); no trained checkpoint ships yet"),
+              "spiketrack-tiny's ANN twin (NI-LIF -> clipped ReLU), trained by the same run (docs/training_tiny.md)"),
     ModelSpec("smtrack-s", "smtrack", "spiking", "smtrack:build_smtrack", {"variant": "s"},
               "SMTrack SpikeYOLOX-S detector (T=4, D=4) + TrackTrack association"),
     ModelSpec("asymtrack-t", "asymtrack", "ann", "asymtrack:build_asymtrack", {"variant": "tiny"},

@@ -5,10 +5,12 @@ configs use 256 / 384 px crops with a 16 / 24 token grid in the attention and me
 (PATCHES), i.e. crop / 16; a 128 px crop gets an 8 x 8 grid by the same rule. The config
 subclass below supplies that grid without touching the published table.
 
-It was trained here, on synthetic sequences only (examples/train_tiny_spiketrack.py; curve
-and held-out scores in docs/training_tiny.md). It is a demonstration model for the tracking
-runtime and the energy reports (a spiking tracker whose firing rates come from trained
-weights), not a competitive tracker on real video.
+It was trained here, on synthetic sequences only (examples/train_tiny_spiketrack.py; curves
+and held-out scores in docs/training_tiny.md), and so was its ANN twin spiketrack-tiny-ann
+(NI-LIF -> clipped ReLU, the same run). They are demonstration models for the tracking
+runtime and the energy reports (a twin pair whose firing rates and accuracies come from the
+same training), not competitive trackers: on sequence styles they never saw they track
+poorly (docs/training_tiny.md).
 """
 from __future__ import annotations
 
@@ -28,12 +30,14 @@ __all__ = ["ANN_WEIGHTS_PATH", "ANN_WEIGHTS_SOURCE", "ClippedReLU", "TINY_CONFIG
 _WEIGHTS = Path(__file__).resolve().parent / "weights"
 WEIGHTS_PATH = _WEIGHTS / "spiketrack_tiny.pt"
 ANN_WEIGHTS_PATH = _WEIGHTS / "spiketrack_tiny_ann.pt"
-# The shipped spiketrack_tiny.pt is still the first training run (one generator); retraining
-# on snnsim.tracking.training_scenes (issue 15) replaces it and this sentence together.
-WEIGHTS_SOURCE = "trained spiketrack-tiny (snnsim, synthetic data; see docs/training_tiny.md)"
-# No checkpoint ships yet: until one does, the twin builds untrained and says so.
-ANN_WEIGHTS_SOURCE = ("trained spiketrack-tiny-ann (snnsim, CPU, the same data, steps and budget as "
-                      "spiketrack-tiny; see docs/training_tiny.md)")
+# How the shipped checkpoints were trained (examples/train_tiny_spiketrack.py; curves, held-out
+# scores and the budget in docs/training_tiny.md): both twins start from the first
+# spiketrack-tiny checkpoint (first synthetic generator) and are fine-tuned with the same
+# script, data, seed, steps and time on the diverse distribution (snnsim.tracking.training_scenes).
+WEIGHTS_SOURCE = ("trained spiketrack-tiny (snnsim, CPU: first synthetic generator, then the diverse synthetic "
+                  "distribution, the same run as its ANN twin; see docs/training_tiny.md)")
+ANN_WEIGHTS_SOURCE = ("trained spiketrack-tiny-ann (snnsim, CPU: from spiketrack-tiny's first checkpoint, the same "
+                      "diverse-distribution run as the SNN; see docs/training_tiny.md)")
 
 
 @dataclass(frozen=True)
