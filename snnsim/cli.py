@@ -412,14 +412,17 @@ def cmd_demo(args) -> int:
         summaries = write_suite(output, runs, index={"title": "snnsim demo", "intro": intro,
                                                      "break_even": break_even})
     out = output.path
-    whole = break_even["whole"]
+    if break_even is None:
+        be_lines = ["Break-even firing rate: none -- the spiking model emitted no spike on these frames."]
+    else:
+        whole = break_even["whole"]
+        be_lines = ["Break-even mean firing rate (SNN energy = ANN twin energy); measured rate "
+                    f"{100 * whole['measured_rate'].iloc[0]:.3g} %:"]
+        be_lines += [f"  {r['hardware']} / {r['estimator']}: " + (f"{100 * r['break_even_rate']:.3g} %"
+                                                                 if r["verdict"] == "break-even" else r["verdict"])
+                     for _, r in whole.iterrows()]
     _say(args, "", "Energy per tracking frame (template cached), trained SNN and its trained ANN twin:", "",
-         *_headline_lines(summaries[:2]), "",
-         "Break-even mean firing rate (SNN energy = ANN twin energy); measured rate "
-         f"{100 * whole['measured_rate'].iloc[0]:.3g} %:",
-         *[f"  {r['hardware']} / {r['estimator']}: " + (f"{100 * r['break_even_rate']:.3g} %"
-                                                       if r["verdict"] == "break-even" else r["verdict"])
-           for _, r in whole.iterrows()], "",
+         *_headline_lines(summaries[:2]), "", *be_lines, "",
          "Weights: " + "; ".join(f"{s['model']}: {s['weights']}" for s in summaries),
          "(the golden-weight models are untrained: counted only, not priced; see index.html)",
          *([f"warning: {', '.join(untrained_pair)} ran without its trained checkpoint"] if untrained_pair else []),
@@ -428,12 +431,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _demo_break_even(snn_run: dict, ann_run: dict, hardware: list[str], frames_said: str) -> dict:
-    """The twin pair's break-even tables for the demo's index (snnsim.energy.break_even)."""
+def _demo_break_even(snn_run: dict, ann_run: dict, hardware: list[str], frames_said: str) -> dict | None:
+    """The twin pair's break-even tables for the demo's index (snnsim.energy.break_even);
+    None when the spiking model never fired (no rate to scale: said instead of a number)."""
     from snnsim.energy import load_hardware
-    from snnsim.energy.break_even import ACTIVITY_MODEL, break_even_curves, break_even_table, layer_break_even
+    from snnsim.energy.break_even import (ACTIVITY_MODEL, break_even_curves, break_even_table, layer_break_even,
+                                          measured_rate)
 
     snn, ann = snn_run["tp"], ann_run["tp"]
+    if measured_rate(snn)[0] <= 0:
+        return None
     layer_hw = hardware[0]
     return {"snn": snn.model, "ann": ann.model, "frames": frames_said, "activity_model": ACTIVITY_MODEL,
             "whole": break_even_table(snn, ann, hardware), "curves": break_even_curves(snn, ann, hardware),

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .counts import OPTIONAL_LAYER_COLUMNS
 from .estimate import estimate
 from .profiles import load_hardware
 
@@ -256,9 +255,8 @@ def _input_rates(profile) -> pd.DataFrame:
     any of its operators took spikes."""
     parts = []
     for L, n in _layer_tables(profile):
-        cols = ["dense_macs", "syn_events"] + [c for c in OPTIONAL_LAYER_COLUMNS if c in L.columns]
-        d = L[["module"] + cols].copy()
-        d[cols] = d[cols].astype(float) * n
+        d = L[["module", "dense_macs", "syn_events"]].copy()
+        d[["dense_macs", "syn_events"]] = d[["dense_macs", "syn_events"]].astype(float) * n
         d["spiking"] = L["spiking_input"].astype(bool)
         parts.append(d)
     all_rows = pd.concat(parts, ignore_index=True)
