@@ -404,7 +404,10 @@ def cmd_demo(args) -> int:
         intro = (f"The snnsim demo: the spiking tracker {DEMO_PAIR[0][0]} against its ANN twin {DEMO_PAIR[1][0]} (the "
                  f"same network with real-valued activations, trained by the same script on the same data), both "
                  f"counted on {frames_said} and priced on {len(hardware)} hardware profiles. Energy is per tracking "
-                 "frame with the template cached. The published trackers follow with untrained weights, counts only.")
+                 "frame with the template cached, on the crops a tracker on target takes. Both twins were trained on "
+                 "synthetic data only and track unseen styles poorly (docs/training_tiny.md): this compares the cost of "
+                 "the two networks, not two trackers that succeed here. The published trackers follow with untrained "
+                 "weights, counts only.")
         if untrained_pair:   # a checkout without the shipped checkpoints: never call them trained
             intro += (f" Warning: {', '.join(untrained_pair)} ran without its trained checkpoint (weights: untrained), "
                       "so its firing rates and this comparison are not a trained network's.")
