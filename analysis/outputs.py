@@ -20,23 +20,6 @@ from snnsim.io import writing_into
 
 
 # ------------------------------------------------------------------------ one model
-def price(tp, hardware: list[str]):
-    """(summary dict with the energy blocks, per-layer energy table or None)."""
-    from snnsim.energy import load_hardware
-    from snnsim.tracking.frame_energy import tracker_energy
-
-    summary = tp.summary()
-    summary["energy"], summary["energy_template"], summary["energy_details"] = {}, None, []
-    profiles = [load_hardware(h) for h in hardware]     # read once: priced and cited alike
-    # where each profile's numbers came from: file (a user's by absolute path) and sha256
-    summary["hardware_profiles"] = [hw.provenance() for hw in profiles]
-    layers = None
-    if profiles:
-        summary["energy"], summary["energy_template"], summary["energy_details"], layers = \
-            tracker_energy(tp, profiles)
-    return summary, layers
-
-
 def write_run_files(folder: pathlib.Path, tp, summary: dict, energy_layers, capture=None) -> None:
     """The data files of one profile run (no report) into an existing folder."""
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -51,11 +34,12 @@ def write_run_files(folder: pathlib.Path, tp, summary: dict, energy_layers, capt
         capture.save(folder)
 
 
-def write_profile(tp, out: str | os.PathLike, hardware: list[str], *, baselines: list[dict] | None = None,
-                  capture=None, report: bool = True, priced=None) -> dict:
+def write_profile(tp, out: str | os.PathLike, priced: tuple[dict, pd.DataFrame | None], *,
+                  baselines: list[dict] | None = None, capture=None, report: bool = True) -> dict:
     """Write one tracker profile's files (and its report) to `out`; return summary.json's
-    content. `priced`: a (summary, layers) pair from `price` to reuse."""
-    summary, layers = priced if priced is not None else price(tp, hardware)
+    content. `priced`: the (summary, per-layer energy) pair of snnsim.pipeline.price_tracker
+    (this module renders; it does not price)."""
+    summary, layers = priced
     with writing_into(out, "snnsim profile") as tmp:
         write_run_files(tmp, tp, summary, layers, capture)
         if report:

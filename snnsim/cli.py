@@ -162,7 +162,7 @@ def _run_model(name: str, weights: str, frames: int, hardware: list[str], captur
     or on the sequence folder `sequence`. Returns the run dict that snnsim.analysis.outputs
     writes."""
     from snnsim.analysis.capture import capture_spikes, check_module, choose_module
-    from snnsim.analysis.outputs import price
+    from snnsim.pipeline import price_tracker
     from snnsim.models import build_model
     from snnsim.tracking.frame_counts import profile_tracker, tracker_inputs
 
@@ -179,7 +179,7 @@ def _run_model(name: str, weights: str, frames: int, hardware: list[str], captur
     if str(tp.weights).startswith("random") or (source == "random" and sequence is None):
         tp.notes.append(f"Random weights and inputs are drawn after torch.manual_seed({SEED}), so a rerun gives "
                         "the same counts.")
-    summary, layers = price(tp, hardware)
+    summary, layers = price_tracker(tp, hardware)
     cap = None
     if capture != "none" and model.kind == "spiking":
         module = choose_module(tp.neurons()) if capture in (None, "auto") else capture
@@ -275,8 +275,7 @@ def cmd_profile(args) -> int:
     output = _open_out(args.out, "profile", weights, sequence, *hardware)
     with output:
         run = _run_model(args.model, weights, args.frames, hardware, args.capture, args.quiet, sequence)
-        summary = write_profile(run["tp"], output, hardware, capture=run["capture"],
-                                priced=(run["summary"], run["layers"]))
+        summary = write_profile(run["tp"], output, (run["summary"], run["layers"]), capture=run["capture"])
     out = output.path
     if args.json:
         print(json.dumps(summary, indent=2))

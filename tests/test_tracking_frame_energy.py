@@ -5,7 +5,7 @@ import pytest
 
 from snnsim.models import build_model
 from snnsim.tracking.frame_counts import profile_tracker
-from snnsim.tracking.frame_energy import tracker_energy
+from snnsim.pipeline import tracker_energy
 
 E_MAC_FP32 = 4.6e-12   # Horowitz 2014, 45 nm fp32 MAC (mult 3.7 + add 0.9 pJ)
 

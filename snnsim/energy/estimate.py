@@ -66,7 +66,7 @@ def estimate(profile, hardware: str | os.PathLike | HardwareProfile,
     frames = _frames_of(profile)
     if frames is not None:
         # a tracker profile: energy per tracking frame (template cached) = mean over the
-        # profiled frames; the template pass is priced on its own (snnsim.tracking.frame_energy)
+        # profiled frames; the template pass is priced on its own (snnsim.pipeline.tracker_energy)
         model = model or _name_of(profile)
         parts = [estimate(f, hw, name, view=view, model=model, **options) for f in frames]
         return _mark_partial(_mean_energy(parts), profile)

@@ -256,7 +256,7 @@ def loihi_energy(variants: Dict[str, Sequence[LoihiCounts]], hardware: Sequence[
     (frames summed as they streamed) or list of per-frame count tables on each hardware under
     the 'loihi' estimator; and a summary dict
     {hardware: {label: {...}}}."""
-    from snnsim.energy import estimate
+    from snnsim.pipeline import price_each
 
     tables, summary = [], {}
     for hw in hardware:
@@ -265,7 +265,7 @@ def loihi_energy(variants: Dict[str, Sequence[LoihiCounts]], hardware: Sequence[
                 continue
             # a FrameMean (frames summed as they streamed) or a list of per-frame tables
             src = counts if hasattr(counts, "frame_groups") else _Frames(list(counts), counts[0].model)
-            e = estimate(src, hw, "loihi")
+            ((_, _, e),) = price_each(src, [hw], estimators=("loihi",))
             t = e.layers.copy()
             t.insert(0, "counts", label)
             t.insert(0, "hardware", e.hardware)

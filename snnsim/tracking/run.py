@@ -102,22 +102,18 @@ class _Pricer:
         """{(hardware, estimator): joules of this pass, None where not applicable}. Only the
         search pass may use a device measurement of the model (a measured joules-per-frame
         covers a tracking frame; it must not be charged again for a template pass)."""
-        from snnsim.energy import estimate
+        from snnsim.pipeline import price_each
 
         out = {}
         model = self.model_name if branch == "search" else None
-        for hw in self.profiles:
-            for est in hw.estimators:
-                key = (hw.name, est)
-                if self.applicable.get(key) is False:
-                    out[key] = None
-                    continue
-                e = estimate(profile, hw, est, model=model)
-                if key not in self.applicable:
-                    self.applicable[key] = bool(e.applicable)
-                    self.reasons[key] = e.reason or ""
-                    self.omitted[key] = list(e.omitted)
-                out[key] = e.total_j if e.applicable else None
+        known_not = [k for k, ok in self.applicable.items() if not ok]
+        for hw, est, e in price_each(profile, self.profiles, model=model, skip=known_not):
+            key = (hw.name, est)
+            if e is not None and key not in self.applicable:
+                self.applicable[key] = bool(e.applicable)
+                self.reasons[key] = e.reason or ""
+                self.omitted[key] = list(e.omitted)
+            out[key] = e.total_j if e is not None and e.applicable else None
         return out
 
 
