@@ -10,6 +10,8 @@ import pathlib
 import sys
 import time
 
+from snnsim.cli_options import (DEFAULT_HARDWARE, OneLineParser, add_frames, add_hardware, add_json, add_quiet,
+                                add_weights)
 from snnsim.errors import one_line, user_errors
 
 # The demo's headline: a trained spiking tracker and its trained ANN twin (same architecture,
@@ -36,8 +38,6 @@ DEMO_HARDWARE: tuple[str, ...] = (
     "horowitz-45nm-int8", "loihi", "truenorth", "spinnaker2", "jetson-orin-nano", "gpu-a100",
 )
 DEMO_FRAMES = 1
-# Hardware `profile` and `compare` price on when --hardware is not given.
-DEFAULT_HARDWARE = "horowitz-45nm-fp32,loihi2,jetson-agx-orin"
 # Random weights and random inputs are drawn after torch.manual_seed(SEED): same command, same counts.
 SEED = 0
 
@@ -61,11 +61,7 @@ class CliError(ValueError):
     """A bad input: printed as one line on stderr, exit code 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit code 2."""
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+_Parser = OneLineParser
 
 
 def _progress(total: int, desc: str, quiet: bool, leave: bool = False):
@@ -83,16 +79,6 @@ def _say(args, *lines: str) -> None:
 
 
 # ------------------------------------------------------------------ checking inputs
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of frames, got '{value}'") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n}); pass --frames 1 or more")
-    return n
-
-
 def _check_models(names: list[str]) -> list[str]:
     from snnsim.models.registry import get_spec
 
@@ -414,6 +400,11 @@ def cmd_demo(args) -> int:
         summaries = write_suite(output, runs, index={"title": "snnsim demo", "intro": intro,
                                                      "break_even": break_even})
     out = output.path
+    if args.json:
+        print(json.dumps({"models": summaries,
+                          "break_even": None if break_even is None else
+                          json.loads(break_even["whole"].to_json(orient="records"))}, indent=2, default=str))
+        return 0
     if break_even is None:
         be_lines = ["Break-even firing rate: none -- the spiking model emitted no spike on these frames."]
     else:
@@ -471,42 +462,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME", help="a shipped profile name or a profile YAML path")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    hw_help = f"comma-separated hardware profiles, names or YAML paths (default {DEFAULT_HARDWARE})"
     seq_help = ("profile on a real sequence folder (GOT-10k / LaSOT / OTB, or MOTChallenge for smtrack-s) instead "
                 "of built-in inputs: crops at the ground-truth boxes, frames read one at a time")
     p = add("profile", "Count a model's operations per tracking frame, price them and write the report.",
             cmd_profile)
     p.add_argument("model", metavar="MODEL", help="a registered model (see snnsim models)")
-    p.add_argument("--weights", default="default",
-                   help="default | random | golden | PATH to a checkpoint (default: the model's shipped trained "
-                        "weights if it has any, else random)")
-    p.add_argument("--frames", type=_positive, default=1, help="tracking frames to profile (default 1)")
+    add_weights(p)
+    add_frames(p, 1, "tracking frames to profile")
     p.add_argument("--sequence", metavar="DIR", help=seq_help)
-    p.add_argument("--hardware", default=DEFAULT_HARDWARE, help=hw_help)
+    add_hardware(p)
     p.add_argument("--capture", default="auto", metavar="MODULE",
                    help="neuron module whose channel x position firing map the report shows (default auto: the "
                         "module with the most spikes; none: skip)")
     p.add_argument("--out", default="snnsim-profile", help="output folder (default ./snnsim-profile)")
-    p.add_argument("--json", action="store_true", help="print summary.json")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
+    add_json(p, "summary.json")
+    add_quiet(p)
 
     p = add("compare", "Profile several models and compare them across hardware profiles and estimators.",
             cmd_compare)
     p.add_argument("models", nargs="+", metavar="MODEL", help="two or more registered models")
-    p.add_argument("--weights", default="golden",
-                   help="default | random | golden for every model (default golden: deterministic, comparable)")
-    p.add_argument("--frames", type=_positive, default=1, help="tracking frames to profile (default 1)")
+    add_weights(p)
+    add_frames(p, 1, "tracking frames to profile")
     p.add_argument("--sequence", metavar="DIR", help=seq_help + "; the same frames for every model")
-    p.add_argument("--hardware", default=DEFAULT_HARDWARE, help=hw_help)
+    add_hardware(p)
     p.add_argument("--out", default="snnsim-compare", help="output folder (default ./snnsim-compare)")
-    p.add_argument("--json", action="store_true", help="print comparison.json")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
+    add_json(p, "comparison.json")
+    add_quiet(p)
 
     p = add("demo", "Compare a trained spiking tracker with its trained ANN twin on a built-in held-out sequence "
                     "(energy per frame on every profile, break-even firing rates), count the published trackers, "
                     "and write the full report.", cmd_demo)
     p.add_argument("--out", default="snnsim-demo", help="output folder (default ./snnsim-demo)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
+    add_json(p, "every model's summary and the break-even table")
+    add_quiet(p)
 
     p = add("measure", "Measure a model's energy per tracking frame on a real NVIDIA GPU (NVML) and write a "
                        "measured hardware profile.", cmd_measure)
@@ -514,8 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "  (without a GPU it says so and exits 2; nothing is modelled)")
     p.add_argument("model")
     p.add_argument("--device", default="cuda", help="torch CUDA device (default cuda)")
-    p.add_argument("--frames", type=int, default=100, help="tracking frames to time (default 100)")
-    p.add_argument("--weights", default="golden", help="random | golden | PATH (default golden)")
+    add_frames(p, 100, "tracking frames to time")
+    add_weights(p)
     p.add_argument("--base", default=None, help="the shipped profile this GPU is an instance of (default: from its name)")
     p.add_argument("--out", default=None, help="profile YAML to write (default measured-<gpu>-<model>.yaml)")
 

@@ -22,7 +22,7 @@ def run_cli(argv, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["no-such-model"], "unknown model 'no-such-model'; known models:"),
-    (["spiketrack-tiny", "--frames", "0"], "--frames must be at least 1 (got 0)"),
+    (["spiketrack-tiny", "--frames", "0"], "argument --frames: must be at least 1 (got 0)"),
     (["transt"], "not applicable: transt is an ANN; Loihi runs spiking models"),
     (["asymtrack-t", "--backend", "lava"], "not applicable: asymtrack-t is an ANN; Loihi runs spiking models"),
     (["smtrack-s"], "not supported yet: smtrack-s"),
@@ -68,7 +68,7 @@ def test_parser_wiring():
     cli_loihi.add_loihi_parser(sub)
     args = parser.parse_args(["loihi", "spiketrack-tiny", "--backend", "lava", "--frames", "3", "--quiet"])
     assert args.func is cli_loihi.cmd_loihi and args.backend == "lava" and args.frames == 3 and args.quiet
-    assert args.weights is None and args.out == "snnsim-loihi"
+    assert args.weights == "default" and args.out == "snnsim-loihi" and args.json is False
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from snnsim.cli_options import OneLineParser, add_frames, add_json, add_quiet, add_weights, weights_to_build
 from snnsim.errors import check_weights_option, one_line, user_errors
 
 __all__ = ["add_loihi_parser", "cmd_loihi", "main"]
@@ -20,13 +21,6 @@ EXAMPLE = ("examples:\n  snnsim loihi spiketrack-tiny --frames 20\n"
            "  snnsim loihi spiketrack-tiny --backend lava --frames 2")
 
 
-def _frames(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of frames, got '{value}'") from None
-
-
 def add_loihi_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `loihi` sub-command to an argparse sub-parsers object and return its parser."""
     p = subparsers.add_parser("loihi", help=HELP, description=HELP, epilog=EXAMPLE,
@@ -35,12 +29,11 @@ def add_loihi_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--backend", default="emulator", choices=("emulator", "lava"),
                    help="emulator (default): snnsim's bit-exact fixed-point emulator; lava: also run the neurocore "
                         "segment (stem + first stage) in lava-nc and check it bit for bit")
-    p.add_argument("--frames", type=_frames, default=1, help="tracking frames of the synthetic sequence (default 1)")
-    p.add_argument("--weights", default=None,
-                   help="random | golden | PATH to a checkpoint (default: the model's shipped weights if it has "
-                        "any, else random)")
+    add_frames(p, 1, "tracking frames of the synthetic sequence")
+    add_weights(p)
     p.add_argument("--out", default="snnsim-loihi", help="output folder (default ./snnsim-loihi)")
-    p.add_argument("--quiet", action="store_true", help="no progress or chatter")
+    add_json(p, "summary.json")
+    add_quiet(p)
     p.set_defaults(func=cmd_loihi)
     return p
 
@@ -51,7 +44,7 @@ def cmd_loihi(args) -> int:
     from .job import LoihiJobError, check_request, run_loihi_job
     from .mapper import MappingError
 
-    quiet = bool(getattr(args, "quiet", False)) or not sys.stderr.isatty()
+    quiet = bool(getattr(args, "quiet", False)) or bool(getattr(args, "json", False)) or not sys.stderr.isatty()
     try:
         check_request(args.model, args.backend, args.frames)
         check_weights_option(args.weights)
@@ -67,14 +60,20 @@ def cmd_loihi(args) -> int:
                 bar.update(1)
 
         try:
-            summary = run_loihi_job(args.model, backend=args.backend, frames=args.frames, weights=args.weights,
-                                    out=args.out, quiet=quiet, progress=progress)
+            summary = run_loihi_job(args.model, backend=args.backend, frames=args.frames,
+                                    weights=weights_to_build(args.weights), out=args.out, quiet=quiet,
+                                    progress=progress)
         finally:
             if bar is not None:
                 bar.close()
     except user_errors(LoihiJobError, MappingError) as exc:
         print(f"snnsim loihi: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
     if not getattr(args, "quiet", False):
         _print_summary(summary)
     return 0
@@ -105,8 +104,8 @@ def _print_summary(s: dict) -> None:
 
 def main(argv: list | None = None) -> int:
     """Stand-alone entry point (`python -m snnsim.loihi.cli_loihi MODEL ...`)."""
-    parser = argparse.ArgumentParser(prog="snnsim")
-    add_loihi_parser(parser.add_subparsers(dest="command", required=True))
+    parser = OneLineParser(prog="snnsim")
+    add_loihi_parser(parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser))
     try:
         args = parser.parse_args(["loihi", *(sys.argv[1:] if argv is None else argv)])
     except SystemExit as exc:

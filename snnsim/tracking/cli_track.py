@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from snnsim.cli_options import OneLineParser, add_frames, add_hardware, add_json, add_quiet, add_weights, weights_to_build
 from snnsim.errors import check_weights_option, one_line, user_errors
 
 __all__ = ["add_track_parser", "cmd_track", "parse_size"]
@@ -43,16 +44,13 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("model", help="registered model (snnsim models), e.g. spiketrack-tiny, transt, smtrack-s")
     p.add_argument("sequence", help="sequence folder: GOT-10k / LaSOT / OTB (single object) or MOTChallenge")
     p.add_argument("--out", default="snnsim-track", help="output directory (default ./snnsim-track)")
-    p.add_argument("--hardware", default="horowitz-45nm-fp32",
-                   help="comma-separated hardware profiles to price each frame on (names or YAML paths; "
-                        "default horowitz-45nm-fp32; '' for counts only)")
-    p.add_argument("--weights", default=None,
-                   help="random | golden | PATH to a checkpoint (default: the model's shipped weights if it "
-                        "has any, else random)")
-    p.add_argument("--frames", type=int, default=None, help="process at most N frames (default: all)")
+    add_hardware(p)
+    add_weights(p)
+    add_frames(p, None, "process at most N frames")
     p.add_argument("--input-size", type=parse_size, default=None,
                    help="detector input HxW for smtrack-s (multiples of 32, at most 4096x4096; default 608x1088)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or chatter")
+    add_json(p, "summary.json")
+    add_quiet(p)
     p.set_defaults(func=cmd_track)
     return p
 
@@ -68,11 +66,17 @@ def cmd_track(args) -> int:
         options["input_size"] = args.input_size
     try:
         check_weights_option(args.weights)
-        summary = track_sequence(args.model, args.sequence, args.out, hardware=hardware, weights=args.weights,
-                                 frames=args.frames, quiet=args.quiet, **options)
+        summary = track_sequence(args.model, args.sequence, args.out, hardware=hardware,
+                                 weights=weights_to_build(args.weights), frames=args.frames,
+                                 quiet=args.quiet or getattr(args, "json", False), **options)
     except user_errors(TrackError) as exc:
         print(f"snnsim track: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
     if not args.quiet:
         _print_summary(summary)
     return 0
@@ -95,8 +99,8 @@ def _print_summary(s: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point (`python -m snnsim.tracking.cli_track MODEL SEQUENCE ...`)."""
-    parser = argparse.ArgumentParser(prog="snnsim")
-    add_track_parser(parser.add_subparsers(dest="command", required=True))
+    parser = OneLineParser(prog="snnsim")
+    add_track_parser(parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser))
     args = parser.parse_args(["track", *(sys.argv[1:] if argv is None else argv)])
     return args.func(args)
 

@@ -1,0 +1,60 @@
+"""The command line's shared vocabulary: one meaning, one default and one help text per
+option, for every command that takes it (snnsim.cli and the track / loihi sub-commands, which
+build their own sub-parsers)."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["DEFAULT_HARDWARE", "OneLineParser", "add_frames", "add_hardware", "add_json", "add_quiet", "add_weights",
+           "positive_int", "weights_to_build"]
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2, for every command."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# Hardware a command prices on when --hardware is not given ('' prices nothing: counts only).
+DEFAULT_HARDWARE = "horowitz-45nm-fp32,loihi2,jetson-agx-orin"
+WEIGHTS_HELP = ("default | random | golden | PATH to a checkpoint (default: the model's shipped trained weights "
+                "if it has any, else random weights drawn after a fixed seed)")
+
+
+def positive_int(value: str) -> int:
+    """--frames N: a whole number >= 1 (one line naming the problem otherwise)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of frames, got '{value}'") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n}); pass --frames 1 or more")
+    return n
+
+
+def add_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default="default", help=WEIGHTS_HELP)
+
+
+def weights_to_build(value: str | None) -> str | None:
+    """The builders' spelling: 'default' (the shipped weights) is None there."""
+    return None if value in (None, "default") else value
+
+
+def add_frames(p: argparse.ArgumentParser, default: int | None, what: str) -> None:
+    shown = "all" if default is None else str(default)
+    p.add_argument("--frames", type=positive_int, default=default, metavar="N", help=f"{what} (default {shown})")
+
+
+def add_hardware(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hardware", default=DEFAULT_HARDWARE,
+                   help=f"comma-separated hardware profiles, shipped names or YAML paths (default {DEFAULT_HARDWARE}; "
+                        "'' for counts only)")
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars or chatter (also off when not a terminal)")
+
+
+def add_json(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout instead of the summary lines")
