@@ -83,7 +83,7 @@ def heldout_sequences(set_name: str, n_sequences: int | None = None, n_frames: i
             seq = HeldoutSequence(set_name, seed=i, n_frames=n, size=FRAME_SIZE)
             out.append((f"{set_name}-{i}", _Frames(n, lambda t, s=seq: s.frame(t).image), seq.boxes()))
         elif set_name == "first-generator":
-            seed = FIRST_GENERATOR_SEEDS[i % len(FIRST_GENERATOR_SEEDS)] + len(FIRST_GENERATOR_SEEDS) * (i // 12)
+            seed = FIRST_GENERATOR_SEEDS.start + i     # 7000-7011 by default; more sequences continue
             scene = SyntheticScene(FRAME_SIZE, n_targets=1, n_distractors=i % 3, seed=seed,
                                    occluder=(i // 3) % 2 == 0, n_frames=n)
             gt = np.stack([scene.frame(t).boxes[0] for t in range(n)])
