@@ -2,9 +2,10 @@
 
 CI never trains; it loads the shipped checkpoints and checks them on one short held-out
 sequence per style (snnsim.tracking.heldout_styles, code the training distribution never
-ran). The floors below are the AUCs the shipped checkpoints reach there, rounded down by
-0.05: a retrained checkpoint that tracks worse fails here (the full evaluation, with
-its numbers, is docs/training_tiny.md)."""
+ran). The floors are the AUCs the shipped checkpoints reach there (identical at 1, 2 and 3
+threads) less a margin for closed-loop tracking on another CPU's float kernels (a flipped
+spike can move a box); a retrained checkpoint that tracks clearly worse fails here (the full
+evaluation, with its numbers, is docs/training_tiny.md)."""
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,8 @@ SHORT_FRAMES = 60
 # static box 0.064 / 0.071 / 0.094 -- neither twin meets issue 15's 0.5 target on two of
 # the three styles; docs/training_tiny.md has the full evaluation)
 FLOORS = {
-    "spiketrack-tiny": {"checker-blocks": 0.02, "glyph-plasma": 0.24, "street-walkers": 0.05},
-    "spiketrack-tiny-ann": {"checker-blocks": 0.02, "glyph-plasma": 0.55, "street-walkers": 0.09},
+    "spiketrack-tiny": {"checker-blocks": 0.02, "glyph-plasma": 0.20, "street-walkers": 0.05},
+    "spiketrack-tiny-ann": {"checker-blocks": 0.02, "glyph-plasma": 0.45, "street-walkers": 0.08},
 }
 shipped = pytest.mark.skipif(not (WEIGHTS_PATH.is_file() and ANN_WEIGHTS_PATH.is_file()),
                              reason="the trained twin checkpoints are not shipped")
