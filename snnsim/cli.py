@@ -393,6 +393,9 @@ def cmd_demo(args) -> int:
                  "synthetic data only and track unseen styles poorly (docs/training_tiny.md): this compares the cost of "
                  "the two networks, not two trackers that succeed here. The published trackers follow with untrained "
                  "weights, counts only.")
+        if break_even is None:
+            intro += (f" No break-even rate: {DEMO_PAIR[0][0]} emitted no spike on these frames, so there is no "
+                      "firing rate to scale.")
         if untrained_pair:   # a checkout without the shipped checkpoints: never call them trained
             intro += (f" Warning: {', '.join(untrained_pair)} ran without its trained checkpoint (weights: untrained), "
                       "so its firing rates and this comparison are not a trained network's.")
