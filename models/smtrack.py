@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnsim.tracking.boxes import box_iou, nms_indices as nms  # noqa: F401  (box_iou: part of this module's API)
-
 from .base import TrackerNet
+from .box_ops import box_iou, nms_indices as nms  # noqa: F401  (box_iou: part of this module's API)
 from .smtrack_blocks import (
     MSAllConvBlock,
     MSConvBlock,

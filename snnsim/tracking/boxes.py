@@ -1,10 +1,11 @@
 """Axis-aligned box utilities: the one IoU and NMS of snnsim (the detector's post-processing,
 the MOT association and metrics, the SOT metrics and the Loihi fidelity check all use these).
 
-The core (`box_iou`, `nms_indices`) is torch, so a detector keeps its tensors on their device;
-the numpy entry points (`iou_matrix`, `nms`: float64, vectorised over the leading axes) run
-the same code on float64 tensors. torchvision.ops has both, but torchvision is not installed
-beside the CPU torch (requirements.lock), so they are written here once.
+The core (`box_iou`, `nms_indices`) is torch and lives with the detector that needs it
+(`snnsim.models.box_ops`: models never import tracking); the numpy entry points here
+(`iou_matrix`, `nms`: float64, vectorised over the leading axes) run the same code on
+float64 tensors. torchvision.ops has both, but torchvision is not installed beside the CPU
+torch (requirements.lock), so they are written once.
 
 Formats, always in pixels and continuous coordinates (a box covers [x1, x2) x [y1, y2)):
   xywh   - left, top, width, height (GOT-10k / LaSOT / OTB / MOTChallenge files)
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from snnsim.models.box_ops import box_iou, nms_indices
 
 __all__ = [
     "as_boxes", "xywh_to_xyxy", "xyxy_to_xywh", "xyxy_to_cxcywh", "cxcywh_to_xyxy",
@@ -88,18 +91,6 @@ def box_area(xyxy) -> np.ndarray:
     return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
 
 
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU matrix of xyxy boxes a [N, 4] and b [M, 4] -> [N, M] (0 where the union is 0)."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
-
-
 def iou_matrix(a_xyxy, b_xyxy) -> np.ndarray:
     """IoU of every box in a [N, 4] with every box in b [M, 4] -> [N, M] (numpy, float64)."""
     a, b = as_boxes(a_xyxy), as_boxes(b_xyxy)
@@ -139,38 +130,6 @@ def hiou_matrix(a_xyxy, b_xyxy) -> np.ndarray:
 def iou_xywh(a, b) -> float:
     """IoU of two single xywh boxes (0 when either is degenerate or not finite)."""
     return float(iou_paired(xywh_to_xyxy(as_boxes(a)), xywh_to_xyxy(as_boxes(b)))[0])
-
-
-def nms_indices(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: int = 512) -> torch.Tensor:
-    """Greedy NMS on xyxy tensors: indices of kept boxes, highest score first. A box is
-    suppressed when its IoU with a kept, higher-scoring box is > iou_threshold (torchvision's
-    rule); equal scores keep their input order.
-
-    Blocked for speed: boxes (in score order) are taken `block` at a time; inside a block
-    the greedy pass runs on a precomputed suppression matrix, then the block's kept boxes
-    suppress every later box at once. The result equals the plain one-box-at-a-time loop.
-    """
-    n = boxes.shape[0]
-    if n == 0:
-        return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    order = torch.sort(scores, descending=True, stable=True).indices
-    b = boxes[order]
-    alive = torch.ones(n, dtype=torch.bool, device=boxes.device)
-    for s in range(0, n, block):
-        e = min(s + block, n)
-        over = (box_iou(b[s:e], b[s:e]) > iou_threshold).triu(1).cpu().numpy()
-        keep_blk = alive[s:e].cpu().numpy().copy()
-        for i in np.flatnonzero(over.any(1)):  # only rows that can suppress something
-            if keep_blk[i]:
-                keep_blk &= ~over[i]
-        alive[s:e] = torch.from_numpy(keep_blk).to(boxes.device)
-        kept = b[s:e][alive[s:e]]
-        if e < n and kept.shape[0]:
-            rest = torch.nonzero(alive[e:]).squeeze(1) + e
-            if rest.numel():
-                hit = (box_iou(kept, b[rest]) > iou_threshold).any(0)
-                alive[rest[hit]] = False
-    return order[alive]
 
 
 def nms(boxes_xyxy, scores, iou_thr: float) -> np.ndarray:
