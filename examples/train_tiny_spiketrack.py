@@ -48,7 +48,8 @@ from torch import nn
 from snnsim.models.spiketrack import FrozenBatchNorm
 from snnsim.models.spiketrack_tiny import (ANN_WEIGHTS_PATH, TINY_CONFIG, WEIGHTS_PATH, build_spiketrack_tiny,
                                            build_spiketrack_tiny_ann)
-from snnsim.tracking.sot import SpikeTrackRuntime, context_side, crop_window, extract_crop, normalise_crop
+from snnsim.tracking.heldout_eval import track_boxes
+from snnsim.tracking.sot import context_side, crop_window, extract_crop, normalise_crop
 from snnsim.tracking.sot_metrics import average_sot_metrics, sot_metrics
 from snnsim.tracking.synthetic import SyntheticScene
 from snnsim.tracking.training_scenes import DiverseScene
@@ -299,13 +300,9 @@ def val_sequences(n_frames: int) -> list[tuple[str, list, np.ndarray]]:
 @torch.no_grad()
 def validate(model, seqs) -> dict[str, float]:
     """Success AUC per validation family, tracked with the SpikeTrack runtime."""
-    model.eval()
     per = {}
     for family, frames, gt in seqs:
-        rt = SpikeTrackRuntime(model)
-        boxes = [rt.initialize(frames[0], gt[0], search=False).box]
-        boxes += [rt.track(im).box for im in frames[1:]]
-        per.setdefault(family, []).append(sot_metrics(np.stack(boxes), gt))
+        per.setdefault(family, []).append(sot_metrics(track_boxes(model, frames, gt[0]), gt))
     return {f"val_auc_{k.replace('-', '_')}": average_sot_metrics(v).auc for k, v in per.items()}
 
 
@@ -346,6 +343,8 @@ def main(argv=None) -> int:
                     help="replace an existing --out / --json file given by hand (the defaults, which this "
                          "script makes, are always replaced)")
     args = ap.parse_args(argv)
+    if args.init and not Path(args.init).is_file():
+        ap.error(f"--init: no checkpoint file at '{args.init}'")
 
     builder, default_out = BUILDERS[args.model]
     out_path = Path(args.out or default_out)

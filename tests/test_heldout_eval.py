@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from snnsim.models import build_model
-from snnsim.tracking.heldout_eval import HELDOUT_SETS, evaluate_sets, heldout_sequences, static_box, track_boxes
+from snnsim.tracking.heldout_eval import HELDOUT_SETS, evaluate_sets, heldout_sequences, track_boxes
 from snnsim.tracking.heldout_styles import HELDOUT_STYLES, HeldoutSequence
-from snnsim.tracking.sot_metrics import sot_metrics
+from snnsim.tracking.sot_metrics import sot_metrics, static_boxes
 
 
 def test_sets_are_the_three_styles_the_first_generator_and_an_in_distribution_reference():
@@ -28,8 +28,8 @@ def test_sequences_render_what_the_generators_render():
 
 def test_static_box_keeps_the_first_box():
     gt = np.array([[10, 10, 20, 20], [30, 10, 20, 20], [50, 10, 20, 20]], dtype=float)
-    assert np.array_equal(static_box(gt), np.repeat(gt[:1], 3, axis=0))
-    m = sot_metrics(static_box(gt), gt)
+    assert np.array_equal(static_boxes(gt), np.repeat(gt[:1], 3, axis=0))
+    m = sot_metrics(static_boxes(gt), gt)
     # IoU 1, 0, 0 (the boxes only touch): success(t) = share of IoU > t = 1/3 for the 20
     # thresholds 0 .. 0.95 and 0 at t = 1
     assert m.auc == pytest.approx(20 * (1 / 3) / 21)

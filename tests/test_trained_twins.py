@@ -13,9 +13,9 @@ import torch
 
 from snnsim.models import build_model, get_spec
 from snnsim.models.spiketrack_tiny import ANN_WEIGHTS_PATH, WEIGHTS_PATH
-from snnsim.tracking.heldout_eval import heldout_sequences, static_box, track_boxes
+from snnsim.tracking.heldout_eval import heldout_sequences, track_boxes
 from snnsim.tracking.heldout_styles import HELDOUT_STYLES
-from snnsim.tracking.sot_metrics import sot_metrics
+from snnsim.tracking.sot_metrics import sot_metrics, static_boxes
 
 SHORT_FRAMES = 60
 # AUC floors on the first sequence (seed 0, SHORT_FRAMES frames) of each held-out style
@@ -55,7 +55,7 @@ def test_twins_share_every_tensor_but_the_neurons():
 @pytest.mark.parametrize("style", HELDOUT_STYLES)
 def test_shipped_twins_track_each_held_out_style(style):
     (_, frames, gt), = heldout_sequences(style, 1, SHORT_FRAMES)
-    static = sot_metrics(static_box(gt), gt).auc
+    static = sot_metrics(static_boxes(gt), gt).auc
     assert static < 0.2                     # the styles' guarantee: a still box does not track
     for name, floors in FLOORS.items():
         auc = sot_metrics(track_boxes(build_model(name), frames, gt[0]), gt).auc

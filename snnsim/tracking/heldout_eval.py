@@ -23,12 +23,12 @@ import torch
 
 from .heldout_styles import HELDOUT_STYLES, HeldoutSequence
 from .sot import make_sot_runtime
-from .sot_metrics import SOTMetrics, average_sot_metrics, sot_metrics
+from .sot_metrics import SOTMetrics, average_sot_metrics, sot_metrics, static_boxes
 from .synthetic import SyntheticScene
 from .training_scenes import DiverseScene
 
 __all__ = ["FIRST_GENERATOR_SEEDS", "DIVERSE_HELDOUT_SEED", "HELDOUT_SETS", "HeldoutSet", "evaluate_sets",
-           "heldout_sequences", "static_box", "track_boxes"]
+           "heldout_sequences", "track_boxes"]
 
 FIRST_GENERATOR_SEEDS = range(7000, 7012)
 DIVERSE_HELDOUT_SEED = 9_000_000     # beyond the training script's seed range (100,000 .. 10,000,000 excl.)
@@ -107,11 +107,6 @@ def track_boxes(model, frames: Iterable[np.ndarray], init_box) -> np.ndarray:
     return np.stack(boxes)
 
 
-def static_box(gt: np.ndarray) -> np.ndarray:
-    """The static-box baseline: the first box kept forever."""
-    return np.repeat(np.asarray(gt[:1], dtype=float), len(gt), axis=0)
-
-
 def evaluate_sets(models: dict, sets: Iterable[str], n_sequences: int | None = None, n_frames: int | None = None,
                   progress: Callable[[str], None] | None = None) -> list[dict]:
     """Score every model (name -> network) and the static box on every sequence of `sets`.
@@ -121,7 +116,7 @@ def evaluate_sets(models: dict, sets: Iterable[str], n_sequences: int | None = N
     for set_name in sets:
         per: dict[str, list[SOTMetrics]] = {}
         for seq_name, frames, gt in heldout_sequences(set_name, n_sequences, n_frames):
-            preds = {"static box": static_box(gt)}
+            preds = {"static box": static_boxes(gt)}
             for name, model in models.items():
                 preds[name] = track_boxes(model, frames, gt[0])
             for tracker, boxes in preds.items():

@@ -191,10 +191,9 @@ def _time_scale(velocity, speed: float, horizon: int = _SPEED_HORIZON) -> float:
 def _static_box_auc(boxes: np.ndarray) -> float:
     """Success AUC (21 IoU thresholds 0..1) of the first box kept forever (the SOT metrics'
     own definition: a metric, not a generator, so nothing of the training data is shared)."""
-    from .sot_metrics import sot_metrics
+    from .sot_metrics import sot_metrics, static_boxes
 
-    b = np.asarray(boxes, dtype=np.float64)
-    return sot_metrics(np.repeat(b[:1], len(b), axis=0), b).auc
+    return sot_metrics(static_boxes(boxes), boxes).auc
 
 
 def _check_background(background) -> np.ndarray:

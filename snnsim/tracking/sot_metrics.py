@@ -29,7 +29,7 @@ from .boxes import iou_paired, xywh_to_xyxy
 __all__ = [
     "SUCCESS_THRESHOLDS", "PRECISION_THRESHOLDS", "NORM_PRECISION_THRESHOLDS", "overlaps",
     "center_errors", "normalized_center_errors", "valid_gt_mask", "success_curve",
-    "precision_curve", "SOTMetrics", "sot_metrics", "average_sot_metrics",
+    "precision_curve", "SOTMetrics", "sot_metrics", "average_sot_metrics", "static_boxes",
 ]
 
 SUCCESS_THRESHOLDS = np.linspace(0.0, 1.0, 21)
@@ -169,3 +169,9 @@ def average_sot_metrics(per_sequence: list[SOTMetrics]) -> SOTMetrics:
     ao = np.mean([m.ao for m in per_sequence])
     sr75 = np.mean([m.sr75 for m in per_sequence])
     return _from_curves(succ, prec, nprec, ao, sr75, sum(m.n_frames for m in per_sequence))
+
+
+def static_boxes(gt_xywh) -> np.ndarray:
+    """The static-box baseline: the first ground-truth box kept for every frame."""
+    g = _boxes(gt_xywh, "gt")
+    return np.repeat(g[:1], len(g), axis=0)
