@@ -176,3 +176,24 @@ def test_curves_run_from_silent_to_the_busiest_module_at_rate_one():
     assert list(c["snn_j"]) == pytest.approx([200e-12, 600e-12, 2200e-12, 4200e-12])
     assert list(c["measured"]) == [False, True, False, False]
     assert c["ratio"].iloc[2] == pytest.approx(1.0)
+
+
+def test_readouts_that_emit_voltages_have_no_firing_rate():
+    # a Norse LI / snnTorch non-spiking readout is recorded spiking=False: its updates are not
+    # part of the mean firing rate (20 spikes over 200 updates, not 20 over 300)
+    snn, _ = _twins()
+    rows = [dict(zip(["module", "module_type", "t", "neurons", "spikes", "spike_mass"], r), spiking=True)
+            for r in (LIF, ("lif2", "LIF", 0, 100.0, 10.0, 10.0))]
+    rows.append({"module": "readout", "module_type": "LI", "t": 0, "neurons": 100.0, "spikes": 0.0,
+                 "spike_mass": 0.0, "spiking": False})
+    p = SimpleNamespace(layers=snn.layers, neurons=pd.DataFrame(rows), timesteps=1, is_spiking=True, model="hand",
+                        uncounted=[], unseen_neurons=[])
+    assert measured_rate(p) == (pytest.approx(0.1), pytest.approx(0.1))
+
+
+def test_loihi_energy_names_a_profile_without_the_loihi_estimator():
+    from snnsim.loihi.fidelity import loihi_energy
+
+    snn, _ = _twins()
+    with pytest.raises(ValueError, match="'horowitz-45nm-fp32' has no 'loihi' estimator"):
+        loihi_energy({"fixed": [snn]}, hardware=["horowitz-45nm-fp32"])

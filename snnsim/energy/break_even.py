@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .estimate import estimate
+from .estimate import estimate, frame_groups_of, is_frame_aggregated
 from .profiles import load_hardware
 
 __all__ = ["ACTIVITY_MODEL", "BreakEven", "ScaledActivity", "break_even", "break_even_curves", "break_even_table", "layer_break_even",
@@ -85,8 +85,7 @@ class ScaledActivity:
             raise ValueError(f"activity factor must be a finite number >= 0, got {a!r}")
         self._profile = profile
         self.a = float(a)
-        groups = getattr(profile, "frame_groups", None)
-        self._grouped = callable(groups) and not isinstance(getattr(profile, "layers", None), pd.DataFrame)
+        self._grouped = is_frame_aggregated(profile)
         if not self._grouped:
             self.layers, self.neurons = _scaled_tables(profile, self.a)
 
@@ -102,18 +101,11 @@ class ScaledActivity:
         return getattr(self._profile, name)
 
 
-def _neuron_tables(profile) -> list[tuple[pd.DataFrame, float]]:
-    groups = getattr(profile, "frame_groups", None)
-    if callable(groups) and not isinstance(getattr(profile, "layers", None), pd.DataFrame):
-        return [(g.neurons, n) for g, n in groups()]
-    return [(getattr(profile, "neurons", pd.DataFrame()), 1.0)]
-
-
-def _layer_tables(profile) -> list[tuple[pd.DataFrame, float]]:
-    groups = getattr(profile, "frame_groups", None)
-    if callable(groups) and not isinstance(getattr(profile, "layers", None), pd.DataFrame):
-        return [(g.layers, n) for g, n in groups()]
-    return [(profile.layers, 1.0)]
+def _parts(profile) -> list[tuple[Any, float]]:
+    """(count tables, frames) of each frame structure of a frame-aggregated profile, or the
+    profile itself with weight 1 (the same reading as snnsim.energy.estimate)."""
+    groups = frame_groups_of(profile)
+    return [(profile, 1.0)] if groups is None else groups
 
 
 def _spiking_neuron_rows(N: pd.DataFrame) -> pd.DataFrame:
@@ -130,8 +122,8 @@ def measured_rate(profile) -> tuple[float, float]:
     largest per-module ratio. (0, 0) for a model without neurons."""
     spikes = updates = 0.0
     per_module: dict[str, list[float]] = {}
-    for N, n in _neuron_tables(profile):
-        N = _spiking_neuron_rows(N)
+    for part, n in _parts(profile):
+        N = _spiking_neuron_rows(getattr(part, "neurons", None))
         if not len(N):
             continue
         spikes += float(N["spikes"].astype(float).sum()) * n
@@ -254,7 +246,8 @@ def _input_rates(profile) -> pd.DataFrame:
     """Per synaptic module: dense_macs and syn_events summed (frames weighted), and whether
     any of its operators took spikes."""
     parts = []
-    for L, n in _layer_tables(profile):
+    for part, n in _parts(profile):
+        L = part.layers
         d = L[["module", "dense_macs", "syn_events"]].copy()
         d[["dense_macs", "syn_events"]] = d[["dense_macs", "syn_events"]].astype(float) * n
         d["spiking"] = L["spiking_input"].astype(bool)

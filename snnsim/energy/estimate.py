@@ -53,7 +53,7 @@ def estimate(profile, hardware: str | os.PathLike | HardwareProfile,
     """
     hw = load_hardware(hardware)
     name = estimator or hw.estimators[0]
-    groups = _groups_of(profile)
+    groups = frame_groups_of(profile)
     if groups is not None:
         # frames aggregated as they streamed (snnsim.energy.frames.FrameMean, a tracker
         # profile): each group of one frame structure is priced on its mean frame -- the
@@ -124,12 +124,15 @@ def _mark_partial(energy: Energy, profile) -> Energy:
     return energy.mark_partial("partial: " + "; ".join(parts), ops + [f"neuron {u}" for u in unseen])
 
 
-def _groups_of(profile) -> list | None:
+def is_frame_aggregated(profile) -> bool:
+    """A profile aggregated over streamed frames (it has frame_groups() and no layers table)."""
+    return callable(getattr(profile, "frame_groups", None)) and not isinstance(
+        getattr(profile, "layers", None), pd.DataFrame)
+
+
+def frame_groups_of(profile) -> list | None:
     """[(mean frame, frames), ...] of a profile aggregated over streamed frames, else None."""
-    method = getattr(profile, "frame_groups", None)
-    if callable(method) and not isinstance(getattr(profile, "layers", None), pd.DataFrame):
-        return list(method())
-    return None
+    return list(profile.frame_groups()) if is_frame_aggregated(profile) else None
 
 
 def _frames_of(profile) -> list | None:

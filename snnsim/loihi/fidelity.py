@@ -256,6 +256,7 @@ def loihi_energy(variants: Dict[str, Sequence[LoihiCounts]], hardware: Sequence[
     (frames summed as they streamed) or list of per-frame count tables on each hardware under
     the 'loihi' estimator; and a summary dict
     {hardware: {label: {...}}}."""
+    from snnsim.energy import load_hardware
     from snnsim.pipeline import price_each
 
     tables, summary = [], {}
@@ -265,7 +266,11 @@ def loihi_energy(variants: Dict[str, Sequence[LoihiCounts]], hardware: Sequence[
                 continue
             # a FrameMean (frames summed as they streamed) or a list of per-frame tables
             src = counts if hasattr(counts, "frame_groups") else _Frames(list(counts), counts[0].model)
-            ((_, _, e),) = price_each(src, [hw], estimators=("loihi",))
+            priced = list(price_each(src, [hw], estimators=("loihi",)))
+            if not priced:
+                raise ValueError(f"hardware profile '{load_hardware(hw).name}' has no 'loihi' estimator; Loihi energy needs "
+                                 "one of the Loihi profiles (loihi, loihi2) or a profile declaring it")
+            e = priced[0][2]
             t = e.layers.copy()
             t.insert(0, "counts", label)
             t.insert(0, "hardware", e.hardware)
