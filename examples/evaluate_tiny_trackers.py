@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from snnsim.analysis.report import md_table
 from snnsim.energy import estimate, list_hardware, load_hardware
 from snnsim.energy.break_even import ACTIVITY_MODEL, break_even_table, layer_break_even, measured_rate
 from snnsim.models import build_model
@@ -70,8 +71,15 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=None, help="frames per sequence (default: each set's own)")
     ap.add_argument("--energy-frames", type=int, default=30, help="frames counted per style for the energy")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", default=str(ROOT / "docs" / "training" / "heldout.json"))
+    ap.add_argument("--json", default="", help="record to write, with its .md beside it (default: "
+                                                 "docs/training/heldout.json, which this script makes)")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --json / .md given by hand")
     args = ap.parse_args(argv)
+    out = Path(args.json or ROOT / "docs" / "training" / "heldout.json")
+    if args.json and not args.overwrite:
+        for path in (out, out.with_suffix(".md")):
+            if path.exists():
+                ap.error(f"{path} exists; choose a new path or pass --overwrite to replace it")
     torch.set_num_threads(args.threads)
     t0 = time.time()
     models = {name: build_model(name).eval() for name in PAIR}
@@ -123,7 +131,6 @@ def main(argv=None) -> int:
         "break_even_layers_hardware": LAYER_HARDWARE,
         "activity_model": ACTIVITY_MODEL,
     }
-    out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1, default=float) + "\n")
     md = out.with_suffix(".md")
@@ -137,9 +144,7 @@ def main(argv=None) -> int:
 
 # ----------------------------------------------------------------------------- markdown
 def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return md_table(rows, header) + "\n"
 
 
 def _j(v) -> str:

@@ -61,9 +61,6 @@ class CliError(ValueError):
     """A bad input: printed as one line on stderr, exit code 2."""
 
 
-_Parser = OneLineParser
-
-
 def _progress(total: int, desc: str, quiet: bool, leave: bool = False):
     """A tqdm bar on a TTY, nothing otherwise (or with --quiet)."""
     from tqdm import tqdm
@@ -446,11 +443,11 @@ def _demo_break_even(snn_run: dict, ann_run: dict, hardware: list[str], frames_s
 
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="snnsim", description="Exact spiking-network operation counts and energy per layer, "
+    parser = OneLineParser(prog="snnsim", description="Exact spiking-network operation counts and energy per layer, "
                                                 "priced on cited hardware profiles.",
                      epilog="examples:\n  snnsim demo\n  snnsim profile spiketrack-s256-t1 --weights golden\n"
                             "  snnsim hardware loihi2", formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
     def add(name, help_text, func):
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),

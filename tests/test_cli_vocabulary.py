@@ -70,3 +70,30 @@ def test_track_json_prints_its_summary(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["frames"] == 3 and summary["model"] == "spiketrack-tiny"
     assert summary == json.loads((out / "summary.json").read_text())
+
+
+def test_demo_json_prints_the_summaries_and_the_break_even_table(tmp_path, capsys, monkeypatch):
+    import json
+
+    import snnsim.cli as cli
+
+    monkeypatch.setattr(cli, "DEMO_PAIR_FRAMES", 1)
+    monkeypatch.setattr(cli, "DEMO_UNTRAINED", ())
+    monkeypatch.setattr(cli, "DEMO_HARDWARE", ("horowitz-45nm-fp32",))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [s["model"] for s in printed["models"]] == ["spiketrack-tiny", "spiketrack-tiny-ann"]
+    for s in printed["models"]:
+        assert s == json.loads((out / s["model"] / "summary.json").read_text())
+    assert [(r["hardware"], r["estimator"]) for r in printed["break_even"]] == [
+        ("horowitz-45nm-fp32", "ac-mac"), ("horowitz-45nm-fp32", "memory-aware")]
+
+
+def test_loihi_json_prints_its_summary(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "loihi"
+    assert main(["loihi", "spiketrack-tiny", "--frames", "1", "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model"] == "spiketrack-tiny" and (out / "summary.json").is_file()
