@@ -53,6 +53,8 @@ class FrozenBatchNorm2d(nn.Module):
     `num_batches_tracked` is kept because the official checkpoint stores it; a state dict
     without it (DETR-style) also loads."""
 
+    no_synaptic_ops = True   # the profiler runs it outside its counting modes (a per-channel affine map)
+
     def __init__(self, num_features: int, eps: float = 1e-5):
         super().__init__()
         self.num_features = num_features

@@ -8,13 +8,14 @@ missing peer library simply means its neurons are not looked for.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from .formats import BINARY, SpikeFormat
+from .formats import BINARY, SpikeFormat, nonzero_count
 
 
 @dataclass
@@ -89,6 +90,10 @@ class SnnsimAdapter(NeuronAdapter):
     name = "snnsim"
 
     def matches(self, module):
+        # a class attribute (property) or an instance one; asking the module for a name it
+        # lacks goes through nn.Module.__getattr__'s raise, ~10x slower, once per module
+        if not hasattr(type(module), "spike_format") and "spike_format" not in module.__dict__:
+            return False
         return isinstance(getattr(module, "spike_format", None), SpikeFormat) and hasattr(module, "time_dim")
 
     def spike_format(self, module):
@@ -212,18 +217,19 @@ _FRAMEWORK_ADAPTERS = (SpikingJellyAdapter, SnnTorchAdapter, NorseAdapter)
 _ADAPTER_CACHE: dict[type, NeuronAdapter | None] = {}
 
 
-def _packages_of(model: nn.Module) -> set[str]:
+def _packages_of(model: nn.Module, modules=None) -> set[str]:
     """Top-level packages the classes of the model's modules (and their bases) come from."""
-    types = {type(m) for m in model.modules()}   # each class once, however many modules share it
+    types = {type(m) for m in (modules if modules is not None else model.modules())}   # each class once
     return {cls.__module__.split(".")[0] for t in types for cls in t.__mro__}
 
 
-def default_adapters(model: nn.Module | None = None) -> list[NeuronAdapter]:
+def default_adapters(model: nn.Module | None = None, modules=None) -> list[NeuronAdapter]:
     """snnsim's adapter and one per installed framework. Given the model, only frameworks
     some module of the model comes from are imported: a model cannot hold a Norse neuron
-    unless Norse is loaded, and importing a framework costs up to seconds."""
+    unless Norse is loaded, and importing a framework costs up to seconds. `modules`: the
+    model's modules, when the caller has walked them already."""
     adapters: list[NeuronAdapter] = [SnnsimAdapter()]
-    packages = _packages_of(model) if model is not None else None
+    packages = _packages_of(model, modules) if model is not None else None
     for cls in _FRAMEWORK_ADAPTERS:
         if packages is not None and cls.package not in packages:
             continue
@@ -242,11 +248,13 @@ LOOKED_FOR = ("snnsim NI-LIF / I-LIF (or any module with `spike_format` and `tim
               "Norse SNNCell / SNN / LICell / LI")
 
 
-def find_neurons(model: nn.Module, adapters: list[NeuronAdapter]) -> dict[str, tuple[nn.Module, NeuronAdapter]]:
+def find_neurons(model: nn.Module, adapters: list[NeuronAdapter],
+                 named_modules=None) -> dict[str, tuple[nn.Module, NeuronAdapter]]:
     """Named neuron modules of the model, each with the adapter that recognised it.
-    A neuron nested in another neuron (a wrapper) is counted once, at the outer module."""
+    A neuron nested in another neuron (a wrapper) is counted once, at the outer module.
+    `named_modules`: model.named_modules() as a list, when the caller has walked it already."""
     found: dict[str, tuple[nn.Module, NeuronAdapter]] = {}
-    for name, module in model.named_modules():
+    for name, module in (named_modules if named_modules is not None else model.named_modules()):
         # inside a neuron found earlier (named_modules is pre-order): one of its dotted
         # prefixes is a found name (a look-up per prefix, not a scan of every neuron found)
         dot = name.find(".")
@@ -261,8 +269,11 @@ def find_neurons(model: nn.Module, adapters: list[NeuronAdapter]) -> dict[str, t
     return found
 
 
-def count_steps(spikes: torch.Tensor, fmt: SpikeFormat, time_dim: int | None, t0: int) -> list[NeuronStep]:
-    """Per-timestep neuron counts of one call's output."""
+def count_steps(spikes: torch.Tensor, fmt: SpikeFormat, time_dim: int | None, t0: int,
+                binary_q: float | None = None, nonneg: bool = False) -> list[NeuronStep]:
+    """Per-timestep neuron counts of one call's output. `binary_q`: every value is known to
+    be 0 or binary_q (read off the values already), so the spike count is the value sum over
+    binary_q and the nonzero pass is skipped; `nonneg`: no value is negative (known)."""
     spikes = spikes.detach()
     per_t = spikes.unbind(time_dim) if time_dim is not None else (spikes,)
     steps = []
@@ -275,21 +286,18 @@ def count_steps(spikes: torch.Tensor, fmt: SpikeFormat, time_dim: int | None, t0
         # not a cancellation of a +1
         mass = value_sum if not fmt.signed else float(
             st.abs().sum() if exact_f32 else st.abs().sum(dtype=torch.float64))
+        if binary_q is not None and math.isfinite(value_sum):
+            spikes_t = round(value_sum / binary_q)
+        else:
+            spikes_t = nonzero_count(st, nonneg, finite=math.isfinite(value_sum))
         steps.append(NeuronStep(
             t=t0 + i,
             neurons=st.numel(),
-            spikes=_nonzero_count(st),
+            spikes=spikes_t,
             spike_mass=mass / fmt.q,
             value_sum=value_sum,
         ))
     return steps
-
-
-def _nonzero_count(x: torch.Tensor) -> int:
-    """Number of nonzero elements. Casting to bool (nonzero -> True) and summing is exact and,
-    on CPU, several times faster than torch.count_nonzero on a float tensor; this runs once
-    per neuron call and timestep."""
-    return int(x.bool().sum())
 
 
 def count_updates(inp: torch.Tensor, volts: torch.Tensor | None, time_dim: int | None, t0: int) -> list[NeuronStep]:

@@ -79,14 +79,14 @@ class SpikeFormat:
         if x.dtype == torch.bool:
             return x.to(torch.float32)
         k = x.to(torch.float32) / self.q
-        k = k if _is_dyadic(self.q) else torch.round(k)
+        k = k if is_dyadic(self.q) else torch.round(k)
         return k.abs() if self.signed else k
 
 
 BINARY = SpikeFormat(1.0, 1)
 
 
-def _is_dyadic(q: float) -> bool:
+def is_dyadic(q: float) -> bool:
     """Powers of two divide floats exactly, so k = x / q needs no tolerance."""
     mant, _ = math.frexp(q)
     return mant == 0.5
@@ -106,6 +106,8 @@ def classify(x: torch.Tensor, formats: list[SpikeFormat]) -> SpikeFormat | None:
 
 def classify_levels(x: torch.Tensor, formats: list[SpikeFormat]) -> tuple[SpikeFormat, int, bool] | None:
     """`classify` with the levels seen: (format, largest |k|, any k < 0), or None."""
+    if _sample_rules_out(x, formats):
+        return None
     rng = _value_range(x)
     for fmt in formats:
         if fmt._fits(x, rng):
@@ -113,14 +115,51 @@ def classify_levels(x: torch.Tensor, formats: list[SpikeFormat]) -> tuple[SpikeF
     return None
 
 
+_SAMPLE = 16   # elements read first: a real tensor nearly always shows itself in them
+
+
+def _sample_rules_out(x: torch.Tensor, formats: list[SpikeFormat]) -> bool:
+    """True when a few elements of x already break every format (outside its range, or -- for
+    a power-of-two quantum -- not a multiple of it): then x fits none, a proof from a subset,
+    at a fraction of the cost of reading the whole tensor (most operands are real)."""
+    if not x.is_floating_point() or x.dim() == 0 or x.numel() == 0:
+        return False
+    n = min(_SAMPLE, x.shape[-1])
+    values = torch.as_strided(x.detach(), (n,), (x.stride(-1),), x.storage_offset()).tolist()
+    for fmt in formats:
+        bound = fmt.q * fmt.levels * (1 + _LEVEL_TOL)
+        low = -bound if fmt.signed else 0.0
+        exact = is_dyadic(fmt.q)
+        if all(low <= v <= bound and (not exact or (v / fmt.q).is_integer()) for v in values):
+            return False   # the sample fits this format: read the whole tensor
+    return True
+
+
 def _value_range(x: torch.Tensor) -> tuple[float, float] | None:
-    """(min, max) of x as floats; None when x is empty."""
+    """(min, max) of x as floats; None when x is empty. (amin and amax apart: on CPU the two
+    vectorised reductions take about 2/3 of torch.aminmax's time.)"""
     if x.numel() == 0:
         return None
     if x.dtype == torch.bool:
         return 0.0, float(bool(x.any()))
-    lo, hi = torch.aminmax(x.detach())
-    return float(lo), float(hi)
+    x = x.detach()
+    return float(torch.amin(x)), float(torch.amax(x))
+
+
+def nonzero_count(x: torch.Tensor, nonneg: bool = False, finite: bool = False) -> int:
+    """Number of nonzero elements of x, exactly (NaN is nonzero). For float32, the sum of
+    sign(x) (|sign(x)| unless x is known to be non-negative): on CPU about 3x faster than
+    x.bool().sum(), whose integer accumulation is not vectorised, and 10x faster than
+    torch.count_nonzero. A float32 sum of zeros and ones is exact below 2^24 elements. sign
+    maps NaN to 0, so a tensor whose sum is not finite takes the bool count (`finite`: the
+    caller knows the sum is finite already)."""
+    x = x.detach()
+    if x.dtype == torch.float32 and (finite or math.isfinite(float(x.sum()))):
+        s = torch.sign(x)
+        if not nonneg:
+            s.abs_()
+        return int(s.sum() if s.numel() < 2 ** 24 else s.sum(dtype=torch.float64))
+    return int(x.bool().sum())
 
 
 def _top_level(rng: tuple[float, float], q: float) -> int:
@@ -129,14 +168,16 @@ def _top_level(rng: tuple[float, float], q: float) -> int:
 
 def _all_multiples(x: torch.Tensor, q: float, nonneg: bool) -> bool:
     """Every (finite, floating) value of x is an integer multiple of q."""
-    k = x if q == 1 else x / q
-    if _is_dyadic(q):
+    if is_dyadic(q):
+        # k = x / q exactly (q a power of two); its fractional parts in place of k
+        frac = torch.frac(x) if q == 1 else torch.mul(x, 1.0 / q).frac_()
         if nonneg:
             # k >= 0 here, so frac(k) >= 0 and its sum is 0 exactly when every frac is 0: a
             # sum of non-negative floats cannot round or cancel to 0. (Two cheap passes;
             # comparing k with round(k) costs several times more and runs on every operand.)
-            return float(torch.frac(k).sum()) == 0.0
-        return float(torch.frac(k).abs().sum()) == 0.0
+            return float(frac.sum()) == 0.0
+        return float(frac.abs_().sum()) == 0.0
+    k = x / q
     return bool((k - torch.round(k)).abs().max().item() <= _LEVEL_TOL)
 
 

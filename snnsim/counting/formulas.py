@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .formats import SpikeFormat
+from .formats import SpikeFormat, is_dyadic, nonzero_count
 
 aten = torch.ops.aten
 
@@ -60,11 +60,25 @@ class Operand:
         if self.fmt is not None and self.fmt.binary and self.fmt.q == 1 and not self.signed \
                 and t.dtype == torch.float32:
             return t  # a {0, 1} float tensor is its own nonzero mask
+        if t.dtype == torch.float32:
+            # sign(t) is 0 / 1 on non-negative spike levels (|sign| on signed levels and on
+            # weights and reals) in one pass; t.bool().to(float32) takes two
+            nonneg = self.is_spike and not self.signed
+            return torch.sign(t) if nonneg else torch.sign(t).abs_()
         return t.bool().to(torch.float32)  # nonzero -> 1; the cast is faster than t != 0
 
     def levels(self) -> torch.Tensor:
         """|k| per element: a level-k or level -k spike weighs k events."""
         return self.fmt.levels_of(self.tensor)
+
+    def scaled_levels(self) -> tuple[torch.Tensor, float]:
+        """(L, s) with levels() == L / s: the tensor itself and q when its levels are
+        non-negative multiples of a power-of-two q in float32 (no pass to divide them out;
+        a formula linear in its operand divides its total by q instead, exactly)."""
+        t = self.tensor
+        if t.dtype == torch.float32 and not self.signed and is_dyadic(self.fmt.q):
+            return t, self.fmt.q
+        return self.levels(), 1.0
 
     def same(self, tensor: torch.Tensor) -> "Operand":
         """This operand's class for another view of the same values (transpose, expand)."""
@@ -125,13 +139,21 @@ def _pair_counts(a: Operand, b: Operand, dense: float, pairs: Callable, weight_s
         count.spike_spike = pairs(a.nonzero_mask(), b.nonzero_mask())
     elif a.is_spike:
         count.syn_events = pairs(a.nonzero_mask(), mask_b)
-        count.syn_ops = count.syn_events if a.fmt.binary else pairs(a.levels(), mask_b)
+        count.syn_ops = count.syn_events if a.fmt.binary else _level_pairs(pairs, a, mask_b, first=True)
     elif b.is_spike:
         count.syn_events = pairs(mask_a, b.nonzero_mask())
-        count.syn_ops = count.syn_events if b.fmt.binary else pairs(mask_a, b.levels())
+        count.syn_ops = count.syn_events if b.fmt.binary else _level_pairs(pairs, b, mask_a, first=False)
     else:
         count.mac_ops = (sparse_dense or pairs)(mask_a, mask_b) if sparse_w else dense
     return count
+
+
+def _level_pairs(pairs: Callable, spike: Operand, other_mask, first: bool) -> float:
+    """pairs() with the spike operand's levels: every formula's pairs is linear in each
+    operand, so the levels' scale comes out of the total (see Operand.scaled_levels)."""
+    levels, scale = spike.scaled_levels()
+    total = pairs(levels, other_mask) if first else pairs(other_mask, levels)
+    return total / scale
 
 
 # --------------------------------------------------------------------------- matmuls
@@ -257,7 +279,7 @@ def mul_count(a: Operand, b: Operand) -> OpCount:
     if len(spikes) == 1:
         s = spikes[0]
         # broadcasting repeats every element of s the same number of times
-        hits = float(s.tensor.bool().sum(dtype=torch.float64)) * (n_out // max(1, s.tensor.numel()))
+        hits = float(nonzero_count(s.tensor, nonneg=not s.signed)) * (n_out // max(1, s.tensor.numel()))
     else:
         hits = float((a.tensor.bool() & b.tensor.bool()).sum(dtype=torch.float64))
     count = OpCount(spike_mask=hits, elementwise_ops=float(n_out), operands=_operand_label(a, b),
@@ -270,7 +292,7 @@ def mul_count(a: Operand, b: Operand) -> OpCount:
 def sum_count(x: Operand, out: torch.Tensor) -> OpCount:
     """A sum of a spike tensor over some dims (a spike-driven token sum): one accumulate per
     nonzero element summed."""
-    count = OpCount(spike_mask=float(x.tensor.bool().sum(dtype=torch.float64)),
+    count = OpCount(spike_mask=float(nonzero_count(x.tensor, nonneg=not x.signed)),
                     elementwise_ops=float(x.tensor.numel()), operands=x.role, kind="token_sum",
                     in_numel=x.tensor.numel(), out_numel=out.numel())
     count.note_levels(x)

@@ -38,6 +38,7 @@ row zeros).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import warnings
@@ -47,13 +48,12 @@ from typing import Iterable
 
 import torch
 from torch import nn
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from .adapters import LOOKED_FOR, NeuronAdapter, count_steps, count_updates, default_adapters, find_neurons
-from .formats import SpikeFormat, classify_levels, integer_levels, order_formats
+from .formats import SpikeFormat, classify_levels, integer_levels, is_dyadic, order_formats
 from .formulas import (FORMULAS, NEEDS_OUTPUT, OpCount, Operand, looks_synaptic, mul_count, op_name, sdpa_count,
                        sum_count)
 from .result import NeuronRecord, OpRecord, Profile
@@ -178,12 +178,14 @@ _ACTIONS: dict = {}
 class _Flow:
     """An operator that carries spike levels or weights from its inputs to its outputs
     (spike: 'unary' | 'cat' | 'arith' | None; weight: copies a weight), counts element-wise
-    spike work (count: 'mul' | 'sum' | None) or overwrites its first argument (inplace)."""
+    spike work (count: 'mul' | 'sum' | None) or overwrites its first argument (inplace);
+    `keeps`: its output holds exactly its first input's values (any layout, repeats), so spike
+    levels read off the input hold for it ('pad': when the pad value is 0)."""
 
-    __slots__ = ("spike", "weight", "count", "inplace")
+    __slots__ = ("spike", "weight", "count", "inplace", "keeps")
 
-    def __init__(self, spike=None, weight=False, count=None, inplace=False):
-        self.spike, self.weight, self.count, self.inplace = spike, weight, count, inplace
+    def __init__(self, spike=None, weight=False, count=None, inplace=False, keeps=False):
+        self.spike, self.weight, self.count, self.inplace, self.keeps = spike, weight, count, inplace, keeps
 
 
 # Level-preserving operators, by overload packet name: the output's values are the input's
@@ -205,6 +207,14 @@ _POOL = {
     "upsample_nearest3d", "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
     "amax", "amin", "max", "min", "neg", "abs",
 }
+# Layout operators whose output holds every value of the input and no other (no subset, no
+# dtype change): levels read off a spike tensor hold for these views and copies.
+_KEEPS = {
+    "view", "_unsafe_view", "_reshape_alias", "reshape", "alias", "expand", "expand_as", "permute", "transpose",
+    "t", "numpy_T", "squeeze", "unsqueeze", "flatten", "unflatten", "detach", "movedim", "swapaxes", "view_as",
+    "clone", "contiguous", "repeat", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "expand_copy",
+    "permute_copy", "view_copy", "transpose_copy", "unsqueeze_copy", "squeeze_copy", "t_copy", "alias_copy",
+}
 _CAT = {"cat", "stack", "concat", "concatenate", "hstack", "vstack"}
 _ARITH = {"add", "sub", "rsub", "mul", "maximum", "minimum"}
 
@@ -215,7 +225,8 @@ def _flow_for(name: str) -> _Flow | None:
     if base == "copy":   # dst.copy_(src): dst now holds src's values
         return _Flow(spike="copy", inplace=True)
     if base in _LAYOUT:
-        return _Flow(spike="unary", weight=True, inplace=inplace)
+        keeps = not inplace and ("pad" if base == "constant_pad_nd" else base in _KEEPS)
+        return _Flow(spike="unary", weight=True, inplace=inplace, keeps=keeps)
     if base in _POOL:
         return _Flow(spike="unary", inplace=inplace)
     if base in _CAT:
@@ -274,6 +285,65 @@ def _skip_or_check(func):
     return _SKIP if _is_free(func) else _IF_WEIGHTED
 
 
+def _weightless(module: nn.Module) -> bool:
+    """No parameter or weight-named buffer of 2 or more dims in the module or below it. (Read
+    off each module's own dicts: parameters() costs ~10x more, and this runs per module.)"""
+    for m in module.modules():
+        if any(p is not None and p.dim() >= 2 for p in m._parameters.values()):
+            return False
+        if any(b is not None and b.dim() >= 2 and "weight" in n for n, b in m._buffers.items()):
+            return False
+    return True
+
+
+# torch modules whose forward holds no synaptic operation: normalisations, dropout, identity
+# and element-wise activations. Every operator they run is one the counting mode would skip
+# anyway (norms and pointwise ops are free, an activation's output is no spike level), so
+# running them outside the modes changes no count.
+_NO_SYNAPSES = (
+    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.dropout._DropoutNd,
+    nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Softsign, nn.Softmax,
+    nn.LogSoftmax,
+)
+
+
+def _runs_quietly(module: nn.Module, neuron: bool) -> bool:
+    """Whether a module runs outside the counting modes: a neuron (its arithmetic is its
+    update, counted from its output), a torch module of _NO_SYNAPSES, or a module whose class
+    declares `no_synaptic_ops = True` (the protocol for users' norms and the like) -- each only
+    when weightless (no parameter of 2 or more dims, e.g. no recurrent weight, below it)."""
+    if not (neuron or isinstance(module, _NO_SYNAPSES) or getattr(type(module), "no_synaptic_ops", False) is True):
+        return False
+    return _weightless(module)
+
+
+@contextlib.contextmanager
+def _bookkeeping():
+    """The profiler's own reductions are bookkeeping, not the model's: neither counting mode
+    sees them (each would pay its per-operator cost for nothing)."""
+    with torch._C._DisableTorchDispatch(), torch._C.DisableTorchFunction():
+        yield
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """t's elements tile a block of memory without overlap or gaps (any dim order)."""
+    if t.is_contiguous():
+        return True
+    expected = 1
+    for stride, size in sorted((st, n) for st, n in zip(t.stride(), t.shape) if n != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _whole_multiple(a: float, q: float) -> bool:
+    """a = n * q for a whole n >= 1 (so multiples of a are multiples of q)."""
+    n = a / q
+    return n >= 1 and abs(n - round(n)) <= 1e-9 * n
+
+
 def _shapes(args, kwargs) -> str:
     """The tensor operands' shapes of one call, e.g. '5x2x3, 16x3, 16x4'."""
     flat = tree_flatten((args, kwargs or {}))[0]
@@ -305,7 +375,11 @@ class Profiler:
                  weight_sparsity: bool = False, adapters: list[NeuronAdapter] | None = None):
         self.model = model
         self.weight_sparsity = weight_sparsity
-        self.neuron_modules = find_neurons(model, adapters if adapters is not None else default_adapters(model))
+        # one walk over the modules (a model of hundreds of modules pays each walk per profile)
+        self._named = list(model.named_modules())
+        modules = [m for _, m in self._named]
+        self.neuron_modules = find_neurons(model, adapters if adapters is not None else default_adapters(model, modules),
+                                           self._named)
         # readouts that emit voltages (Norse LI, ...) are neurons without spikes or a format
         self._spiking = {n: a.spiking(m) for n, (m, a) in self.neuron_modules.items()}
         declared = {a.spike_format(m) for n, (m, a) in self.neuron_modules.items() if self._spiking[n]}
@@ -322,7 +396,9 @@ class Profiler:
         # spike-derived tensors beyond their range (sums, signed levels: see the docstring).
         self._explicit_formats = spike_formats is not None
         self._quanta = sorted({f.q for f in self.formats}, reverse=True)
-        self._spike_tags: dict[int, weakref.ref] = {}
+        # id -> (weak ref, cached levels or None); the cache is (integer_levels' result, the
+        # tensor's _version when read), so a value read once is not read again (see _operand)
+        self._spike_tags: dict[int, tuple] = {}
         self._weight_tags: dict[int, tuple[weakref.ref, int]] = {}
         self._opaque = 0       # > 0 inside an operator counted as a whole (attention)
         self._fn_mode: _FunctionMode | None = None
@@ -333,12 +409,11 @@ class Profiler:
         # for a weight.
         # (read off each module's own dicts: parameters() / buffers() recurse with name and
         # de-duplication bookkeeping that costs milliseconds on a tracker of ~800 modules)
-        self._weight_refs = [t for m in model.modules() for t in (*m._parameters.values(), *m._buffers.values())
+        self._weight_refs = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values())
                              if t is not None and t.numel()]
         self.weight_storages = {t.untyped_storage().data_ptr() for t in self._weight_refs}
-        # one walk over the modules (a model of hundreds of modules pays each walk per profile)
         self.module_types, self.thop_modules, self.thop_param_sizes = {}, set(), {}
-        for name, m in model.named_modules():
+        for name, m in self._named:
             self.module_types[name] = type(m).__name__
             if isinstance(m, THOP_PARAM_TYPES):
                 self.thop_param_sizes[name] = sum(p.numel() for p in m.parameters(recurse=False))
@@ -355,11 +430,20 @@ class Profiler:
         # batch sizes each neuron module's outputs imply (None: its output cannot tell)
         self._batch_votes: dict[str, set] = defaultdict(set)
         self._inside: set[str] = set()                  # neuron modules whose forward is running
+        # Modules whose insides the counting modes skip (see _runs_quietly): each of their
+        # element-wise ops would pay the modes' per-operator cost for no count -- neurons and
+        # norms are about half the operators of a spiking CNN.
+        self._quiet_modules = {n for n, m in self._named if _runs_quietly(m, n in self.neuron_modules)}
+        self._quiet: list = []                           # [module name, guards] while one runs
+        # (storage address, classify?) -> (weak ref, _version, dtype, levels): see _read_values
+        self._value_cache: dict[tuple[int, bool], tuple] = {}
         self._watched: list[tuple[nn.Module, str]] = []  # (module, method) watched for bypasses
         self._off_format: dict[str, list] = {}           # neuron -> values seen outside its format
         self._unseen_warned: set[str] = set()
         self._hooks: list = []
         self._module_names: dict[int, str] = {}        # id(module) -> name, while installed
+        self._hooked_names: dict[int, str] = {}        # the same for modules with their own __call__
+        self._call_before = self._call_wrapper = None  # nn.Module.__call__ before / while installed
         self._mode: _CountingMode | None = None
         if not self.neuron_modules and spike_formats is None:
             warnings.warn(
@@ -372,39 +456,102 @@ class Profiler:
         return self._stack[-1] if self._stack else ""
 
     def _install(self) -> None:
-        # One global pre / post hook pair, modules told apart by identity: registering a pair
-        # on each of a tracker's ~800 modules cost ~10 ms per profile. (Global hooks run
-        # before a module's own hooks; modules outside the model are ignored.)
-        self._module_names = {id(m): name for name, m in self.model.named_modules()}
-        self._hooks.append(register_module_forward_pre_hook(self._pre))
-        self._hooks.append(register_module_forward_hook(self._post, always_call=True))
+        # The module stack is kept by wrapping nn.Module.__call__ while profiling (modules told
+        # apart by identity; modules outside the model pass straight through). Forward hooks
+        # would do the same, but any hook, global or per module, sends every module call
+        # down torch's slow path with hooks (about 25 us a call: 16 ms of a tracker's 640
+        # module calls); the wrapper costs one Python call and keeps torch's fast path.
+        # A class that overrides __call__ never reaches the wrapper: its modules get a
+        # forward hook pair of their own instead.
+        self._module_names = {}
+        for name, m in self._named:
+            if type(m).__call__ is nn.Module.__call__:
+                self._module_names[id(m)] = name
+            else:
+                self._hooks.append(m.register_forward_pre_hook(self._hooked_pre))
+                self._hooks.append(m.register_forward_hook(self._hooked_post, always_call=True))
+        self._hooked_names = {id(m): name for name, m in self._named if id(m) not in self._module_names}
+        self._call_before = nn.Module.__call__
+        self._call_wrapper = self._module_call()
+        nn.Module.__call__ = self._call_wrapper
         for name, (module, adapter) in self.neuron_modules.items():
             for method in adapter.bypass_methods(module):
                 self._watch(name, module, adapter, method)
 
-    def _pre(self, module, args) -> None:
-        name = self._module_names.get(id(module))
-        if name is None:
-            return
+    def _module_call(self):
+        names, pre, post, call = self._module_names, self._enter_module, self._exit_module, self._call_before
+        abort = self._abort_module
+
+        def __call__(module, *args, **kwargs):
+            name = names.get(id(module))
+            if name is None:
+                return call(module, *args, **kwargs)
+            pre(name)
+            try:
+                out = call(module, *args, **kwargs)
+            except BaseException:
+                abort(name)
+                raise
+            post(name, args, out)
+            return out
+
+        return __call__
+
+    def _uninstall_call(self) -> None:
+        # restored only while ours is outermost; under a later wrapper (a profiler opened
+        # inside this one and not closed yet) ours stays and passes every module through,
+        # since _module_names is emptied
+        if self._call_wrapper is not None and nn.Module.__call__ is self._call_wrapper:
+            nn.Module.__call__ = self._call_before
+        self._call_before = self._call_wrapper = None
+
+    def _hooked_pre(self, module, args) -> None:
+        name = self._hooked_names.get(id(module))
+        if name is not None:
+            self._enter_module(name)
+
+    def _hooked_post(self, module, args, output) -> None:
+        name = self._hooked_names.get(id(module))
+        if name is not None:
+            self._exit_module(name, args, output)
+
+    def _enter_module(self, name: str) -> None:
         self._stack.append(name)
         self._called.add(name)
         if name in self.neuron_modules:
             self._inside.add(name)
+        if name in self._quiet_modules and not self._quiet:
+            guards = (torch._C._DisableTorchDispatch(), torch._C.DisableTorchFunction())
+            for g in guards:
+                g.__enter__()
+            self._quiet = [name, guards]
 
-    def _post(self, module, args, output) -> None:
-        name = self._module_names.get(id(module))
-        if name is None:
-            return
+    def _exit_module(self, name: str, args, output) -> None:
         if self._stack and self._stack[-1] == name:
             self._stack.pop()
+        if self._quiet and self._quiet[0] == name:
+            self._end_quiet()
         neuron = self.neuron_modules.get(name)
         if neuron is not None:
             self._inside.discard(name)
             # The hook's own reductions are bookkeeping, not the model's: keep them out
             # of the counting mode (they would pay its per-operator cost for nothing).
-            with torch._C._DisableTorchDispatch():
-                self._record_neuron(name, *neuron, output, args)
-            self._tag_neuron_output(*neuron, output)
+            with _bookkeeping():
+                levels = self._record_neuron(name, *neuron, output, args)
+            self._tag_neuron_output(*neuron, output, levels)
+
+    def _abort_module(self, name: str) -> None:
+        """The module raised: leave it (stack, quiet guards), recording nothing."""
+        if self._stack and self._stack[-1] == name:
+            self._stack.pop()
+        self._inside.discard(name)
+        if self._quiet and self._quiet[0] == name:
+            self._end_quiet()
+
+    def _end_quiet(self) -> None:
+        for g in reversed(self._quiet[1]):
+            g.__exit__(None, None, None)
+        self._quiet = []
 
     def _watch(self, name: str, module: nn.Module, adapter: NeuronAdapter, method: str) -> None:
         """Record a neuron run through `method` (SpikingJelly's functional_forward, which
@@ -423,15 +570,18 @@ class Profiler:
                 self._inside.discard(name)
                 if self._stack and self._stack[-1] == name:
                     self._stack.pop()
-            with torch._C._DisableTorchDispatch():
-                self._record_neuron(name, module, adapter, out, args)
-            self._tag_neuron_output(module, adapter, out)
+            with _bookkeeping():
+                levels = self._record_neuron(name, module, adapter, out, args)
+            self._tag_neuron_output(module, adapter, out, levels)
             return out
 
         module.__dict__[method] = watched
         self._watched.append((module, method))
 
-    def _record_neuron(self, name, module, adapter, output, args=()) -> None:
+    def _record_neuron(self, name, module, adapter, output, args=()):
+        """Record one neuron call's per-step counts; return the spike levels read off its
+        output (integer_levels' result under the declared formats, for _operand to reuse), or
+        None."""
         time_dim = adapter.time_dim(module)
         spiking = self._spiking[name]
         fmt = adapter.spike_format(module)
@@ -442,15 +592,21 @@ class Profiler:
             volts, inp = adapter.voltages_of(output), adapter.input_of(args)
             source = volts if volts is not None and (inp is None or volts.dim() == inp.dim()) else inp
         if not isinstance(source, torch.Tensor):
-            return
+            return None
         call = self._calls_of[name]
         self._calls_of[name] += 1
         t0 = self._step_of[name] if time_dim is None else 0
+        levels = None
         if spiking:
-            steps = count_steps(source, fmt, time_dim, t0)
+            # One read of the values serves the format check, the spike count of binary
+            # outputs and, cached on the tensor, the operand class of whatever reads them.
+            levels = integer_levels(source, self._quanta) if source.numel() else None
+            binary_q = levels[0].q if levels is not None and levels[1] <= 1 and not levels[2] \
+                and is_dyadic(levels[0].q) else None
+            steps = count_steps(source, fmt, time_dim, t0, binary_q, levels is not None and not levels[2])
             if any(not math.isfinite(step.value_sum) for step in steps) and has_non_finite(source):
                 raise NonFiniteActivationError(f"neuron module '{name}' produced NaN/inf spikes")
-            self._check_format(name, module, source, fmt)
+            self._check_format(name, module, source, fmt, levels)
         else:
             steps = count_updates(source, volts, time_dim, t0)
         if time_dim is None:
@@ -460,14 +616,19 @@ class Profiler:
         for step in steps:
             self._neurons.append(NeuronRecord(name, type(module).__name__, adapter.name, order, call, step, fmt,
                                               tuple(source.shape), spiking))
+        return levels if levels is not None and not self._explicit_formats else None
 
-    def _check_format(self, name, module, spikes: torch.Tensor, fmt: SpikeFormat) -> None:
+    def _check_format(self, name, module, spikes: torch.Tensor, fmt: SpikeFormat, levels=None) -> None:
         """Warn (once per module) when a neuron's output is not its declared spike format: not
         k*q for integers k (multi-level or signed multiples of q are graded / signed spikes,
-        which the counts handle; anything else is not a spike)."""
-        if name in self._off_format or not spikes.numel() or fmt.fits(spikes):
+        which the counts handle; anything else is not a spike). `levels`: the output's
+        integer_levels under the profiler's quanta, when read already (its quantum a whole
+        multiple of q settles it)."""
+        if name in self._off_format or not spikes.numel():
             return
-        if integer_levels(spikes, [fmt.q]) is not None:
+        if levels is not None and _whole_multiple(levels[0].q, fmt.q):
+            return
+        if fmt.fits(spikes) or integer_levels(spikes, [fmt.q]) is not None:
             return
         seen = torch.unique(spikes.detach().flatten()[: 1 << 20]).tolist()
         shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in seen]
@@ -492,32 +653,68 @@ class Profiler:
             return Operand(t, "weight", stored_numel=stored)
         if not self.formats:
             return Operand(t, "real")
-        if self._explicit_formats or not self._is_spike(t):
-            found = classify_levels(t, self.formats)
+        entry = None if self._explicit_formats else self._spike_tags.get(id(t))
+        if entry is None or entry[0]() is not t:
+            found = self._read_values(t, classify=True)
             if found is None or (found[1] == 0 and not self._explicit_formats):
                 return Operand(t, "real")    # (all zeros and not from a neuron: not spikes)
             return Operand(t, "spike", *found)
-        found = integer_levels(t, self._quanta)
-        return Operand(t, "spike", *found) if found is not None else Operand(t, "real")
+        cached = entry[1]
+        found = cached[0] if cached is not None and cached[1] == t._version else self._read_values(t, classify=False)
+        if found is None:
+            return Operand(t, "real")
+        return Operand(t, "spike", *found)
+
+    def _read_values(self, t: torch.Tensor, classify: bool):
+        """classify_levels(t, formats) (classify) or integer_levels(t, quanta), read once per
+        storage and version: a tensor that covers its whole storage holds the same values,
+        in any layout, as every other such view of it (an activation is often read by
+        several operators, or as x and x.t()). Views of a part of a storage are read anew."""
+        key = None
+        if t.storage_offset() == 0:
+            storage = t.untyped_storage()
+            if t.numel() * t.element_size() == storage.nbytes() and _dense(t):
+                key = (storage.data_ptr(), classify)
+                hit = self._value_cache.get(key)
+                if hit is not None and hit[1] == t._version and hit[2] == t.dtype:
+                    owner = hit[0]()   # alive and on this storage still: the address is not reused
+                    if owner is not None and owner.untyped_storage().data_ptr() == key[0]:
+                        return hit[3]
+        found = classify_levels(t, self.formats) if classify else integer_levels(t, self._quanta)
+        if key is not None:
+            self._value_cache[key] = (weakref.ref(t), t._version, t.dtype, found)
+        return found
 
     # ------------------------------------------------------------ provenance
     # Spike-derived tensors and weight copies are remembered by identity (a weak reference,
-    # so a freed tensor never lends its id to a new one's class).
+    # so a freed tensor never lends its id to a new one's class), each with a value: a weight
+    # copy's stored size; a spike tensor's levels (integer_levels' result) and the tensor's
+    # _version when they were read, or None. In-place writes bump _version (a view's too:
+    # views share their base's counter), so stale levels are never used.
     @staticmethod
     def _tag(table: dict, t: torch.Tensor, value) -> None:
         key = id(t)
 
         def gone(_ref, key=key, table=table):
             entry = table.get(key)
-            if entry is not None and (entry[0] if isinstance(entry, tuple) else entry)() is None:
+            if entry is not None and entry[0]() is None:
                 del table[key]
 
-        ref = weakref.ref(t, gone)
-        table[key] = ref if value is None else (ref, value)
+        table[key] = (weakref.ref(t, gone), value)
+
+    def _tag_spike(self, t: torch.Tensor, levels=None) -> None:
+        self._tag(self._spike_tags, t, None if levels is None else (levels, t._version))
 
     def _is_spike(self, t) -> bool:
-        ref = self._spike_tags.get(id(t))
-        return ref is not None and ref() is t
+        entry = self._spike_tags.get(id(t))
+        return entry is not None and entry[0]() is t
+
+    def _cached_levels(self, t):
+        """The levels cached on spike tensor t, when still valid, else None."""
+        entry = self._spike_tags.get(id(t))
+        if entry is None or entry[1] is None or entry[0]() is not t or entry[1][1] != t._version:
+            return None
+        return entry[1][0]
 
     def _weight_numel(self, t: torch.Tensor) -> int | None:
         """Stored elements of the weight t is (a view of / a layout copy of), else None."""
@@ -529,16 +726,16 @@ class Profiler:
             return min(t.numel(), storage.nbytes() // max(1, t.element_size()))  # a broadcast stores less
         return None
 
-    def _tag_neuron_output(self, module, adapter, output) -> None:
+    def _tag_neuron_output(self, module, adapter, output, levels=None) -> None:
         spiking = getattr(adapter, "spiking", None)
         if spiking is not None and not spiking(module):
             return    # a readout emitting voltages
         spikes = adapter.spikes_of(output)
         if isinstance(spikes, torch.Tensor):
-            self._tag(self._spike_tags, spikes, None)
+            self._tag_spike(spikes, levels)
 
     def _in_neuron(self) -> bool:
-        return any(name in self.neuron_modules for name in self._stack)
+        return bool(self._inside)
 
     def _flow(self, action: _Flow, func, args, kwargs):
         """Run an operator that moves spike levels / weights, or counts element-wise spike work."""
@@ -591,11 +788,15 @@ class Profiler:
         else:
             derived = False
         outs = out if isinstance(out, (tuple, list)) else (out,)
+        levels = None
+        if derived and action.keeps and (action.keeps is True or len(args) < 3 or args[2] == 0):
+            levels = self._cached_levels(src)
         for o in outs:
             if not isinstance(o, torch.Tensor):
                 continue
             if derived and (o.is_floating_point() or o.dtype == torch.bool):
-                self._tag(self._spike_tags, o, None)
+                # (a repeat by 0 keeps no value: levels only for outputs at least as large)
+                self._tag_spike(o, levels if levels is not None and o.numel() >= src.numel() else None)
             elif action.inplace and self._is_spike(o):
                 del self._spike_tags[id(o)]
         if action.weight:
@@ -686,6 +887,8 @@ class Profiler:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._quiet:   # (a module's exit always runs; this is only a safety net)
+            self._end_quiet()
         self._fn_mode.__exit__(*exc)
         self._fn_mode = None
         self._mode.__exit__(*exc)
@@ -694,10 +897,13 @@ class Profiler:
             self._fastpath = None
         self._spike_tags.clear()
         self._weight_tags.clear()
+        self._value_cache.clear()
+        self._uninstall_call()
         for h in self._hooks:
             h.remove()
         self._hooks.clear()
-        self._module_names = {}
+        self._module_names.clear()   # (emptied, not replaced: a wrapper left installed reads it)
+        self._hooked_names.clear()
         for module, method in self._watched:
             module.__dict__.pop(method, None)
         self._watched.clear()

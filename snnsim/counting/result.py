@@ -80,31 +80,41 @@ class Profile:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         b = float(batch_size)
-        layer_rows = [{
-            "module": r.module, "module_type": r.module_type, "op": r.op, "kind": r.count.kind,
-            "operands": r.count.operands, "calls": r.calls,
-            **{f: getattr(r.count, f) / b for f in COUNT_FIELDS},
-            "weight_numel": r.count.weight_numel,
-            "in_numel": r.count.in_numel / b, "out_numel": r.count.out_numel / b,
-            "spiking_input": "spike" in r.count.operands, "thop": r.thop,
-            "elementwise_ops": r.count.elementwise_ops / b, "max_level": int(r.count.max_level),
-            "signed": bool(r.count.signed),
-        } for r in ops]
-        neuron_rows = [{
-            "module": r.module, "module_type": r.module_type, "framework": r.framework, "order": r.order,
-            "call": r.call, "t": r.step.t, "shape": "x".join(map(str, r.shape)),
-            "neurons": r.step.neurons / b, "spikes": r.step.spikes / b, "spike_mass": r.step.spike_mass / b,
-            "firing_rate": r.step.spikes / r.step.neurons if r.step.neurons else 0.0,
-            "mean_level": r.step.spike_mass / r.step.neurons if r.step.neurons else 0.0,
-            "mean_value": r.step.value_sum / r.step.neurons if r.step.neurons else 0.0,
-            "levels": r.fmt.levels, "quantum": r.fmt.q, "spiking": r.spiking,
-        } for r in neurons]
+        # built column by column: a DataFrame from lists is several times faster than from
+        # one dict per row, and this runs once per profiled frame
+        counts = [r.count for r in ops]
+        layers = {
+            "module": [r.module for r in ops], "module_type": [r.module_type for r in ops],
+            "op": [r.op for r in ops], "kind": [c.kind for c in counts], "operands": [c.operands for c in counts],
+            "calls": [r.calls for r in ops],
+            **{f: [getattr(c, f) / b for c in counts] for f in COUNT_FIELDS},
+            "weight_numel": [c.weight_numel for c in counts],
+            "in_numel": [c.in_numel / b for c in counts], "out_numel": [c.out_numel / b for c in counts],
+            "spiking_input": ["spike" in c.operands for c in counts], "thop": [r.thop for r in ops],
+            "elementwise_ops": [c.elementwise_ops / b for c in counts],
+            "max_level": [int(c.max_level) for c in counts], "signed": [bool(c.signed) for c in counts],
+        }
+        steps = [r.step for r in neurons]
+        per_neuron = [s.neurons or 1 for s in steps]   # (a zero-neuron step has rates 0: numerators are 0)
+        neuron_cols = {
+            "module": [r.module for r in neurons], "module_type": [r.module_type for r in neurons],
+            "framework": [r.framework for r in neurons], "order": [r.order for r in neurons],
+            "call": [r.call for r in neurons], "t": [s.t for s in steps],
+            "shape": ["x".join(map(str, r.shape)) for r in neurons],
+            "neurons": [s.neurons / b for s in steps], "spikes": [s.spikes / b for s in steps],
+            "spike_mass": [s.spike_mass / b for s in steps],
+            "firing_rate": [s.spikes / n if s.neurons else 0.0 for s, n in zip(steps, per_neuron)],
+            "mean_level": [s.spike_mass / n if s.neurons else 0.0 for s, n in zip(steps, per_neuron)],
+            "mean_value": [s.value_sum / n if s.neurons else 0.0 for s, n in zip(steps, per_neuron)],
+            "levels": [r.fmt.levels for r in neurons], "quantum": [r.fmt.q for r in neurons],
+            "spiking": [r.spiking for r in neurons],
+        }
         unc_rows = []
         for (m, op), v in uncounted.items():
             calls, shapes = (v, ()) if isinstance(v, int) else v
             unc_rows.append({"module": m, "op": op, "calls": int(calls), "shapes": "; ".join(shapes)})
-        return cls(pd.DataFrame(layer_rows, columns=LAYER_COLUMNS),
-                   pd.DataFrame(neuron_rows, columns=NEURON_COLUMNS),
+        return cls(pd.DataFrame(layers, columns=LAYER_COLUMNS),
+                   pd.DataFrame(neuron_cols, columns=NEURON_COLUMNS),
                    pd.DataFrame(unc_rows, columns=UNCOUNTED_COLUMNS),
                    batch_size, list(formats), weight_sparsity, dict(thop_params or {}),
                    [dict(u) for u in (unseen_neurons or [])])
