@@ -19,6 +19,8 @@ import pathlib
 
 import pandas as pd
 
+from snnsim.pipeline.summary import weights_label
+
 from . import figures, tables
 from .tables import fmt_count, fmt_energy, fmt_ratio
 
@@ -166,14 +168,16 @@ def _read_csv(path: pathlib.Path) -> pd.DataFrame | None:
 # ------------------------------------------------------------------------ sentences
 def provenance_sentences(summary: dict) -> tuple[list[str], list[str]]:
     """(statements, warnings) about the weights and inputs of a run."""
-    weights = str(summary.get("weights", "unknown"))
+    record = summary.get("weights") if isinstance(summary.get("weights"), dict) else {}
+    source = record.get("source", "unknown")
+    weights = weights_label(summary)
     spiking = summary.get("kind") == "spiking"
     said = [f"Weights: {weights}."]
     warns = []
-    untrained = weights.startswith("random") or weights.startswith("golden")
+    untrained = not record.get("trained", False)
     if untrained:
-        what = ("random initialisation" if weights.startswith("random")
-                else "deterministic test-fixture weights, not trained ones")
+        what = {"random": "random initialisation",
+                "golden": "deterministic test-fixture weights, not trained ones"}.get(source, "not known to be trained")
         if spiking:
             warns.append(f"These weights are untrained ({what}): the firing rates, spike counts and every "
                          "spike-driven energy figure in this report are not those of the trained model. "
@@ -182,7 +186,9 @@ def provenance_sentences(summary: dict) -> tuple[list[str], list[str]]:
             said.append(f"These weights are untrained ({what}); an ANN's operation counts do not depend on "
                         "its weight values (every multiply-accumulate runs), so its energy here is that of the "
                         "trained model too.")
-    if weights.startswith("checkpoint"):
+    if record.get("path"):
+        said.append(f"Checkpoint file {record['path']} (sha256 {record.get('sha256')}).")
+    if source in ("checkpoint", "default"):
         said.append("The checkpoint loaded strictly: every key and shape matched the model (weights only, read "
                     "as data).")
     for note in summary.get("notes") or []:
@@ -616,7 +622,7 @@ def write_index(out: str | pathlib.Path, summaries: list[dict], title: str, intr
     doc.h(2, "Reports")
     doc.raw_html("<ul>" + f'<li><a href="{_e(comparison)}">comparison of all models</a></li>' + "".join(
         f'<li><a href="{_e(s["model"])}/report.html">{_e(s["model"])}</a> ({_e(s.get("kind"))}; weights: '
-        f'{_e(s.get("weights"))})</li>' for s in summaries) + "</ul>")
+        f'{_e(weights_label(s))})</li>' for s in summaries) + "</ul>")
     doc.md += [f"- [{comparison}]({comparison})"] + [f"- [{s['model']}]({s['model']}/report.md)" for s in summaries]
     doc.md.append("")
     (out / "index.html").write_text(doc.render_html(), encoding="utf-8")
@@ -689,7 +695,7 @@ def counts_only_block(doc: Doc, summaries: list[dict]) -> None:
     rows = []
     for s in summaries:
         tot = s.get("totals") or {}
-        rows.append([s["model"], s.get("kind"), s.get("weights"), fmt_count(s.get("params")),
+        rows.append([s["model"], s.get("kind"), weights_label(s), fmt_count(s.get("params")),
                      fmt_count(s.get("thop_macs")), fmt_count(tot.get("dense_macs")), fmt_count(tot.get("mac_ops")),
                      fmt_count(tot.get("syn_ops")), fmt_count(tot.get("spikes"))])
     doc.table(rows, ["model", "kind", "weights", "params", "thop MACs (template + search)", "dense MACs / frame",

@@ -10,6 +10,8 @@ import math
 
 import pandas as pd
 
+from snnsim.pipeline.summary import weights_label
+
 COMPONENTS = ("compute_J", "memory_J", "comm_J")
 LAYER_COLUMNS = ["hardware", "estimator", "branch", "module", "module_type", *COMPONENTS, "total_J",
                  "share", "rank"]
@@ -328,7 +330,7 @@ def module_rates(neurons: pd.DataFrame | None) -> pd.DataFrame:
 # ------------------------------------------------------------------------ comparison
 def comparison(summaries: list[dict]) -> pd.DataFrame:
     """Models x profiles x estimators: one row each, with the weights they ran with."""
-    parts = [energy_rows(s).assign(weights=s.get("weights"), thop_macs=_num(s.get("thop_macs")),
+    parts = [energy_rows(s).assign(weights=weights_label(s), thop_macs=_num(s.get("thop_macs")),
                                    params=s.get("params")) for s in summaries]
     cols = ["model", "kind", "weights", "params", "thop_macs", "hardware", "estimator", "applicable",
             "joules_per_frame", "joules_template_pass", "reason"]

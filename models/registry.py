@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -75,15 +76,48 @@ def build_model(name: str, weights: str | None = None) -> nn.Module:
     model = builder(**kwargs)
     model.registry_name = name
     if weights is None and getattr(model, "weights_source", None):
-        pass  # the builder loaded the model's shipped default weights and said so
+        pass  # the builder loaded the model's shipped default weights and said so (weights_info too)
     elif weights in (None, "random"):
         model.weights_source = "random (untrained initialisation)"
+        model.weights_info = weights_record("random", note=model.weights_source)
     elif weights == "golden":
         model.load_golden()
         model.weights_source = f"golden (deterministic fixture weights, gain {model.golden_gain})"
+        model.weights_info = weights_record("golden", note=model.weights_source)
     else:
         from .checkpoint import load_checkpoint
 
         load_checkpoint(model, weights)
         model.weights_source = f"checkpoint {weights}"
+        model.weights_info = weights_record(
+            "checkpoint", weights, trained=True,
+            note=f"checkpoint {weights} (how it was trained is not recorded)")
     return model.eval()
+
+
+def weights_record(source: str, path=None, *, trained: bool = False, note: str = "") -> dict:
+    """Structured weight provenance for run summaries: {source, path, sha256, trained, note}.
+    source: 'default' (the model's shipped checkpoint), 'checkpoint' (a path given), 'golden'
+    (the fixtures' deterministic weights) or 'random' (untrained initialisation); golden and
+    random are never trained. sha256 is of the checkpoint file's bytes."""
+    import hashlib
+
+    digest = None
+    if path is not None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+    return {"source": source, "path": None if path is None else str(Path(path).resolve()), "sha256": digest,
+            "trained": bool(trained) and source in ("default", "checkpoint"), "note": note}
+
+
+def weights_info(model) -> dict:
+    """The model's weight provenance record (see weights_record); a model built outside the
+    registry says 'unknown', untrained."""
+    info = getattr(model, "weights_info", None)
+    if info is not None:
+        return dict(info)
+    return {"source": "unknown", "path": None, "sha256": None, "trained": False,
+            "note": str(getattr(model, "weights_source", "unknown"))}

@@ -115,8 +115,13 @@ def _load(model: nn.Module, weights, default: Path, source: str):
         return model
     from .checkpoint import load_checkpoint
 
+    from .registry import weights_record
+
     load_checkpoint(model, path)
     model.weights_source = source if weights == "default" else f"checkpoint {path}"
+    model.weights_info = weights_record("default", path, trained=True, note=source) if weights == "default" else \
+        weights_record("checkpoint", path, trained=True,
+                       note=f"checkpoint {path} (how it was trained is not recorded)")
     return model
 
 

@@ -130,6 +130,12 @@ def _check_sequence(value: str | None) -> str | None:
     return value
 
 
+def _weights_label(summary: dict) -> str:
+    from snnsim.pipeline.summary import weights_label
+
+    return weights_label(summary)
+
+
 def _open_out(value: str, command: str, *inputs):
     """The run's output folder: checked now, before any work (snnsim.io.OutputError is one
     line); locked and staged when the command enters it, published when it leaves it."""
@@ -140,7 +146,7 @@ def _open_out(value: str, command: str, *inputs):
 
 # ------------------------------------------------------------------ running models
 def _run_model(name: str, weights: str, frames: int, hardware: list[str], capture: str | None, quiet: bool,
-               sequence: str | None = None):
+               sequence: str | None = None, command: str = "profile"):
     """Build, profile, price and (for spiking models) capture one module, on built-in inputs
     or on the sequence folder `sequence`. Returns the run dict that snnsim.analysis.outputs
     writes."""
@@ -162,7 +168,7 @@ def _run_model(name: str, weights: str, frames: int, hardware: list[str], captur
     if str(tp.weights).startswith("random") or (source == "random" and sequence is None):
         tp.notes.append(f"Random weights and inputs are drawn after torch.manual_seed({SEED}), so a rerun gives "
                         "the same counts.")
-    summary, layers = price_tracker(tp, hardware)
+    summary, layers = price_tracker(tp, hardware, command)
     cap = None
     if capture != "none" and model.kind == "spiking":
         module = choose_module(tp.neurons()) if capture in (None, "auto") else capture
@@ -257,7 +263,7 @@ def cmd_profile(args) -> int:
     sequence = _check_sequence(args.sequence)
     output = _open_out(args.out, "profile", weights, sequence, *hardware)
     with output:
-        run = _run_model(args.model, weights, args.frames, hardware, args.capture, args.quiet, sequence)
+        run = _run_model(args.model, weights, args.frames, hardware, args.capture, args.quiet, sequence, "profile")
         summary = write_profile(run["tp"], output, (run["summary"], run["layers"]), capture=run["capture"])
     out = output.path
     if args.json:
@@ -266,7 +272,7 @@ def cmd_profile(args) -> int:
     t = summary["totals"]
     _say(args, f"{summary['model']}: {t['dense_macs'] / 1e9:.3f} GMAC dense per frame, thop "
                f"{summary['thop_macs'] / 1e9:.3f} G; mac_ops {t['mac_ops'] / 1e9:.3f} G, syn_ops "
-               f"{t['syn_ops'] / 1e9:.3f} G; weights: {summary['weights']}")
+               f"{t['syn_ops'] / 1e9:.3f} G; weights: {_weights_label(summary)}")
     from snnsim.analysis.tables import energy_rows, fmt_energy
 
     for r in energy_rows(summary).itertuples():
@@ -288,12 +294,12 @@ def _headline_lines(summaries: list[dict]) -> list[str]:
 
 
 def _run_models(models: list[tuple[str, str]], frames: int, hardware: list[str], quiet: bool,
-                sequence: str | None = None) -> list[dict]:
+                sequence: str | None = None, command: str = "compare") -> list[dict]:
     runs = []
     with _progress(len(models), "models", quiet, leave=True) as bar:
         for name, weights in models:
             bar.set_description(f"models ({name})")
-            runs.append(_run_model(name, weights, frames, hardware, "auto", quiet, sequence))
+            runs.append(_run_model(name, weights, frames, hardware, "auto", quiet, sequence, command))
             bar.update()
     return runs
 
@@ -378,11 +384,11 @@ def cmd_demo(args) -> int:
     with output, tempfile.TemporaryDirectory(prefix="snnsim-demo-") as tmp:
         sequence = write_heldout_sequence(pathlib.Path(tmp) / f"{style}-{seed}", style, seed=seed,
                                           n_frames=DEMO_PAIR_FRAMES + 1)
-        runs = _run_models(list(DEMO_PAIR), DEMO_PAIR_FRAMES, hardware, args.quiet, str(sequence))
+        runs = _run_models(list(DEMO_PAIR), DEMO_PAIR_FRAMES, hardware, args.quiet, str(sequence), "demo")
         for r in runs:   # the folder is temporary: say what it was
             r["summary"]["input"]["sequence"] = f"'{style}' seed {seed} (built-in, held out)"
         break_even = _demo_break_even(runs[0], runs[1], hardware, frames_said)
-        untrained_pair = [r["summary"]["model"] for r in runs if not str(r["summary"]["weights"]).startswith("trained")]
+        untrained_pair = [r["summary"]["model"] for r in runs if not r["summary"]["weights"]["trained"]]
         intro = (f"The snnsim demo: the spiking tracker {DEMO_PAIR[0][0]} against its ANN twin {DEMO_PAIR[1][0]} (the "
                  f"same network with real-valued activations, trained by the same script on the same data), both "
                  f"counted on {frames_said} and priced on {len(hardware)} hardware profiles. Energy is per tracking "
@@ -396,7 +402,7 @@ def cmd_demo(args) -> int:
         if untrained_pair:   # a checkout without the shipped checkpoints: never call them trained
             intro += (f" Warning: {', '.join(untrained_pair)} ran without its trained checkpoint (weights: untrained), "
                       "so its firing rates and this comparison are not a trained network's.")
-        runs += _run_models(list(DEMO_UNTRAINED), DEMO_FRAMES, [], args.quiet)
+        runs += _run_models(list(DEMO_UNTRAINED), DEMO_FRAMES, [], args.quiet, None, "demo")
         summaries = write_suite(output, runs, index={"title": "snnsim demo", "intro": intro,
                                                      "break_even": break_even})
     out = output.path
@@ -416,7 +422,7 @@ def cmd_demo(args) -> int:
                      for _, r in whole.iterrows()]
     _say(args, "", "Energy per tracking frame (template cached), trained SNN and its trained ANN twin:", "",
          *_headline_lines(summaries[:2]), "", *be_lines, "",
-         "Weights: " + "; ".join(f"{s['model']}: {s['weights']}" for s in summaries),
+         "Weights: " + "; ".join(f"{s['model']}: {_weights_label(s)}" for s in summaries),
          "(the golden-weight models are untrained: counted only, not priced; see index.html)",
          *([f"warning: {', '.join(untrained_pair)} ran without its trained checkpoint"] if untrained_pair else []),
          f"\nreport: {out / 'index.html'}  (per model: {out}/<model>/report.html; comparison: "

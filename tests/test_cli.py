@@ -118,9 +118,14 @@ def test_checkpoint_weights(capsys, tmp_path):
     assert main(["profile", "asymtrack-t", "--weights", str(good), "--hardware", "loihi2", "--out",
                  str(tmp_path / "out"), "--quiet"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["weights"] == f"checkpoint {good}"
+    import hashlib
+
+    assert summary["weights"] == {"source": "checkpoint", "path": str(good.resolve()),
+                                  "sha256": hashlib.sha256(good.read_bytes()).hexdigest(), "trained": True,
+                                  "note": summary["weights"]["note"]}
     md = (tmp_path / "out" / "report.md").read_text()
-    assert f"Weights: checkpoint {good}." in md and "loaded strictly" in md and "untrained" not in md
+    assert f"Weights: checkpoint {good} (how it was trained is not recorded)." in md
+    assert "loaded strictly" in md and "untrained" not in md
 
 
 def test_output_folder_of_someone_else_is_never_replaced(capsys, tmp_path):

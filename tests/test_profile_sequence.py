@@ -41,7 +41,7 @@ def test_same_crops_as_the_tracker_on_target(sot_seq, tmp_path):
     assert tp.inputs["source"] == "sequence" and tp.inputs["frames"] == [1, 2]
     assert len(tp.frames) == 2
     for k in COUNT_COLUMNS:
-        assert tp.template.totals[k] == pytest.approx(track["template_counts_per_pass"][k], rel=1e-12)
+        assert tp.template.totals[k] == pytest.approx(track["template"][k], rel=1e-12)
         assert tp.frames[0].totals[k] == pytest.approx(float(frame1[header.index(k)]), rel=1e-12)
     assert tp.frames[0].totals["spikes"] != tp.frames[1].totals["spikes"]   # different frames, different counts
 

@@ -88,7 +88,8 @@ def test_report_states_weights_and_estimators(demo):
     out, _ = demo
     summary = json.loads((out / SNN / "summary.json").read_text())
     text = _text(out / SNN / "report.html")
-    assert f"Weights: {summary['weights']}." in text
+    assert summary["weights"]["source"] == "golden" and summary["weights"]["trained"] is False
+    assert f"Weights: {summary['weights']['note']} [untrained]." in text
     assert "These weights are untrained" in text and "not those of the trained model" in text
     # the demo's priced pair is counted on a built-in held-out sequence, said by name (not its
     # temporary folder)

@@ -57,7 +57,8 @@ def test_outputs_are_written_and_valid(asym_run, sot_seq):
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"auc", "precision", "norm_precision"} <= set(metrics)
     s = json.loads((out / "summary.json").read_text())
-    assert s["model"] == "asymtrack-t" and s["weights"].startswith("golden") and s["frames"] == 4
+    assert s["model"] == "asymtrack-t" and s["weights"]["source"] == "golden" and s["frames"] == 4
+    assert s["weights"]["trained"] is False
     assert s["template_frames"] == [0] and s["template_passes"] == 1
     assert s["energy"]["loihi2"]["loihi"] is None  # an ANN on Loihi: not applicable, said so
     assert "loihi2/loihi" in s["energy_not_applicable"]
@@ -80,7 +81,8 @@ def test_template_charged_exactly_on_template_frames(asym_run):
     for k in COUNT_COLUMNS:
         assert _f(rows[1][k]) == _f(rows[2][k]) == _f(rows[3][k]) == pytest.approx(search[k], rel=1e-12)
         assert _f(rows[0][k]) - _f(rows[1][k]) == pytest.approx(tpl[k], rel=1e-9, abs=1e-6)
-        assert summary["template_counts_per_pass"][k] == pytest.approx(tpl[k], rel=1e-12)
+        assert summary["template"][k] == pytest.approx(tpl[k], rel=1e-12)
+        assert summary["totals"][k] == pytest.approx(search[k], rel=1e-12)
 
 
 def test_energy_sum_is_frames_times_search_plus_template_passes(asym_run):
@@ -97,8 +99,9 @@ def test_energy_sum_is_frames_times_search_plus_template_passes(asym_run):
         e_tpl = estimate(ref.template, HW, est).total_j
         total = sum(_f(r[col]) for r in rows)
         assert total == pytest.approx(len(rows) * e_search + 1 * e_tpl, rel=1e-9)
-        assert summary["energy"][HW][est] == pytest.approx(total / len(rows), rel=1e-12)
-        assert summary["energy_template_per_pass"][HW][est] == pytest.approx(e_tpl, rel=1e-9)
+        assert summary["energy_with_template_per_frame"][HW][est] == pytest.approx(total / len(rows), rel=1e-12)
+        assert summary["energy"][HW][est] == pytest.approx(e_search, rel=1e-9)        # search pass alone
+        assert summary["energy_template"][HW][est] == pytest.approx(e_tpl, rel=1e-9)
     assert all(r[energy_column("loihi2", "loihi")] == "" for r in rows)
 
 
@@ -123,9 +126,9 @@ def test_spiking_template_updates_are_charged(sot_seq, tmp_path):
     assert dense[0] - dense[1] == dense[2] - dense[3] == tpl_dense
     col = energy_column(HW, "ac-mac")
     total = sum(_f(r[col]) for r in rows)
-    assert total == pytest.approx(s["energy"][HW]["ac-mac"] * 4, rel=1e-12)
-    assert total == pytest.approx(4 * s["energy_search_per_frame"][HW]["ac-mac"]
-                                  + 2 * s["energy_template_per_pass"][HW]["ac-mac"], rel=1e-12)
+    assert total == pytest.approx(s["energy_with_template_per_frame"][HW]["ac-mac"] * 4, rel=1e-12)
+    assert total == pytest.approx(4 * s["energy"][HW]["ac-mac"] + 2 * s["energy_template"][HW]["ac-mac"],
+                                  rel=1e-12)
     assert any("untrained" in n for n in s["notes"])
 
 
@@ -224,7 +227,7 @@ def test_cmd_track_other_bad_inputs(capsys, tmp_path, sot_seq):
 def test_cmd_track_success_prints_summary(capsys, tmp_path, sot_seq):
     rc = cmd_track(_args("spiketrack-tiny", sot_seq, tmp_path / "ok", frames=2, quiet=False))
     out = capsys.readouterr().out
-    assert rc == 0 and "spiketrack-tiny on synth_sot: 2 frames" in out and "mJ/frame" in out
+    assert rc == 0 and "spiketrack-tiny on synth_sot: 2 frames" in out and "mJ per frame (search pass)" in out
 
 
 def test_add_track_parser_wires_cmd_track():

@@ -257,6 +257,19 @@ class FrameMean:
         group's frames (sizes and labels -- SIZE_COLUMNS -- as they are)."""
         return [g.sums() for g in self._parts()]
 
+    def mean_totals(self) -> dict[str, float]:
+        """Per-frame means of the count totals: each layer count column summed over layers and
+        frames, `neurons` -> neuron_updates and `spikes` from the neuron table, / frames."""
+        totals: dict[str, float] = {}
+        for L, N, _ in self.sum_tables():
+            for c in ("dense_macs", "mac_ops", *LAYER_EVENTS):
+                if c in L.columns:
+                    totals[c] = totals.get(c, 0.0) + float(L[c].sum())
+            for src, dst in (("neurons", "neuron_updates"), ("spikes", "spikes")):
+                if src in N.columns:
+                    totals[dst] = totals.get(dst, 0.0) + float(N[src].sum())
+        return {k: v / max(self.n, 1) for k, v in totals.items()}
+
     def mean(self) -> MeanCounts:
         """The one mean frame (a single structure), or the row-wise mean over all frames."""
         groups = self.frame_groups()

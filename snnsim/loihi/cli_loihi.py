@@ -80,10 +80,12 @@ def cmd_loihi(args) -> int:
 
 
 def _print_summary(s: dict) -> None:
+    from snnsim.pipeline.summary import weights_label
+
     f = s["fidelity"]
     sa = f["spike_agreement"]
     print(f"{s['model']} on Loihi 2 ({s['backend']}): {s['cores']} cores, {s['chips']} chip(s) "
-          f"({s['residual_mapping']} residual mapping); weights: {s['weights']}")
+          f"({s['residual_mapping']} residual mapping); weights: {weights_label(s)}")
     if sa["overall"] is not None:
         print(f"  spike agreement {100 * sa['overall']:.2f} % over {f['frames']} frame(s); open-loop box IoU "
               f"{f['open_loop_box_iou']['mean']:.3f}"
@@ -95,7 +97,7 @@ def _print_summary(s: dict) -> None:
         if "lava" in seg:
             line += f"; lava bit-exact: {seg['lava']['bit_exact_vs_emulator']}"
         print(line)
-    for hw, by in s["energy"].items():
+    for hw, by in s["energy_variants"].items():
         for label, j in by.items():
             shown = "not applicable" if j is None else f"{j * 1e3:.4f} mJ/frame"
             print(f"  {hw:8s} {label:44s} {shown}")

@@ -202,8 +202,10 @@ def _fmt_j(j: Optional[float]) -> str:
 def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: Dict[str, Any]) -> str:
     m = s["model"]
     L: List[str] = [f"## Loihi 2 mapping: {m}", ""]
-    L.append(f"Weights: {s['weights']}.")
-    if str(s["weights"]).startswith("random"):
+    from snnsim.pipeline.summary import weights_label
+
+    L.append(f"Weights: {weights_label(s)}.")
+    if not s["weights"]["trained"]:
         L.append("> **Warning:** the weights are untrained: spike counts, agreement and energy are not those of the "
                  "trained model.")
     L += ["", "### Partition", ""]
@@ -347,6 +349,43 @@ def _run(model: str, backend: str, frames: int, weights: Optional[str], out, see
     return summary
 
 
+FANOUT = "fixed-point emulation (fanout)"
+
+
+def _core(model: str, net, source: str, frames: int, fid, energy: dict) -> Dict[str, Any]:
+    """The RunSummary core of a loihi run: the fixed-point emulation's counts (fanout
+    mapping) per tracking frame and per template pass, priced by the 'loihi' estimator."""
+    from snnsim.energy import estimate
+    from snnsim.models.registry import weights_info
+    from snnsim.pipeline.summary import core_summary
+
+    totals = fid.fixed_counts.mean_totals()
+    tpl = fid.template_counts
+    template = None
+    energy_template = None
+    if tpl is not None:
+        template = {c: float(tpl.layers[c].sum()) for c in ("dense_macs", "mac_ops", "syn_events", "syn_ops",
+                                                              "spike_spike", "spike_mask") if c in tpl.layers}
+        template.update(neuron_updates=float(tpl.neurons["neurons"].sum()), spikes=float(tpl.neurons["spikes"].sum()))
+        energy_template = {hw: {"loihi": estimate(tpl, hw, "loihi").total_j} for hw in HARDWARE}
+    thop = fid.float_counts.mean()
+    thop_macs = float(thop.layers.loc[thop.layers["thop"].astype(bool), "dense_macs"].sum()) \
+        if "thop" in thop.layers else 0.0
+    if tpl is not None and "thop" in tpl.layers:
+        thop_macs += float(tpl.layers.loc[tpl.layers["thop"].astype(bool), "dense_macs"].sum())
+    weights = weights_info(net)
+    notes = []
+    if not weights["trained"]:
+        notes.append(f"Weights are untrained ({weights['source']}): firing rates and spike-driven energy are not "
+                     "those of a trained model.")
+    return core_summary(
+        "loihi", model=model, kind=net.kind, weights=weights, input={"source": source, "frames": int(frames)},
+        timesteps=int(getattr(net, "timesteps", 1)), frames=int(frames), totals=totals, template=template,
+        template_passes=1 if tpl is not None else 0, thop_macs=thop_macs,
+        energy={hw: {"loihi": by[FANOUT]["joules_per_frame"]} for hw, by in energy.items() if FANOUT in by},
+        energy_template=energy_template, uncounted=fid.uncounted, complete=not fid.uncounted, notes=notes)
+
+
 def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp) -> Dict[str, Any]:
     from snnsim.energy import load_hardware
     from snnsim.models import build_model
@@ -376,16 +415,18 @@ def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp) -
     segment = (_segment_check(seg, mapping, fid, backend) if seg is not None
                else {"available": False, "reason": seg_reason})
     seconds = time.perf_counter() - t_start
-    summary = {
-        "model": model, "weights": mapping.weights, "backend": backend, "frames": int(frames),
+    summary = _core(model, net, source, frames, fid, energy)
+    summary.update({
+        "weights_source": mapping.weights, "backend": backend,
         "mapping": mapping.summary(),
         "cores": resources["cores"], "chips": resources["chips"], "residual_mapping": resources["recommended"],
         "fidelity": fid.summary, "segment": segment,
-        "energy": {hw: {k: v["joules_per_frame"] for k, v in by.items()} for hw, by in energy.items()},
+        # every mapping variant's J per frame ("energy" above is the fanout emulation's)
+        "energy_variants": {hw: {k: v["joules_per_frame"] for k, v in by.items()} for hw, by in energy.items()},
         # which files the priced profiles' numbers came from (file, sha256 of its bytes)
         "hardware_profiles": [load_hardware(h).provenance() for h in HARDWARE],
         "seconds": seconds,
-    }
+    })
     fidelity_json = {
         "model": model, "weights": mapping.weights, "backend": backend,
         "emulator": "model-level fixed point (snnsim.loihi.mapper.fixed_point_model): neurocore layers and neurons "

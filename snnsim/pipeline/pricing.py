@@ -73,16 +73,14 @@ def tracker_energy(tp, hardware) -> tuple[dict, dict | None, list[dict], pd.Data
     return energy, (energy_template or None), details, layers
 
 
-def price_tracker(tp, hardware) -> tuple[dict, pd.DataFrame | None]:
-    """(summary dict with the energy blocks, per-layer energy table or None) of a tracker
-    profile priced on `hardware` (names, paths or profiles)."""
-    summary = tp.summary()
-    summary["energy"], summary["energy_template"], summary["energy_details"] = {}, None, []
+def price_tracker(tp, hardware, command: str = "profile") -> tuple[dict, pd.DataFrame | None]:
+    """(summary dict -- the RunSummary core of `command` plus the profile's sections and the
+    pricing details --, per-layer energy table or None) of a tracker profile priced on
+    `hardware` (names, paths or profiles)."""
     profiles = [load_hardware(h) for h in hardware]
+    energy, energy_template, details, layers = tracker_energy(tp, profiles) if profiles else ({}, None, [], None)
+    summary = tp.summary(command, energy, energy_template)
+    summary["energy_details"] = details
     # where each profile's numbers came from: file (a user's by absolute path) and sha256
     summary["hardware_profiles"] = [hw.provenance() for hw in profiles]
-    layers = None
-    if profiles:
-        summary["energy"], summary["energy_template"], summary["energy_details"], layers = \
-            tracker_energy(tp, profiles)
     return summary, layers

@@ -83,8 +83,10 @@ def cmd_track(args) -> int:
 
 
 def _print_summary(s: dict) -> None:
+    from snnsim.pipeline.summary import weights_label
+
     print(f"{s['model']} on {s['sequence']['name']}: {s['frames']} frames, template branch on "
-          f"{s['template_passes']} frame(s); weights: {s['weights']}")
+          f"{s['template_passes']} frame(s); weights: {weights_label(s)}")
     m = s.get("metrics")
     if m and s["task"] == "sot":
         print(f"  success AUC {m['auc']:.3f}, precision {m['precision']:.3f}, norm. precision {m['norm_precision']:.3f}")
@@ -92,7 +94,9 @@ def _print_summary(s: dict) -> None:
         print(f"  HOTA {m['HOTA']:.3f}, MOTA {m['MOTA']:.3f}, IDF1 {m['IDF1']:.3f} (no ReID: appearance term dropped)")
     for hw, by in s["energy"].items():
         for est, j in by.items():
-            shown = "not applicable" if j is None else f"{j * 1e3:.4f} mJ/frame (mean, template included)"
+            tpl = (s.get("energy_template") or {}).get(hw, {}).get(est)
+            shown = "not applicable" if j is None else f"{j * 1e3:.4f} mJ per frame (search pass)" + (
+                f" + {tpl * 1e3:.4f} mJ per template pass" if tpl is not None else "")
             print(f"  {hw:22s} {est:14s} {shown}")
     print(f"wrote {s['output']}/")
 

@@ -94,6 +94,7 @@ class TrackerProfile:
     aggregate: FrameAggregate
     template: Profile | None
     notes: list[str] = field(default_factory=list)
+    weights_record: dict | None = None   # {source, path, sha256, trained, note} (models.registry.weights_info)
 
     @property
     def frames(self) -> KeptFrames:
@@ -187,21 +188,30 @@ class TrackerProfile:
         parts.append(frame.assign(branch="frame", frames=n))
         return pd.concat(parts, ignore_index=True)
 
-    def summary(self) -> dict:
-        return {
-            "model": self.model, "kind": self.kind, "params": self.params, "weights": self.weights,
-            "input": self.inputs, "timesteps": self.timesteps, "frames_profiled": self.aggregate.n,
-            "totals": self.totals, "template": self.template_totals, "thop_macs": self.thop_macs,
-            "thop_params": self.thop_params,
+    def summary(self, command: str = "profile", energy: dict | None = None,
+                energy_template: dict | None = None) -> dict:
+        """summary.json's content: the shared core (snnsim.pipeline.summary.RunSummary) with
+        `energy` / `energy_template` as priced (snnsim.pipeline.price_tracker), then the
+        profile's own sections."""
+        from snnsim.pipeline.summary import core_summary
+
+        weights = self.weights_record or {"source": "unknown", "path": None, "sha256": None, "trained": False,
+                                          "note": str(self.weights)}
+        summary = core_summary(
+            command, model=self.model, kind=self.kind, weights=weights, input=self.inputs,
+            timesteps=self.timesteps, frames=self.aggregate.n, totals=self.totals, template=self.template_totals,
+            template_passes=1 if self.template is not None else 0, thop_macs=self.thop_macs,
+            energy=energy or {}, energy_template=energy_template, uncounted=self.uncounted,
+            complete=not self.uncounted and not self.unseen_neurons, notes=self.notes)
+        summary.update({
+            "params": self.params, "frames_profiled": self.aggregate.n, "thop_params": self.thop_params,
             "full_macs_per_frame": self.totals["dense_macs"],
-            "uncounted": self.uncounted,
             "unseen_neurons": self.unseen_neurons,
-            "complete": not self.uncounted and not self.unseen_neurons,
             "partial_note": partial_note(self.uncounted, self.unseen_neurons),
             "graded_spike_layers": self.frame.graded_spike_layers().to_dict(orient="records"),
             "non_spiking_neurons": self.frame.non_spiking_neurons,
-            "notes": self.notes,
-        }
+        })
+        return summary
 
     @property
     def uncounted(self) -> list[dict]:
@@ -303,12 +313,16 @@ def profile_tracker(model, source: str = "random", frames: int = 1, progress=Non
             if progress is not None:
                 progress()
         del search
+    from snnsim.models.registry import weights_info
+
     notes = []
     weights = getattr(model, "weights_source", "unknown")
-    if weights.startswith("random"):
-        notes.append("Weights are untrained: firing rates and spike-driven energy are not those of the trained model.")
+    record = weights_info(model)
+    if not record["trained"]:
+        notes.append(f"Weights are untrained ({record['source']}): firing rates and spike-driven energy are not "
+                     "those of a trained model.")
     return TrackerProfile(
         model=name, kind=model.kind, params=count_params(model), weights=weights,
         inputs={**inputs, **({"template": list(template.shape)} if template is not None else {}),
                 "search": search_shape},
-        timesteps=model.timesteps, aggregate=agg, template=tpl, notes=notes)
+        timesteps=model.timesteps, aggregate=agg, template=tpl, notes=notes, weights_record=record)

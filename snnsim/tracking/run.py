@@ -44,7 +44,8 @@ import torch
 
 __all__ = ["COUNT_COLUMNS", "DEFAULT_HARDWARE", "PassMeter", "TrackError", "track_sequence", "energy_column"]
 
-COUNT_COLUMNS = ("dense_macs", "mac_ops", "syn_ops", "syn_events", "spike_spike", "spikes", "neuron_updates")
+COUNT_COLUMNS = ("dense_macs", "mac_ops", "syn_ops", "syn_events", "spike_spike", "spike_mask", "spikes",
+                 "neuron_updates")
 DEFAULT_HARDWARE = ("horowitz-45nm-fp32",)
 
 
@@ -75,6 +76,21 @@ class PassMeter:
         if branch in self.results:
             raise RuntimeError(f"two '{branch}' passes in one frame; the per-frame accounting expects one")
         self.results[branch] = self.profiler.result(self.batch)
+
+
+def _note_gaps(passes, uncounted: dict, unseen: list, thop: dict) -> None:
+    """Fold the passes' uncounted operators (calls summed) and unseen neurons into the run's
+    lists, and keep each branch's thop MACs (the same on every pass)."""
+    for branch, profile in zip(("search", "template"), passes):
+        if profile is None:
+            continue
+        thop.setdefault(branch, float(profile.thop_macs))
+        for row in profile.uncounted.to_dict(orient="records"):
+            entry = uncounted.setdefault((row["module"], row["op"]), {**row, "calls": 0})
+            entry["calls"] += int(row["calls"])
+        for name in profile.unseen_neurons:
+            if name not in unseen:
+                unseen.append(name)
 
 
 def _totals(profile) -> dict[str, float]:
@@ -196,8 +212,12 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     boxes: list[np.ndarray] = []
     mot_rows: list[list[float]] = []
     template_frames: list[int] = []
-    sums = dict.fromkeys(COUNT_COLUMNS, 0.0)
+    sums = dict.fromkeys(COUNT_COLUMNS, 0.0)          # search pass + the template pass where it ran
+    search_sums = dict.fromkeys(COUNT_COLUMNS, 0.0)
     tpl_sums = dict.fromkeys(COUNT_COLUMNS, 0.0)
+    uncounted: dict[tuple[str, str], dict] = {}       # (module, op) -> {module, op, calls, shapes}
+    unseen: list[str] = []
+    thop = {}                                          # branch -> thop MACs of its first pass
     e_frame = {c: 0.0 for c in pricer.columns}
     e_search = {c: 0.0 for c in pricer.columns}
     e_tpl = {c: 0.0 for c in pricer.columns}
@@ -228,6 +248,9 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
             search = meter.results.get("search")
             tpl = meter.results.get("template")
             counts = _totals(search)
+            for k in COUNT_COLUMNS:
+                search_sums[k] += counts[k]
+            _note_gaps((search, tpl), uncounted, unseen, thop)
             if tpl is not None:
                 template_frames.append(i)
                 for k, v in _totals(tpl).items():
@@ -275,11 +298,14 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     if k:
         energy_tpl = {hw: {est: (e_tpl[(hw, est)] / k if pricer.applicable.get((hw, est), True) else None)
                            for (h2, est) in pricer.columns if h2 == hw} for hw in energy}
+    from snnsim.models.registry import weights_info
+    from snnsim.pipeline.summary import core_summary
+
     notes = []
-    weights = getattr(net, "weights_source", "unknown")
-    if str(weights).startswith("random"):
-        notes.append("Weights are untrained: boxes, firing rates and spike-driven energy are not those of a "
-                     "trained model.")
+    weights = weights_info(net)
+    if not weights["trained"]:
+        notes.append(f"Weights are untrained ({weights['source']}): boxes, firing rates and spike-driven energy are "
+                     "not those of a trained model.")
     if not is_sot:
         from .mot import REID_NOTE
 
@@ -294,24 +320,28 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
         notes.append("Hardware profiles: " + "; ".join(
             f"{p['name']} ({'shipped' if p['shipped'] else 'user file'}: {p['file']}, "
             f"sha256 {p['sha256']})" for p in hardware_profiles) + ".")
-    summary = {
-        "model": name,
+    unseen_names = [u["module"] if isinstance(u, dict) else str(u) for u in unseen]
+    summary = core_summary(
+        "track", model=name, kind=net.kind, weights=weights,
+        input={"source": "sequence", "sequence": str(seq.root), "layout": seq.layout,
+               "image_size": list(seq.image_size)},
+        timesteps=int(getattr(net, "timesteps", 1)), frames=n,
+        totals={c: search_sums[c] / n for c in COUNT_COLUMNS},
+        template={c: tpl_sums[c] / k for c in COUNT_COLUMNS} if k else None, template_passes=k,
+        thop_macs=thop.get("search", 0.0) + thop.get("template", 0.0),
+        energy=energy_search, energy_template=energy_tpl, uncounted=list(uncounted.values()),
+        complete=not uncounted and not unseen, notes=notes)
+    summary.update({
         "family": getattr(net, "family", ""),
-        "kind": net.kind,
         "task": "sot" if is_sot else "mot",
         "params": int(sum(p.numel() for p in net.parameters())),
-        "weights": weights,
-        "timesteps": int(getattr(net, "timesteps", 1)),
+        "unseen_neurons": unseen_names,
         "sequence": {"path": str(seq.root), "name": seq.name, "layout": seq.layout,
                      "frames_total": len(seq), "image_size": list(seq.image_size)},
-        "frames": n,
         "template_frames": template_frames,
-        "template_passes": k,
-        "counts_per_frame": {c: sums[c] / n for c in COUNT_COLUMNS},
-        "template_counts_per_pass": ({c: tpl_sums[c] / k for c in COUNT_COLUMNS} if k else None),
-        "energy": energy,
-        "energy_search_per_frame": energy_search,
-        "energy_template_per_pass": energy_tpl,
+        # the template cost spread over the frames where it ran (per_frame.csv's rows): track's own view
+        "counts_with_template_per_frame": {c: sums[c] / n for c in COUNT_COLUMNS},
+        "energy_with_template_per_frame": energy,
         "energy_not_applicable": {f"{h}/{e}": pricer.reasons.get((h, e), "")
                                   for (h, e) in pricer.columns if pricer.applicable.get((h, e)) is False},
         "energy_omitted": {f"{h}/{e}": pricer.omitted.get((h, e), []) for (h, e) in pricer.columns},
@@ -319,8 +349,7 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
         "hardware_profiles": hardware_profiles,
         "result_file": result_file.name,
         "metrics": metrics,
-        "notes": notes,
-    }
+    })
     if is_sot:
         summary["runtime"] = {"class": type(runtime).__name__, "template_factor": runtime.template_factor,
                               "search_factor": runtime.search_factor, "template_size": runtime.template_size,
@@ -388,13 +417,20 @@ def _write_report(path: Path, summary: dict, per_frame_csv: Path, columns) -> No
     def row(k, v):
         return f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
 
-    rows = [row("model", summary["model"]), row("weights", summary["weights"]),
+    from snnsim.pipeline.summary import weights_label
+
+    rows = [row("model", summary["model"]), row("weights", weights_label(summary)),
             row("sequence", f"{summary['sequence']['name']} ({summary['sequence']['layout']})"),
             row("frames", summary["frames"]),
             row("template passes", f"{summary['template_passes']} (frames {_short(summary['template_frames'])})")]
     for hw, by in summary["energy"].items():
         for est, j in by.items():
-            rows.append(row(f"mean energy per frame, {hw} / {est}", "not applicable" if j is None else f"{j * 1e3:.4g} mJ"))
+            tpl = (summary.get("energy_template") or {}).get(hw, {}).get(est)
+            with_tpl = summary["energy_with_template_per_frame"][hw][est]
+            rows.append(row(f"energy, {hw} / {est}", "not applicable" if j is None else
+                            f"{j * 1e3:.4g} mJ per frame (search pass)"
+                            + (f"; {tpl * 1e3:.4g} mJ per template pass; {with_tpl * 1e3:.4g} mJ per frame "
+                               f"with the template passes spread over the frames" if tpl is not None else "")))
     m = summary.get("metrics")
     if m and summary["task"] == "sot":
         rows.append(row("success AUC / precision / norm. precision",

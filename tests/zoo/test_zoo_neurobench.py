@@ -13,27 +13,27 @@ import snnsim
 nb = pytest.importorskip("neurobench")
 
 
-class TimeFirst(nn.Module):
-    def __init__(self, net, reset=None):
-        super().__init__()
-        self.net, self._reset = net, reset
-
-    def forward(self, x):
-        out = self.net(x.transpose(0, 1))
-        if self._reset is not None:
-            self._reset(self.net)
-        return out
-
-
 def neurobench_counts(net, data_bt, reset=None) -> dict:
+    """NeuroBench's SynapticOperations of `net` ([T, B, ...] in) on [B, T, ...] data."""
     from neurobench.benchmarks import Benchmark
     from neurobench.metrics.workload import SynapticOperations
     from neurobench.models import TorchModel
 
+    class BatchFirst(nn.Module):          # NeuroBench hands [B, T, ...]; the net takes [T, B, ...]
+        def __init__(self):
+            super().__init__()
+            self.inner = net
+
+        def forward(self, x):
+            y = self.inner(x.transpose(0, 1))
+            if reset is not None:           # a multi-step net's state, cleared after each batch
+                reset(self.inner)
+            return y
+
     loader = torch.utils.data.DataLoader(list(zip(data_bt, torch.zeros(len(data_bt)))), batch_size=len(data_bt))
     with torch.no_grad():
-        return Benchmark(TorchModel(TimeFirst(net, reset)), loader, [], [], [[], [SynapticOperations]]).run(
-            quiet=True)["SynapticOperations"]
+        bench = Benchmark(TorchModel(BatchFirst()), loader, [], [], [[], [SynapticOperations]])
+        return bench.run(quiet=True)["SynapticOperations"]
 
 
 def test_snntorch_tutorial_loop_net_matches_neurobench():
