@@ -451,8 +451,8 @@ def write_report(run_dir: str | pathlib.Path, baselines: list[dict] | None = Non
         if capture:
             meta = capture["meta"]
             doc.h(3, f"Where the spikes are: {meta['module']}")
-            doc.p(f"Captured with a forward hook on {meta['module']} ({meta['module_type']}) during a replay of the "
-                  f"same inputs; its output read as [{meta['layout']}]. Files: capture.npz, capture_channels.csv, "
+            doc.p(f"Read off {meta['module']} ({meta['module_type']}) during the counted passes themselves (no "
+                  f"second forward); its output read as [{meta['layout']}]. Files: capture.npz, capture_channels.csv, "
                   "capture_positions.csv.", cls="muted")
             doc.figure(figures.capture_spatial(capture), "capture-spatial", "")
             doc.figure(figures.capture_channels(capture), "capture-channels", "")

@@ -85,6 +85,10 @@ class NILIF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ni_lif(x, self.decay, self.levels, self.time_dim)
 
+    def loihi_neuron(self) -> dict:
+        """Its Loihi mapping (the adapter protocol): NI-LIF, leak sigmoid(decay[t - 1]) at step t."""
+        return {"kind": "NI-LIF", "decays": tuple(float(torch.sigmoid(v)) for v in self.decay.detach().double())}
+
     def extra_repr(self) -> str:
         return f"levels={self.levels}, time_dim={self.time_dim}"
 
@@ -104,6 +108,10 @@ class ILIF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return i_lif(x, self.levels, self.decay, self.time_dim)
+
+    def loihi_neuron(self) -> dict:
+        """Its Loihi mapping (the adapter protocol): I-LIF, the same leak at every step."""
+        return {"kind": "I-LIF", "decays": (float(self.decay),) * 3}
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, decay={self.decay}, time_dim={self.time_dim}"

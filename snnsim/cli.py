@@ -147,39 +147,37 @@ def _open_out(value: str, command: str, *inputs):
 # ------------------------------------------------------------------ running models
 def _run_model(name: str, weights: str, frames: int, hardware: list[str], capture: str | None, quiet: bool,
                sequence: str | None = None, command: str = "profile"):
-    """Build, profile, price and (for spiking models) capture one module, on built-in inputs
-    or on the sequence folder `sequence`. Returns the run dict that snnsim.analysis.outputs
-    writes."""
-    from snnsim.analysis.capture import capture_spikes, check_module, choose_module
-    from snnsim.pipeline import price_tracker
+    """Build, profile, price and (for spiking models) capture one module's spike maps in the
+    same counted passes, on built-in inputs or on the sequence folder `sequence`. Returns the
+    run dict that snnsim.analysis.outputs writes."""
     from snnsim.models import build_model
-    from snnsim.tracking.frame_counts import profile_tracker, tracker_inputs
+    from snnsim.pipeline import price_tracker
+    from snnsim.pipeline.capture import SpikeCapture
+    from snnsim.tracking.frame_counts import profile_tracker
 
     import torch
 
     torch.manual_seed(SEED)
     model = build_model(name, weights=None if weights == "default" else weights)
-    if capture not in (None, "auto", "none"):
-        check_module(model, capture)   # before the long work
+    spike_capture = None
+    if capture != "none" and model.kind == "spiking":   # checked before the long work
+        spike_capture = SpikeCapture(model, None if capture in (None, "auto") else capture)
+    elif capture not in (None, "auto", "none"):
+        from snnsim.pipeline.capture import check_module
+
+        check_module(model, capture)                    # an ANN: says there is nothing to map
     source = "random" if weights == "random" else "golden"
-    torch.manual_seed(SEED)            # the capture below replays exactly these inputs
+    torch.manual_seed(SEED)
     with _progress(frames, f"{name}: frames", quiet) as bar:
-        tp = profile_tracker(model, source=source, frames=frames, progress=bar.update, sequence=sequence)
+        tp = profile_tracker(model, source=source, frames=frames, progress=bar.update, sequence=sequence,
+                             capture=spike_capture)
     if str(tp.weights).startswith("random") or (source == "random" and sequence is None):
         tp.notes.append(f"Random weights and inputs are drawn after torch.manual_seed({SEED}), so a rerun gives "
                         "the same counts.")
     summary, layers = price_tracker(tp, hardware, command)
-    cap = None
-    if capture != "none" and model.kind == "spiking":
-        module = choose_module(tp.neurons()) if capture in (None, "auto") else capture
-        if module is not None:
-            torch.manual_seed(SEED)
-            # the same inputs again, made one frame at a time (never a list); the capture keeps
-            # one running sum per (branch, call of the module in a pass): bounded memory
-            template, searches, _ = tracker_inputs(model, source, frames, sequence)
-            with _progress(frames, f"{name}: capture {module}", quiet) as bar:
-                cap = capture_spikes(model, module, template, searches, progress=bar.update)
-            summary["capture"] = {"module": module, "files": ["capture.npz", "capture_channels.csv",
+    cap = tp.capture
+    if cap is not None:
+        summary["capture"] = {"module": cap.module, "files": ["capture.npz", "capture_channels.csv",
                                                               "capture_positions.csv", "capture.json"]}
     return {"tp": tp, "summary": summary, "layers": layers, "capture": cap}
 
@@ -478,8 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequence", metavar="DIR", help=seq_help)
     add_hardware(p)
     p.add_argument("--capture", default="auto", metavar="MODULE",
-                   help="neuron module whose channel x position firing map the report shows (default auto: the "
-                        "module with the most spikes; none: skip)")
+                   help="neuron module whose channel x position firing map the report shows, read during the "
+                        "counted passes (default auto: the module with the most spikes in the first pass -- the "
+                        "template pass, or frame 1 without one; none: skip)")
     p.add_argument("--out", default="snnsim-profile", help="output folder (default ./snnsim-profile)")
     add_json(p, "summary.json")
     add_quiet(p)

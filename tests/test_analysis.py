@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from snnsim.analysis import figures, tables
-from snnsim.analysis.capture import CaptureError, _to_tbcp, capture_spikes, check_module, choose_module, load_capture
+from snnsim.analysis.capture import CaptureError, choose_module, load_capture
+from snnsim.counting import Profiler
+from snnsim.pipeline.capture import SpikeCapture, _to_tbcp, check_module
 from snnsim.counting.formats import SpikeFormat
 
 
@@ -195,6 +197,27 @@ class _Tracker(nn.Module):
         return self.lif(x)
 
 
+def capture_spikes(model, module, template, searches):
+    """The counted passes as profile_tracker runs them, with a SpikeCapture fed by the
+    Profiler (module None: chosen after the first pass)."""
+    cap = SpikeCapture(model, module)
+    with torch.no_grad(), Profiler(model, observers=cap.observers()) as prof:
+        if template is not None:
+            cap.begin("template")
+            model.forward_template(template)
+            if cap.deciding:
+                cap.choose(prof.result(1).neurons)
+                prof.observers = cap.observers()
+        for x in searches:
+            prof.reset()
+            cap.begin("frame")
+            model.forward_search(x, None)
+            if cap.deciding:
+                cap.choose(prof.result(1).neurons)
+                prof.observers = cap.observers()
+    return cap.finish()
+
+
 def test_capture_maps_are_exact():
     model = _Tracker()
     template = torch.zeros(2, 1, 3, 4, 4)
@@ -214,6 +237,24 @@ def test_capture_maps_are_exact():
         check_module(model, "other")
     with pytest.raises(CaptureError, match="'nope' is no module"):
         check_module(model, "nope")
+
+
+def test_auto_capture_keeps_the_busiest_module_of_the_first_pass():
+    class Two(_Tracker):
+        def __init__(self):
+            super().__init__()
+            self.quiet = _Neuron()
+
+        def forward_template(self, z):
+            return self.quiet(z * 0) + self.lif(z)
+
+        def forward_search(self, x, cache):
+            return self.quiet(x * 0) + self.lif(x)
+
+    x = (torch.rand(2, 1, 3, 4, 4) > 0.5).float()
+    cap = capture_spikes(Two(), None, x, [x])
+    assert cap.module == "lif" and set(cap.maps) == {("template", 0), ("frame", 0)}
+    assert cap.totals[("template", 0)]["spikes"] == cap.totals[("frame", 0)]["spikes"] == int((x != 0).sum())
 
 
 def test_capture_files_round_trip(tmp_path):

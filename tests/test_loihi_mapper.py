@@ -277,3 +277,56 @@ def test_loihi_counts_priced_by_the_loihi_estimator(tiny):
     er, ef = estimate(cr, "loihi2", "loihi"), estimate(cf, "loihi2", "loihi")
     assert e.total_j < ef.total_j and e.total_j < er.total_j
     assert float(c1.neurons["spikes"].sum()) > 0
+
+
+# --------------------------------------------------------------------------- the adapter protocol
+class UserGradedSilent(nn.Module):
+    """A user's own graded neuron (no snnsim class): the counting protocol only (spike_format,
+    time_dim), no Loihi mapping declared."""
+
+    @property
+    def spike_format(self):
+        from snnsim import SpikeFormat
+
+        return SpikeFormat(1.0 / self.levels, self.levels)
+
+    def forward(self, x):
+        from snnsim.models.neurons import ni_lif
+
+        return ni_lif(x, self.decay, self.levels, self.time_dim)
+
+
+class UserGraded(UserGradedSilent):
+    """The same, declaring its Loihi mapping (the adapter protocol's loihi_neuron)."""
+
+    def loihi_neuron(self):
+        return {"kind": "NI-LIF", "decays": tuple(float(torch.sigmoid(v)) for v in self.decay.detach().double())}
+
+
+def _swap_neurons(model, declare: bool):
+    """Every NI-LIF becomes a user class, in place (the model also holds its neurons outside
+    the module tree: the template branch's views share them)."""
+    for m in model.modules():
+        if isinstance(m, NILIF):
+            m.__class__ = UserGraded if declare else UserGradedSilent
+    return model
+
+
+def test_mapper_asks_the_neurons_not_their_classes(tiny):
+    """The same network with every NI-LIF replaced by a user's class that declares the same
+    Loihi mapping maps to the same sites (kind, decays, quanta, shapes)."""
+    from snnsim.models import build_model
+
+    _, ref = tiny
+    user = _swap_neurons(build_model("spiketrack-tiny", weights="golden"), declare=True)
+    assert not any(isinstance(m, NILIF) for m in user.modules())
+    mp = map_model(user, "golden")
+    assert list(mp.sites) == list(ref.sites)
+    for name, site in mp.sites.items():
+        want = ref.sites[name]
+        assert (site.neuron, site.decay12, site.q_out, site.levels, site.shape) == \
+            (want.neuron, want.decay12, want.q_out, want.levels, want.shape), name
+    # without the declaration there is nothing to map
+    silent = _swap_neurons(build_model("spiketrack-tiny", weights="golden"), declare=False)
+    with pytest.raises(MappingError, match="no snnsim NI-LIF / I-LIF neurons"):
+        map_model(silent, name="silent")

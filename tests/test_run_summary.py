@@ -114,3 +114,36 @@ def test_profile_and_track_on_the_same_sequence_agree_on_the_core(outputs):
     for est, j in track["energy"][HW].items():
         with_template = track["energy_with_template_per_frame"][HW][est]
         assert with_template == pytest.approx(j + track["energy_template"][HW][est] / track["frames"], rel=1e-12)
+
+
+def test_profile_runs_each_pass_once_and_maps_spikes_in_it(tmp_path, monkeypatch):
+    """One forward per frame (issue 13): the spike maps are read during the counted passes,
+    so `profile` with a capture runs the template pass once and the search pass once per
+    frame -- counted on the model class itself."""
+    from snnsim.models import build_model
+
+    cls = type(build_model("spiketrack-tiny"))
+    calls = {"forward_template": 0, "forward_search": 0}
+    for name in calls:
+        original = getattr(cls, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counted)
+    out = tmp_path / "p"
+    assert main(["profile", "spiketrack-tiny", "--frames", "3", "--hardware", HW, "--out", str(out), "--quiet"]) == 0
+    assert calls == {"forward_template": 1, "forward_search": 3}
+    summary = json.loads((out / "summary.json").read_text())
+    meta = json.loads((out / "capture.json").read_text())
+    assert summary["capture"]["module"] == meta["module"]
+    # the map's spikes are the counted spikes of that module (neurons.csv sums the frames)
+    import pandas as pd
+
+    neurons = pd.read_csv(out / "neurons.csv")
+    mine = neurons[neurons["module"] == meta["module"]]
+    assert {p["branch"] for p in meta["passes"]} == {"template", "frame"}
+    for p in meta["passes"]:
+        rows = mine[(mine["branch"] == p["branch"]) & (mine["call"] == p["call"])]
+        assert p["spikes"] == int(round(rows["spikes"].sum())) > 0

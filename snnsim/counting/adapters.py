@@ -60,6 +60,12 @@ class NeuronAdapter:
         forward (so module hooks never see it); the profiler watches them too."""
         return ()
 
+    def loihi_neuron(self, module: nn.Module) -> dict | None:
+        """How the neuron maps onto a Loihi neurocore, or None when it has no mapping:
+        {'kind': 'NI-LIF' | 'I-LIF', 'decays': (leak factor of step 1, step 2, ...)} for the
+        graded neurons snnsim.loihi emulates (see snnsim.loihi.graded)."""
+        return None
+
     def spikes_of(self, output: Any) -> torch.Tensor:
         # (spikes, state), ((spikes,), state) ...: the first tensor
         while isinstance(output, (tuple, list)) and output:
@@ -104,6 +110,10 @@ class SnnsimAdapter(NeuronAdapter):
 
     def spiking(self, module):
         return bool(getattr(module, "spiking", True))
+
+    def loihi_neuron(self, module):
+        declare = getattr(module, "loihi_neuron", None)
+        return declare() if callable(declare) else None
 
 
 class SpikingJellyAdapter(NeuronAdapter):

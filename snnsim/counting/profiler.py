@@ -372,8 +372,12 @@ class Profiler:
     """
 
     def __init__(self, model: nn.Module, spike_formats: Iterable[SpikeFormat] | None = None,
-                 weight_sparsity: bool = False, adapters: list[NeuronAdapter] | None = None):
+                 weight_sparsity: bool = False, adapters: list[NeuronAdapter] | None = None,
+                 observers: dict | None = None):
         self.model = model
+        # {neuron module name: callable(output)}: handed each output of that neuron after it is
+        # counted (spike maps read during the counted pass, not a second forward)
+        self.observers = dict(observers or {})
         self.weight_sparsity = weight_sparsity
         # one walk over the modules (a model of hundreds of modules pays each walk per profile)
         self._named = list(model.named_modules())
@@ -538,7 +542,13 @@ class Profiler:
             # of the counting mode (they would pay its per-operator cost for nothing).
             with _bookkeeping():
                 levels = self._record_neuron(name, *neuron, output, args)
+                self._observe(name, output)
             self._tag_neuron_output(*neuron, output, levels)
+
+    def _observe(self, name: str, output) -> None:
+        observer = self.observers.get(name)
+        if observer is not None:
+            observer(output)
 
     def _abort_module(self, name: str) -> None:
         """The module raised: leave it (stack, quiet guards), recording nothing."""
@@ -572,6 +582,7 @@ class Profiler:
                     self._stack.pop()
             with _bookkeeping():
                 levels = self._record_neuron(name, module, adapter, out, args)
+                self._observe(name, out)
             self._tag_neuron_output(module, adapter, out, levels)
             return out
 

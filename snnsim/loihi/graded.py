@@ -86,15 +86,32 @@ def graded_step(u: torch.Tensor, k: torch.Tensor, a_in: Optional[torch.Tensor], 
     return x, graded_level(x, unit, levels)
 
 
-def neuron_kind(module: torch.nn.Module) -> Optional[str]:
-    """'NI-LIF' or 'I-LIF' for snnsim's graded neurons, None for anything else."""
-    from snnsim.models.neurons import ILIF, NILIF
+GRADED_KINDS = ("NI-LIF", "I-LIF")
 
-    if isinstance(module, NILIF):
-        return "NI-LIF"
-    if isinstance(module, ILIF):
-        return "I-LIF"
-    return None
+
+def loihi_spec(module: torch.nn.Module, adapters: Optional[Sequence[Any]] = None) -> Optional[Dict[str, Any]]:
+    """The Loihi mapping a neuron declares through its adapter (NeuronAdapter.loihi_neuron):
+    {'kind': 'NI-LIF' | 'I-LIF', 'decays': per-step leak factors}, or None for a module that
+    is no neuron or declares none. The mapper asks this, never the model's classes.
+    `adapters`: the model's (counting.adapters.default_adapters(model)), found once."""
+    if adapters is None:
+        from snnsim.counting.adapters import default_adapters
+
+        adapters = default_adapters(module)
+    adapter = next((a for a in adapters if a.matches(module)), None)
+    spec = adapter.loihi_neuron(module) if adapter is not None else None
+    if spec is None:
+        return None
+    if spec.get("kind") not in GRADED_KINDS or not spec.get("decays"):
+        raise ValueError(f"{type(module).__name__}.loihi_neuron(): kind must be one of {', '.join(GRADED_KINDS)} "
+                         f"with per-step 'decays', got {spec!r}")
+    return spec
+
+
+def neuron_kind(module: torch.nn.Module, adapters: Optional[Sequence[Any]] = None) -> Optional[str]:
+    """'NI-LIF' or 'I-LIF' for a neuron declaring that Loihi mapping, None for anything else."""
+    spec = loihi_spec(module, adapters)
+    return spec["kind"] if spec is not None else None
 
 
 # --------------------------------------------------------------------------- network node

@@ -64,7 +64,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from .graded import FixedGradedNeuronMixin, decay_to_fixed, neuron_kind
+from snnsim.counting.adapters import default_adapters
+
+from .graded import FixedGradedNeuronMixin, decay_to_fixed, loihi_spec, neuron_kind
 
 __all__ = ["WEIGHT_BITS", "MANT_MAX", "MappingError", "LayerSpec", "SiteSpec", "HostOp", "LoihiMapping",
            "SegmentSpec", "fold_bn", "required_exponent", "quantize_weights", "map_model",
@@ -399,8 +401,9 @@ class _Tracer:
                 self.params.setdefault(t.untyped_storage().data_ptr(), n)
         self.kinds: Dict[str, str] = {}
         self.modules: Dict[str, nn.Module] = dict(model.named_modules())
+        self.adapters = default_adapters(model)          # neurons map through their adapters' protocol
         for n, m in self.modules.items():
-            if neuron_kind(m) is not None:
+            if neuron_kind(m, self.adapters) is not None:
                 self.kinds[n] = "neuron"
             elif isinstance(m, _SYN_TYPES):
                 self.kinds[n] = "syn"
@@ -647,7 +650,8 @@ def map_model(model: nn.Module, source: str = "golden", name: Optional[str] = No
     sites: "OrderedDict[str, SiteSpec]" = OrderedDict()
     for n, calls in tracer.neuron_calls.items():
         m = modules[n]
-        kind = neuron_kind(m)
+        spec = loihi_spec(m, tracer.adapters)
+        kind = spec["kind"]
         fmt = m.spike_format
         td = int(getattr(m, "time_dim", 0))
         shape, neurons = (), 0
@@ -665,11 +669,7 @@ def map_model(model: nn.Module, source: str = "golden", name: Optional[str] = No
             calls_by[c["branch"]] += 1
             steps_by[c["branch"]] = max(steps_by.get(c["branch"], 0), int(T))
             tags |= c["tags"]
-        if kind == "NI-LIF":
-            logits = m.decay.detach().double()
-            decay12 = tuple(decay_to_fixed(float(torch.sigmoid(v))) for v in logits)
-        else:
-            decay12 = (decay_to_fixed(float(m.decay)),) * 3
+        decay12 = tuple(decay_to_fixed(d) for d in spec["decays"])
         sites[n] = SiteSpec(
             name=n, module_type=type(m).__name__, neuron=kind, q_out=float(fmt.q), levels=int(fmt.levels),
             time_dim=td, shape=shape, neurons=neurons, calls=dict(calls_by), timesteps=steps_by,

@@ -1,7 +1,6 @@
 """The one path from counts to priced results (DESIGN "Layout"): the pricing loop every
-command uses (pricing.py) and the one run summary every command writes (summary.py). The rest
-of the room (the counted pass with its spike capture) is issue 13's remaining work; see
-docs/architecture.md.
+command uses (pricing.py), the spike maps read during the counted passes (capture.py) and
+the one run summary every command writes (summary.py); see docs/architecture.md.
 
 The names load lazily: the summary model is read by the renderers (snnsim.analysis), which
 must not pull the pricing loop's imports in with it."""

@@ -15,7 +15,7 @@ and, for pricing, :class:`snnsim.energy.frames.FrameMean`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import pandas as pd
 import torch
@@ -95,6 +95,7 @@ class TrackerProfile:
     template: Profile | None
     notes: list[str] = field(default_factory=list)
     weights_record: dict | None = None   # {source, path, sha256, trained, note} (models.registry.weights_info)
+    capture: Any = None                  # snnsim.analysis.capture.Capture of the counted passes, or None
 
     @property
     def frames(self) -> KeptFrames:
@@ -289,11 +290,14 @@ def tracker_inputs(model, source: str = "random", frames: int = 1, sequence=None
     return template, searches, {"source": source}
 
 
-def profile_tracker(model, source: str = "random", frames: int = 1, progress=None, sequence=None) -> TrackerProfile:
+def profile_tracker(model, source: str = "random", frames: int = 1, progress=None, sequence=None,
+                    capture=None) -> TrackerProfile:
     """Count one template pass and `frames` tracking frames of a registered tracker network,
     on built-in inputs or (`sequence`, a folder) on crops of a real sequence. The search
     inputs are consumed one at a time and each frame's Profile is folded into running
-    aggregates (FrameAggregate): memory stays flat whatever `frames` is."""
+    aggregates (FrameAggregate): memory stays flat whatever `frames` is. `capture`: a
+    snnsim.pipeline.capture.SpikeCapture fed during the same passes (spike maps without a
+    second forward); the TrackerProfile's `capture` holds its result."""
     template, searches, inputs = tracker_inputs(model, source, frames, sequence)
     name = getattr(model, "registry_name", type(model).__name__)
     # ANNs have no spike formats: every operand is real, and no "no neurons" warning.
@@ -303,13 +307,25 @@ def profile_tracker(model, source: str = "random", frames: int = 1, progress=Non
     head = [next(stream)]
     batch = head[0].shape[0]
     search_shape = list(head[0].shape)
-    with torch.no_grad(), Profiler(model, spike_formats=formats) as prof:
+    observers = capture.observers() if capture is not None else None
+    with torch.no_grad(), Profiler(model, spike_formats=formats, observers=observers) as prof:
+        if capture is not None:
+            capture.begin("template")
         cache = model.forward_template(template)
         tpl = prof.result(batch) if template is not None else None
+        if capture is not None and tpl is not None and capture.deciding:
+            capture.choose(tpl.neurons)
+            prof.observers = capture.observers()
         for search in _one_at_a_time(head, stream):
             prof.reset()
+            if capture is not None:
+                capture.begin("frame")
             model.forward_search(search, cache)
-            agg.add(prof.result(batch))
+            frame = prof.result(batch)
+            agg.add(frame)
+            if capture is not None and capture.deciding:   # no template pass: chosen on the first frame
+                capture.choose(frame.neurons)
+                prof.observers = capture.observers()
             if progress is not None:
                 progress()
         del search
@@ -325,4 +341,5 @@ def profile_tracker(model, source: str = "random", frames: int = 1, progress=Non
         model=name, kind=model.kind, params=count_params(model), weights=weights,
         inputs={**inputs, **({"template": list(template.shape)} if template is not None else {}),
                 "search": search_shape},
-        timesteps=model.timesteps, aggregate=agg, template=tpl, notes=notes, weights_record=record)
+        timesteps=model.timesteps, aggregate=agg, template=tpl, notes=notes, weights_record=record,
+        capture=capture.finish() if capture is not None else None)
