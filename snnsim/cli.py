@@ -12,7 +12,7 @@ import time
 
 from snnsim.cli_options import (DEFAULT_HARDWARE, OneLineParser, add_frames, add_hardware, add_json, add_quiet,
                                 add_weights)
-from snnsim.errors import one_line, user_errors
+from snnsim.errors import check_weights, one_line, user_errors
 
 # The demo's headline: a trained spiking tracker and its trained ANN twin (same architecture,
 # same data, steps and budget; only the neuron differs), counted on the same frames of a
@@ -100,24 +100,6 @@ def _check_hardware(value: str) -> list[str]:
             raise CliError(f"--hardware: profile '{hw.name}' is given twice; name each profile once")
         names.append(hw.name)
     return refs
-
-
-def _check_weights(value: str) -> str:
-    if value in ("default", "random", "golden"):
-        return value
-    if not value.strip():   # pathlib would read "" as ".", the current folder
-        raise CliError("--weights is empty; give default, random, golden or the path to a checkpoint file "
-                       "(.pth / .pt)")
-    path = pathlib.Path(value).expanduser()
-    if path.is_dir():
-        raise CliError(f"--weights: '{value}' is a folder; give default, random, golden or the path to a "
-                       f"checkpoint file (.pth / .pt)")
-    if not path.is_file():
-        missing = next((p for p in [*reversed(path.parents)] if not p.exists()), None)
-        where = f" (folder '{missing}' does not exist)" if missing is not None else ""
-        raise CliError(f"--weights: no checkpoint file at '{value}'{where}; give default, random, golden or the "
-                       f"path to a checkpoint file (.pth / .pt)")
-    return str(path)
 
 
 def _check_sequence(value: str | None) -> str | None:
@@ -256,7 +238,7 @@ def cmd_profile(args) -> int:
     from snnsim.analysis.outputs import write_profile
 
     _check_models([args.model])
-    weights = _check_weights(args.weights)
+    weights = check_weights(args.weights)
     hardware = _check_hardware(args.hardware)
     sequence = _check_sequence(args.sequence)
     output = _open_out(args.out, "profile", weights, sequence, *hardware)
@@ -308,7 +290,7 @@ def cmd_compare(args) -> int:
     models = _check_models(args.models)
     if len(models) < 2:
         raise CliError("compare needs at least two models, e.g. snnsim compare spiketrack-s256-t1 transt")
-    weights = _check_weights(args.weights)
+    weights = check_weights(args.weights)
     if weights not in ("default", "random", "golden"):
         raise CliError("compare: --weights takes default, random or golden (one checkpoint cannot fit several "
                        "models); profile a checkpoint with snnsim profile MODEL --weights PATH")
@@ -337,7 +319,7 @@ def cmd_measure(args) -> int:
     # The user's inputs first (model name, then weights), the machine (GPU, NVML) last: a typo
     # must not be answered with "no GPU".
     _check_models([args.model])
-    weights = _check_weights(args.weights)
+    weights = check_weights(args.weights)
     if weights not in ("default", "random", "golden"):
         from snnsim.models import build_model
 
@@ -530,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:   # --help (0) or a usage error (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else 2
     # SIGTERM / SIGHUP unwind like Ctrl-C: staging removed, lock released, nothing published.
-    install_signal_handlers()
+    restore_signals = install_signal_handlers()
     try:
         return args.func(args)
     except user_errors(CliError) as exc:
@@ -542,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as exc:
         print(f"snnsim {args.command}: stopped by {exc}; nothing was written", file=sys.stderr)
         return 128 + exc.signum
+    finally:
+        restore_signals()
 
 
 if __name__ == "__main__":

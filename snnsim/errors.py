@@ -31,20 +31,32 @@ def user_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]:
 
 
 class WeightsOptionError(ValueError):
-    """--weights names nothing usable (empty, a folder): one line, exit code 2."""
+    """--weights names nothing usable (empty, a folder, no such file): one line, exit code 2."""
 
 
-def check_weights_option(value) -> None:
-    """The `--weights` problems every command words the same way: an empty value (pathlib
-    would read it as the current folder) and a folder. None means the shipped weights."""
+_WEIGHTS_CHOICES = "give default, random, golden or the path to a checkpoint file (.pth / .pt)"
+
+
+def check_weights(value):
+    """The one `--weights` check every command and job runs before any work: the keywords
+    (None, 'default', 'random', 'golden') pass as they are; anything else must be an existing
+    checkpoint file and comes back as its expanded path. An empty value (pathlib would read
+    it as the current folder), a folder or a missing file is WeightsOptionError: one line
+    naming the fix (exit code 2)."""
     import pathlib
 
-    choices = "give random, golden or the path to a checkpoint file (.pth / .pt)"
-    if value is not None and not str(value).strip():
-        raise WeightsOptionError(f"--weights is empty; {choices}, or leave --weights out for the model's shipped "
-                                 f"weights")
-    if value not in (None, "default", "random", "golden") and pathlib.Path(value).expanduser().is_dir():
-        raise WeightsOptionError(f"--weights: '{value}' is a folder; {choices}")
+    if value in (None, "default", "random", "golden"):
+        return value
+    if not str(value).strip():
+        raise WeightsOptionError(f"--weights is empty; {_WEIGHTS_CHOICES}")
+    path = pathlib.Path(value).expanduser()
+    if path.is_dir():
+        raise WeightsOptionError(f"--weights: '{value}' is a folder; {_WEIGHTS_CHOICES}")
+    if not path.is_file():
+        missing = next((p for p in reversed(path.parents) if not p.exists()), None)
+        where = f" (folder '{missing}' does not exist)" if missing is not None else ""
+        raise WeightsOptionError(f"--weights: no checkpoint file at '{value}'{where}; {_WEIGHTS_CHOICES}")
+    return str(path)
 
 
 def one_line(exc: BaseException) -> str:

@@ -278,3 +278,15 @@ def test_out_below_a_file_is_one_line(tmp_path, capsys):
     assert main(["profile", "asymtrack-t", "--hardware", "", "--quiet", "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(blocker) in err[0] and "Traceback" not in err[0]
+
+
+def test_an_in_process_run_leaves_the_hosts_signal_handlers_as_they_were(tmp_path):
+    """main() turns SIGTERM / SIGHUP into a clean unwind while it runs, and puts the caller's
+    handlers back when it returns (a notebook or test runner must stay killable)."""
+    import signal
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    assert main(["profile", "asymtrack-t", "--weights", "golden", "--hardware", "", "--out", str(tmp_path / "p"),
+                 "--quiet"]) == 0
+    assert main(["profile", "no-such-model", "--out", str(tmp_path / "q")]) == 2
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -77,16 +77,25 @@ class Terminated(BaseException):
         return signal.Signals(self.signum).name
 
 
-def install_signal_handlers() -> None:
-    """SIGTERM and SIGHUP raise :class:`Terminated` (main thread only; elsewhere a no-op)."""
+def install_signal_handlers():
+    """SIGTERM and SIGHUP raise :class:`Terminated` (main thread only; elsewhere a no-op).
+    Returns a function that puts the previous handlers back: a command run in-process (a
+    notebook, a test runner) must not leave the host's signals changed after it returns."""
     def handler(signum, frame):
         raise Terminated(signum)
 
+    previous = {}
     try:
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, handler)
+            previous[sig] = signal.signal(sig, handler)
     except ValueError:   # not the main thread: the caller owns signals
         pass
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+    return restore
 
 
 # ------------------------------------------------------------------ identity

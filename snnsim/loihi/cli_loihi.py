@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from snnsim.cli_options import OneLineParser, add_frames, add_json, add_quiet, add_weights, weights_to_build
-from snnsim.errors import check_weights_option, one_line, user_errors
+from snnsim.errors import check_weights, one_line, user_errors
 
 __all__ = ["add_loihi_parser", "cmd_loihi", "main"]
 
@@ -47,7 +47,7 @@ def cmd_loihi(args) -> int:
     quiet = bool(getattr(args, "quiet", False)) or bool(getattr(args, "json", False)) or not sys.stderr.isatty()
     try:
         check_request(args.model, args.backend, args.frames)
-        check_weights_option(args.weights)
+        check_weights(args.weights)
         bar = None
         if not quiet:
             from tqdm import tqdm

@@ -339,9 +339,9 @@ def _run(model: str, backend: str, frames: int, weights: Optional[str], out, see
 
     t_start = time.perf_counter()
     check_request(model, backend, frames)
-    if weights not in (None, "random", "golden") and not pathlib.Path(weights).expanduser().is_file():
-        raise LoihiJobError(f"--weights: no checkpoint file at '{weights}'; give random, golden or the path to a "
-                            f"checkpoint file (.pth / .pt)")
+    from snnsim.errors import check_weights
+
+    weights = check_weights(weights)
     output = open_output(out, "snnsim loihi", inputs=[weights])   # checked before the long work
     with output:   # locked and staged; published only when every file is written
         summary = _run_locked(model, backend, frames, weights, seed, progress, t_start, output.staging)

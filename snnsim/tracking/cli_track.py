@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from snnsim.cli_options import OneLineParser, add_frames, add_hardware, add_json, add_quiet, add_weights, weights_to_build
-from snnsim.errors import check_weights_option, one_line, user_errors
+from snnsim.errors import check_weights, one_line, user_errors
 
 __all__ = ["add_track_parser", "cmd_track", "parse_size"]
 
@@ -65,7 +65,7 @@ def cmd_track(args) -> int:
     if getattr(args, "input_size", None) is not None:
         options["input_size"] = args.input_size
     try:
-        check_weights_option(args.weights)
+        check_weights(args.weights)
         summary = track_sequence(args.model, args.sequence, args.out, hardware=hardware,
                                  weights=weights_to_build(args.weights), frames=args.frames,
                                  quiet=args.quiet or getattr(args, "json", False), **options)

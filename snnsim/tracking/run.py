@@ -148,10 +148,9 @@ def _build(model, weights: str | None):
 
     if isinstance(model, torch.nn.Module):
         return model
-    if weights not in (None, "random", "golden") and not Path(weights).is_file():
-        raise TrackError(f"--weights: no checkpoint file at '{weights}'; give random, golden or a path "
-                         "to a .pt/.pth file")
-    return build_model(model, weights=weights)
+    from snnsim.errors import check_weights
+
+    return build_model(model, weights=check_weights(weights))
 
 
 def _fmt(v) -> str:
