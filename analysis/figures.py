@@ -340,3 +340,24 @@ def break_even_curves(curves: pd.DataFrame, snn: str = "SNN", ann: str = "ANN") 
                       yaxis=_log_axis(list(ok["ratio"]) + [1.0], "SNN / ANN energy (log scale)", lambda r: f"{r:g}"),
                       legend=dict(orientation="h", y=-0.3))
     return fig
+
+
+def energy_per_frame(frames: list[int], template_frames: list[int], series: dict[str, list]) -> go.Figure | None:
+    """A tracking run's energy per frame: one line per (profile / estimator) label in
+    `series` (J per frame, None where not applicable), diamonds on the frames where the
+    template branch ran. None when no series has a value."""
+    fig = go.Figure()
+    at = {f: i for i, f in enumerate(frames)}
+    for label, joules in series.items():
+        mj = [j * 1e3 if j is not None else None for j in joules]
+        if all(v is None for v in mj):
+            continue
+        fig.add_trace(go.Scatter(x=frames, y=mj, mode="lines", name=label))
+        marks = [f for f in template_frames if f in at]
+        fig.add_trace(go.Scatter(x=marks, y=[mj[at[f]] for f in marks], mode="markers",
+                                 name=f"template ran ({label})", marker={"symbol": "diamond", "size": 9}))
+    if not fig.data:
+        return None
+    fig.update_layout(title="Energy per frame (search every frame, template where it ran)", xaxis_title="frame",
+                      yaxis_title="energy per frame (mJ)", height=480, **_LAYOUT)
+    return fig

@@ -700,3 +700,50 @@ def counts_only_block(doc: Doc, summaries: list[dict]) -> None:
                      fmt_count(tot.get("syn_ops")), fmt_count(tot.get("spikes"))])
     doc.table(rows, ["model", "kind", "weights", "params", "thop MACs (template + search)", "dense MACs / frame",
                      "MACs / frame", "synaptic ops / frame", "spikes / frame"], numeric={3, 4, 5, 6, 7, 8})
+
+
+# ------------------------------------------------------------------------ a tracking run
+def write_track_report(path: pathlib.Path, summary: dict, per_frame_csv: pathlib.Path,
+                       energy_columns: dict[str, str]) -> None:
+    """report.html of `snnsim track`: the run's facts, its metrics and the energy-per-frame
+    series, read back from per_frame.csv (nothing per frame is held in memory for it).
+    `energy_columns`: {series label: per_frame.csv column of its joules per frame}."""
+    import csv
+
+    series: dict[str, list] = {label: [] for label in energy_columns}
+    frames, template_frames = [], []
+    with open(per_frame_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            f = int(r["frame"])
+            frames.append(f)
+            if r["template_ran"] == "1":
+                template_frames.append(f)
+            for label, col in energy_columns.items():
+                v = r[col]
+                series[label].append(float(v) if v != "" else None)
+    doc = Doc(f"snnsim track: {summary['model']} on {summary['sequence']['name']}")
+    listed = template_frames[:12]
+    rows = [["model", summary["model"]], ["weights", weights_label(summary)],
+            ["sequence", f"{summary['sequence']['name']} ({summary['sequence']['layout']})"],
+            ["frames", summary["frames"]],
+            ["template passes", f"{summary['template_passes']} (frames {', '.join(map(str, listed))}"
+                                + (f", ... ({len(template_frames)} in all)" if len(template_frames) > 12 else "") + ")"]]
+    for hw, by in summary["energy"].items():
+        for est, j in by.items():
+            tpl = (summary.get("energy_template") or {}).get(hw, {}).get(est)
+            spread = summary["energy_with_template_per_frame"][hw][est]
+            rows.append([f"energy, {hw} / {est}", "not applicable" if j is None else
+                         f"{fmt_energy(j)} per frame (search pass)"
+                         + (f"; {fmt_energy(tpl)} per template pass; {fmt_energy(spread)} per frame with the "
+                            "template passes spread over the frames" if tpl is not None else "")])
+    m = summary.get("metrics")
+    if m and summary["task"] == "sot":
+        rows.append(["success AUC / precision / norm. precision",
+                     f"{m['auc']:.3f} / {m['precision']:.3f} / {m['norm_precision']:.3f}"])
+    elif m:
+        rows.append(["HOTA / MOTA / IDF1", f"{m['HOTA']:.3f} / {m['MOTA']:.3f} / {m['IDF1']:.3f}"])
+    doc.table(rows, ["", ""])
+    doc.bullets(list(summary["notes"]))
+    doc.figure(figures.energy_per_frame(frames, template_frames, series), "energy-per-frame",
+               "No energy estimates (no hardware profile given, or none applies to this model).")
+    path.write_text(doc.render_html(), encoding="utf-8")

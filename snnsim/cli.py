@@ -10,8 +10,7 @@ import pathlib
 import sys
 import time
 
-from snnsim.cli_options import (DEFAULT_HARDWARE, OneLineParser, add_frames, add_hardware, add_json, add_quiet,
-                                add_weights)
+from snnsim.cli_options import DEFAULT_HARDWARE, OneLineParser, add_frames, add_hardware, add_outputs, add_weights
 from snnsim.errors import check_weights, one_line, user_errors
 
 # The demo's headline: a trained spiking tracker and its trained ANN twin (same architecture,
@@ -461,9 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neuron module whose channel x position firing map the report shows, read during the "
                         "counted passes (default auto: the module with the most spikes in the first pass -- the "
                         "template pass, or frame 1 without one; none: skip)")
-    p.add_argument("--out", default="snnsim-profile", help="output folder (default ./snnsim-profile)")
-    add_json(p, "summary.json")
-    add_quiet(p)
+    add_outputs(p, "profile")
 
     p = add("compare", "Profile several models and compare them across hardware profiles and estimators.",
             cmd_compare)
@@ -472,16 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_frames(p, 1, "tracking frames to profile")
     p.add_argument("--sequence", metavar="DIR", help=seq_help + "; the same frames for every model")
     add_hardware(p)
-    p.add_argument("--out", default="snnsim-compare", help="output folder (default ./snnsim-compare)")
-    add_json(p, "comparison.json")
-    add_quiet(p)
+    add_outputs(p, "compare", "comparison.json")
 
     p = add("demo", "Compare a trained spiking tracker with its trained ANN twin on a built-in held-out sequence "
                     "(energy per frame on every profile, break-even firing rates), count the published trackers, "
                     "and write the full report.", cmd_demo)
-    p.add_argument("--out", default="snnsim-demo", help="output folder (default ./snnsim-demo)")
-    add_json(p, "every model's summary and the break-even table")
-    add_quiet(p)
+    add_outputs(p, "demo", "every model's summary and the break-even table")
 
     p = add("measure", "Measure a model's energy per tracking frame on a real NVIDIA GPU (NVML) and write a "
                        "measured hardware profile.", cmd_measure)

@@ -58,3 +58,33 @@ def add_quiet(p: argparse.ArgumentParser) -> None:
 
 def add_json(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout instead of the summary lines")
+
+
+def add_outputs(p: argparse.ArgumentParser, command: str, json_what: str = "summary.json") -> None:
+    """--out (default ./snnsim-COMMAND), --json (print `json_what`) and --quiet: the same for
+    every command that writes a folder."""
+    p.add_argument("--out", default=f"snnsim-{command}", help=f"output folder (default ./snnsim-{command})")
+    add_json(p, json_what)
+    add_quiet(p)
+
+
+def run_job(args, command: str, job, print_summary, errors: tuple = ()) -> int:
+    """A job command's ending, the same for track and loihi: run `job()` (it returns the
+    summary); a user's bad input -- snnsim.errors.user_errors plus `errors` -- is one line on
+    stderr and exit code 2, anything else propagates with its traceback (exit 1); then the
+    summary as JSON (--json) or its summary lines (unless --quiet)."""
+    import json
+    import sys
+
+    from snnsim.errors import one_line, user_errors
+
+    try:
+        summary = job()
+    except user_errors(*errors) as exc:
+        print(f"snnsim {command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    if getattr(args, "json", False):
+        print(json.dumps(summary, indent=2, default=str))
+    elif not getattr(args, "quiet", False):
+        print_summary(summary)
+    return 0

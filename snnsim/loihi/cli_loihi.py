@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snnsim.cli_options import OneLineParser, add_frames, add_json, add_quiet, add_weights, weights_to_build
-from snnsim.errors import check_weights, one_line, user_errors
+from snnsim.cli_options import (OneLineParser, add_frames, add_outputs, add_weights, run_job,
+                                weights_to_build)
+from snnsim.errors import check_weights
 
 __all__ = ["add_loihi_parser", "cmd_loihi", "main"]
 
@@ -31,21 +32,19 @@ def add_loihi_parser(subparsers) -> argparse.ArgumentParser:
                         "segment (stem + first stage) in lava-nc and check it bit for bit")
     add_frames(p, 1, "tracking frames of the synthetic sequence")
     add_weights(p)
-    p.add_argument("--out", default="snnsim-loihi", help="output folder (default ./snnsim-loihi)")
-    add_json(p, "summary.json")
-    add_quiet(p)
+    add_outputs(p, "loihi")
     p.set_defaults(func=cmd_loihi)
     return p
 
 
 def cmd_loihi(args) -> int:
-    """Run the `loihi` job; bad input -> one line on stderr, exit code 2, no output folder. Any
-    other exception (a plain ValueError included) is a bug and propagates with its traceback."""
+    """The `loihi` job through cli_options.run_job (bad input: one line, exit 2, no output)."""
     from .job import LoihiJobError, check_request, run_loihi_job
     from .mapper import MappingError
 
     quiet = bool(getattr(args, "quiet", False)) or bool(getattr(args, "json", False)) or not sys.stderr.isatty()
-    try:
+
+    def job():
         check_request(args.model, args.backend, args.frames)
         check_weights(args.weights)
         bar = None
@@ -60,23 +59,13 @@ def cmd_loihi(args) -> int:
                 bar.update(1)
 
         try:
-            summary = run_loihi_job(args.model, backend=args.backend, frames=args.frames,
-                                    weights=weights_to_build(args.weights), out=args.out, quiet=quiet,
-                                    progress=progress)
+            return run_loihi_job(args.model, backend=args.backend, frames=args.frames,
+                                 weights=weights_to_build(args.weights), out=args.out, quiet=quiet, progress=progress)
         finally:
             if bar is not None:
                 bar.close()
-    except user_errors(LoihiJobError, MappingError) as exc:
-        print(f"snnsim loihi: error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    if getattr(args, "json", False):
-        import json
 
-        print(json.dumps(summary, indent=2, default=str))
-        return 0
-    if not getattr(args, "quiet", False):
-        _print_summary(summary)
-    return 0
+    return run_job(args, "loihi", job, _print_summary, (LoihiJobError, MappingError))
 
 
 def _print_summary(s: dict) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snnsim.cli_options import OneLineParser, add_frames, add_hardware, add_json, add_quiet, add_weights, weights_to_build
-from snnsim.errors import check_weights, one_line, user_errors
+from snnsim.cli_options import (OneLineParser, add_frames, add_hardware, add_outputs, add_weights, run_job,
+                                weights_to_build)
+from snnsim.errors import check_weights
 
 __all__ = ["add_track_parser", "cmd_track", "parse_size"]
 
@@ -43,43 +44,32 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("track", help=HELP, description=HELP, epilog=EXAMPLE)
     p.add_argument("model", help="registered model (snnsim models), e.g. spiketrack-tiny, transt, smtrack-s")
     p.add_argument("sequence", help="sequence folder: GOT-10k / LaSOT / OTB (single object) or MOTChallenge")
-    p.add_argument("--out", default="snnsim-track", help="output directory (default ./snnsim-track)")
+    add_outputs(p, "track")
     add_hardware(p)
     add_weights(p)
     add_frames(p, None, "process at most N frames")
     p.add_argument("--input-size", type=parse_size, default=None,
                    help="detector input HxW for smtrack-s (multiples of 32, at most 4096x4096; default 608x1088)")
-    add_json(p, "summary.json")
-    add_quiet(p)
     p.set_defaults(func=cmd_track)
     return p
 
 
 def cmd_track(args) -> int:
-    """Run the `track` job; bad input -> one line on stderr, exit code 2, no output folder. Any
-    other exception (a plain ValueError included) is a bug and propagates with its traceback."""
+    """The `track` job through cli_options.run_job (bad input: one line, exit 2, no output)."""
     from .run import TrackError, track_sequence
 
     hardware = [h.strip() for h in (args.hardware or "").split(",") if h.strip()]
     options = {}
     if getattr(args, "input_size", None) is not None:
         options["input_size"] = args.input_size
-    try:
-        check_weights(args.weights)
-        summary = track_sequence(args.model, args.sequence, args.out, hardware=hardware,
-                                 weights=weights_to_build(args.weights), frames=args.frames,
-                                 quiet=args.quiet or getattr(args, "json", False), **options)
-    except user_errors(TrackError) as exc:
-        print(f"snnsim track: error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    if getattr(args, "json", False):
-        import json
 
-        print(json.dumps(summary, indent=2, default=str))
-        return 0
-    if not args.quiet:
-        _print_summary(summary)
-    return 0
+    def job():
+        check_weights(args.weights)
+        return track_sequence(args.model, args.sequence, args.out, hardware=hardware,
+                              weights=weights_to_build(args.weights), frames=args.frames,
+                              quiet=args.quiet or getattr(args, "json", False), **options)
+
+    return run_job(args, "track", job, _print_summary, (TrackError,))
 
 
 def _print_summary(s: dict) -> None:

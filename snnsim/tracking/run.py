@@ -356,7 +356,10 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     else:
         summary["reid"] = runtime.uses_reid
         summary["runtime"] = {"class": type(runtime).__name__, "input_size": list(runtime.input_size)}
-    _write_report(tmp / "report.html", summary, tmp / "per_frame.csv", pricer.columns)
+    from snnsim.analysis.report import write_track_report
+
+    write_track_report(tmp / "report.html", summary, tmp / "per_frame.csv",
+                       {f"{h} / {e}": energy_column(h, e) for h, e in pricer.columns})
     return summary
 
 
@@ -386,66 +389,4 @@ def _metrics(seq, n: int, boxes, mot_rows, is_sot) -> tuple[dict | None, str | N
     d.update({"task": "mot", "reid": False, "reid_note": REID_NOTE})
     return d, None
 
-
-def _write_report(path: Path, summary: dict, per_frame_csv: Path, columns) -> None:
-    """report.html: summary table + plotly energy-per-frame series (plotly.js inline), the
-    series read back from per_frame.csv (nothing per frame is held in memory for it)."""
-    import html
-
-    import plotly.graph_objects as go
-
-    with open(per_frame_csv, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    x = [int(r["frame"]) for r in rows]
-    tpl = [i for i, r in enumerate(rows) if r["template_ran"] == "1"]
-    fig = go.Figure()
-    for hw, est in columns:
-        col = energy_column(hw, est)
-        mj = [float(r[col]) * 1e3 if r[col] != "" else None for r in rows]
-        if all(v is None for v in mj):
-            continue
-        fig.add_trace(go.Scatter(x=x, y=mj, mode="lines", name=f"{hw} / {est}"))
-        fig.add_trace(go.Scatter(x=[x[i] for i in tpl], y=[mj[i] for i in tpl], mode="markers",
-                                 name=f"template ran ({hw} / {est})", marker={"symbol": "diamond", "size": 9}))
-    del rows
-    fig.update_layout(title="Energy per frame (search every frame, template where it ran)",
-                      xaxis_title="frame", yaxis_title="energy per frame (mJ)", template="plotly_white",
-                      height=480)
-    plot = fig.to_html(full_html=False, include_plotlyjs=True) if fig.data else "<p>No energy estimates.</p>"
-
-    def row(k, v):
-        return f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-
-    from snnsim.pipeline.summary import weights_label
-
-    rows = [row("model", summary["model"]), row("weights", weights_label(summary)),
-            row("sequence", f"{summary['sequence']['name']} ({summary['sequence']['layout']})"),
-            row("frames", summary["frames"]),
-            row("template passes", f"{summary['template_passes']} (frames {_short(summary['template_frames'])})")]
-    for hw, by in summary["energy"].items():
-        for est, j in by.items():
-            tpl = (summary.get("energy_template") or {}).get(hw, {}).get(est)
-            with_tpl = summary["energy_with_template_per_frame"][hw][est]
-            rows.append(row(f"energy, {hw} / {est}", "not applicable" if j is None else
-                            f"{j * 1e3:.4g} mJ per frame (search pass)"
-                            + (f"; {tpl * 1e3:.4g} mJ per template pass; {with_tpl * 1e3:.4g} mJ per frame "
-                               f"with the template passes spread over the frames" if tpl is not None else "")))
-    m = summary.get("metrics")
-    if m and summary["task"] == "sot":
-        rows.append(row("success AUC / precision / norm. precision",
-                        f"{m['auc']:.3f} / {m['precision']:.3f} / {m['norm_precision']:.3f}"))
-    elif m:
-        rows.append(row("HOTA / MOTA / IDF1", f"{m['HOTA']:.3f} / {m['MOTA']:.3f} / {m['IDF1']:.3f}"))
-    notes = "".join(f"<li>{html.escape(t)}</li>" for t in summary["notes"])
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>snnsim track: {html.escape(summary['model'])}"
-            f"</title><style>body{{font-family:sans-serif;margin:2em}}th{{text-align:left;padding-right:1em}}"
-            f"</style></head><body><h1>snnsim track: {html.escape(summary['model'])} on "
-            f"{html.escape(summary['sequence']['name'])}</h1><table>{''.join(rows)}</table>"
-            f"<ul>{notes}</ul>{plot}</body></html>")
-    path.write_text(page)
-
-
-def _short(frames: list[int], limit: int = 12) -> str:
-    s = ", ".join(map(str, frames[:limit]))
-    return s + (f", ... ({len(frames)} in all)" if len(frames) > limit else "")
 
