@@ -83,7 +83,7 @@ def test_job_writes_its_files(tiny_run):
     code, out = tiny_run
     assert code == 0
     names = {p.name for p in out.iterdir()}
-    assert {"mapping.csv", "resources.json", "fidelity.json", "loihi_energy.csv", "report.md"} <= names
+    assert {"mapping.csv", "resources.json", "fidelity.json", "loihi_energy.csv", "report.md", "report.html"} <= names
     mapping = pd.read_csv(out / "mapping.csv")
     assert list(mapping.columns[:4]) == ["layer", "op", "where", "why"]
     assert set(mapping["where"]) == {"neurocore", "host"}
@@ -112,9 +112,11 @@ def test_job_writes_its_files(tiny_run):
     assert (host["synops"] == 0).all() and (host["host_macs"] > 0).all()
 
     report = (out / "report.md").read_text()
-    for heading in ("## Loihi 2 mapping: spiketrack-tiny", "### Partition", "### Resources (Loihi 2)",
-                    "### Fidelity (fixed point vs float)", "### Neurocore segment", "### Loihi energy per frame"):
-        assert heading in report
+    for heading in ("# Loihi 2 mapping: spiketrack-tiny", "## Partition", "## Resources (Loihi 2)",
+                    "## Fidelity (fixed point vs float)", "## Neurocore segment", "## Loihi energy per frame"):
+        assert "\n" + heading in "\n" + report
+    html = (out / "report.html").read_text()      # the same report through the one writer
+    assert "<h2>Partition</h2>" in html and "Loihi 2 mapping: spiketrack-tiny" in html
 
 
 def test_job_rerun_replaces_its_own_output(tiny_run, capsys):

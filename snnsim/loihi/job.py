@@ -11,7 +11,7 @@
                         lava's, with ``--backend lava``), energy totals;
 * ``loihi_energy.csv`` - per-layer energy per frame on Loihi 2 (and Loihi) from the emulated
                         counts (and, beside them, from the float model's);
-* ``report.md``       - the report section.
+* ``report.md`` / ``report.html`` - the report (analysis' one report writer).
 
 The whole model always runs in the model-level fixed-point emulator (host operations in float
 on the host side). The neurocore segment from the input on (the stem and first stage of
@@ -26,7 +26,7 @@ import math
 import os
 import pathlib
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -180,16 +180,6 @@ def _segment_check(seg, mapping, result, backend: str) -> Dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- report
-def _md_table(rows: List[List[Any]], header: List[str]) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        return str(v).replace("|", "\\|").replace("\n", " ")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _fmt_j(j: Optional[float]) -> str:
     if j is None:
         return "not applicable"
@@ -199,113 +189,114 @@ def _fmt_j(j: Optional[float]) -> str:
     return f"{j:.3g} J"
 
 
-def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: Dict[str, Any]) -> str:
-    m = s["model"]
-    L: List[str] = [f"## Loihi 2 mapping: {m}", ""]
+def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: Dict[str, Any]):
+    """report.md / report.html of the job, through analysis' one report writer (Doc)."""
+    from snnsim.analysis.report import Doc
     from snnsim.pipeline.summary import weights_label
 
-    L.append(f"Weights: {weights_label(s)}.")
+    m = s["model"]
+    doc = Doc(f"Loihi 2 mapping: {m}")
+    doc.p(f"Weights: {weights_label(s)}.")
     if not s["weights"]["trained"]:
-        L.append("> **Warning:** the weights are untrained: spike counts, agreement and energy are not those of the "
-                 "trained model.")
-    L += ["", "### Partition", ""]
+        doc.box("The weights are untrained: spike counts, agreement and energy are not those of the trained model.",
+                "warn")
+    doc.h(2, "Partition")
     nc = mapping.neurocore_layers()
     hl = mapping.host_layers()
-    L.append(f"{len(nc)} synaptic layers run on neurocores (spike input, 8-bit mantissas with one exponent per scale "
-             f"group, BatchNorm folded: {len(mapping.bn_folded)} folded); {len(hl)} on the host "
-             f"({', '.join(x.name for x in hl) or 'none'}); {len(mapping.sites)} neuron modules become integer graded "
-             f"neurons (payload 0..4 as Loihi 2 graded spikes); {len(mapping.host_ops)} host operations. "
-             f"See mapping.csv.")
-    L.append("")
+    doc.p(f"{len(nc)} synaptic layers run on neurocores (spike input, 8-bit mantissas with one exponent per scale "
+          f"group, BatchNorm folded: {len(mapping.bn_folded)} folded); {len(hl)} on the host "
+          f"({', '.join(x.name for x in hl) or 'none'}); {len(mapping.sites)} neuron modules become integer graded "
+          f"neurons (payload 0..4 as Loihi 2 graded spikes); {len(mapping.host_ops)} host operations. "
+          f"See mapping.csv.")
     host_rows = [[h.module or "<model>", h.op, h.why] for h in mapping.host_ops]
     if host_rows:
-        L.append(_md_table(host_rows[:40], ["module", "operation", "why on the host"]))
+        doc.table(host_rows[:40], ["module", "operation", "why on the host"])
         if len(host_rows) > 40:
-            L.append(f"... and {len(host_rows) - 40} more (mapping.csv).")
+            doc.p(f"... and {len(host_rows) - 40} more (mapping.csv).")
     for h in hl:
-        L += ["", f"First layer {h.name}: {h.why}."]
+        doc.p(f"First layer {h.name}: {h.why}.")
     q = mapping.summary()
-    L += ["", f"Weight quantisation: 8-bit signed mantissas in [-127, 127], round half to even, shared exponent per "
-              f"scale group (the layers adding into one neuron); relative weight error mean "
-              f"{q['mean_quant_rel_error']:.3%}, max {q['max_quant_rel_error']:.3%}; {q['clipped_mantissas']} "
-              f"clipped. Biases and host currents: floor(x 2^s + 1/2) in the neuron's unit 2^-s."]
-    L += ["", "### Resources (Loihi 2)", ""]
+    doc.p(f"Weight quantisation: 8-bit signed mantissas in [-127, 127], round half to even, shared exponent per "
+          f"scale group (the layers adding into one neuron); relative weight error mean "
+          f"{q['mean_quant_rel_error']:.3%}, max {q['max_quant_rel_error']:.3%}; {q['clipped_mantissas']} "
+          f"clipped. Biases and host currents: floor(x 2^s + 1/2) in the neuron's unit 2^-s.")
+    doc.h(2, "Resources (Loihi 2)")
     lim = resources["limits"]
-    L.append(f"Limits from hardware profile `{resources['hardware']['name']}`: "
-             + "; ".join(f"{k.replace('_', ' ')} {v['value']:g} {v['unit']} ({v['status']})"
-                         for k, v in lim.items()) + ".")
+    doc.p(f"Limits from hardware profile `{resources['hardware']['name']}`: "
+          + "; ".join(f"{k.replace('_', ' ')} {v['value']:g} {v['unit']} ({v['status']})"
+                      for k, v in lim.items()) + ".")
     rows = []
     for k in ("fanout", "relay"):
         t = resources["totals"][k]
         rows.append([k + (" (recommended)" if k == resources["recommended"] else ""), f"{t['neurons']:,}",
                      f"{t['synapses']:,}", f"{t['stored_weight_bytes'] / 1024:,.0f} KiB", t["cores"], t["chips"]])
-    L += ["", _md_table(rows, ["residual mapping", "neurons", "synapses", "stored weights", "cores", "chips"]), ""]
-    L.append(f"Placement: {resources['placement'][2]}. Host: {resources['host']['macs_per_frame']:,} MACs per frame "
-             f"in {', '.join(resources['host']['layers']) or 'no layer'} plus {len(resources['host']['operations'])} "
-             f"operations (embedded x86 cores or off chip).")
+    doc.table(rows, ["residual mapping", "neurons", "synapses", "stored weights", "cores", "chips"])
+    doc.p(f"Placement: {resources['placement'][2]}. Host: {resources['host']['macs_per_frame']:,} MACs per frame "
+          f"in {', '.join(resources['host']['layers']) or 'no layer'} plus {len(resources['host']['operations'])} "
+          f"operations (embedded x86 cores or off chip).")
     f = fid.summary
-    L += ["", "### Fidelity (fixed point vs float)", ""]
+    doc.h(2, "Fidelity (fixed point vs float)")
     sa = f["spike_agreement"]
-    L.append(f"{f['frames']} frame(s) of a synthetic sequence. Spike agreement (equal levels 0..4): overall "
-             f"{_pct(sa['overall'])}, mean over neuron modules {_pct(sa['mean_over_modules'])}, lowest "
-             f"{_pct(sa['min'])} ({sa['min_module']}). Open-loop box IoU float vs fixed point: mean "
-             f"{_num(f['open_loop_box_iou']['mean'])}, min {_num(f['open_loop_box_iou']['min'])}.")
+    doc.p(f"{f['frames']} frame(s) of a synthetic sequence. Spike agreement (equal levels 0..4): overall "
+          f"{_pct(sa['overall'])}, mean over neuron modules {_pct(sa['mean_over_modules'])}, lowest "
+          f"{_pct(sa['min'])} ({sa['min_module']}). Open-loop box IoU float vs fixed point: mean "
+          f"{_num(f['open_loop_box_iou']['mean'])}, min {_num(f['open_loop_box_iou']['min'])}.")
     if "closed_loop" in f:
         c = f["closed_loop"]
-        L.append(f"Closed loop (each model tracks on its own): IoU float vs fixed point mean "
-                 f"{_num(c['mean_iou_float_vs_fixed'])} (min {_num(c['min_iou_float_vs_fixed'])}); IoU with the ground "
-                 f"truth {_num(c['mean_iou_float_vs_gt'])} (float) and {_num(c['mean_iou_fixed_vs_gt'])} (fixed point).")
+        doc.p(f"Closed loop (each model tracks on its own): IoU float vs fixed point mean "
+              f"{_num(c['mean_iou_float_vs_fixed'])} (min {_num(c['min_iou_float_vs_fixed'])}); IoU with the ground "
+              f"truth {_num(c['mean_iou_float_vs_gt'])} (float) and {_num(c['mean_iou_fixed_vs_gt'])} (fixed point).")
     oe = f.get("output_error", {})
     if oe:
-        L.append("Output error (relative L2, mean over frames): " + ", ".join(
-            f"{k.replace('_rel_l2', '')} {v:.3g}" for k, v in oe.items() if k.endswith("rel_l2")) + ".")
+        doc.p("Output error (relative L2, mean over frames): " + ", ".join(
+              f"{k.replace('_rel_l2', '')} {v:.3g}" for k, v in oe.items() if k.endswith("rel_l2")) + ".")
     if len(fid.sites):
         worst = fid.sites.nsmallest(5, "agreement")
-        L += ["", _md_table([[r.module, f"{r.agreement:.4f}", f"{r.mean_level_float:.3f}", f"{r.mean_level_fixed:.3f}"]
-                             for r in worst.itertuples()],
-                            ["neuron module (lowest agreement)", "agreement", "mean level float", "mean level fixed"])]
+        doc.table([[r.module, f"{r.agreement:.4f}", f"{r.mean_level_float:.3f}", f"{r.mean_level_fixed:.3f}"]
+                   for r in worst.itertuples()],
+                  ["neuron module (lowest agreement)", "agreement", "mean level float", "mean level fixed"])
     seg = s["segment"]
-    L += ["", "### Neurocore segment: emulator and lava", ""]
+    doc.h(2, "Neurocore segment: emulator and lava")
     if seg.get("available"):
-        L.append(f"Stem + first stage ({len(seg['populations'])} populations, {len(seg['conv_layers'])} convs, "
-                 f"{seg['neurons']:,} neurons): entry {seg['entry']}. Residual adds: {seg['residual_adds']}. "
-                 f"Each frame is held {seg['hold_steps_per_frame']} steps ({seg['timing_note']}). Lava-timed emulator "
-                 f"settled spikes equal the model-level fixed-point run: {seg['settled_equals_model_level_fixed_point']}.")
+        doc.p(f"Stem + first stage ({len(seg['populations'])} populations, {len(seg['conv_layers'])} convs, "
+              f"{seg['neurons']:,} neurons): entry {seg['entry']}. Residual adds: {seg['residual_adds']}. "
+              f"Each frame is held {seg['hold_steps_per_frame']} steps ({seg['timing_note']}). Lava-timed emulator "
+              f"settled spikes equal the model-level fixed-point run: {seg['settled_equals_model_level_fixed_point']}.")
         if "lava" in seg:
             lv = seg["lava"]
-            L.append(f"lava-nc backend ({lv['run_config']}): bit-exact with the emulator on {lv['compared']}: "
-                     f"{lv['bit_exact_vs_emulator']}" + (f"; speed-up of the emulator {seg['speedup_vs_lava']:.0f}x"
-                                                         if seg.get("speedup_vs_lava") else "") + ".")
+            doc.p(f"lava-nc backend ({lv['run_config']}): bit-exact with the emulator on {lv['compared']}: "
+                  f"{lv['bit_exact_vs_emulator']}" + (f"; speed-up of the emulator {seg['speedup_vs_lava']:.0f}x"
+                                                      if seg.get("speedup_vs_lava") else "") + ".")
         else:
-            L.append("Run with `--backend lava` to check the same segment in lava-nc.")
+            doc.p("Run with `--backend lava` to check the same segment in lava-nc.")
     else:
-        L.append(f"No neurocore segment from the input could be cut: {seg.get('reason')}.")
-    L += ["", "### Loihi energy per frame (search branch, template cached)", ""]
+        doc.p(f"No neurocore segment from the input could be cut: {seg.get('reason')}.")
+    doc.h(2, "Loihi energy per frame (search branch, template cached)")
     rows = []
     for hw, by in energy.items():
         for label, v in by.items():
             rows.append([hw, label, _fmt_j(v["joules_per_frame"])])
-    L.append(_md_table(rows, ["hardware", "counts", "energy per frame"]))
+    doc.table(rows, ["hardware", "counts", "energy per frame"])
     l2 = energy.get("loihi2", {})
     fo = l2.get("fixed-point emulation (fanout)", {}).get("joules_per_frame")
     rl = l2.get("fixed-point emulation (relay)", {}).get("joules_per_frame")
     tf, tr = resources["totals"]["fanout"], resources["totals"]["relay"]
     if fo and rl:
-        L += ["", f"Trade-off of the residual mappings on Loihi 2: fanout {tf['cores']} cores / {_fmt_j(fo)} per frame, "
-                  f"relay {tr['cores']} cores / {_fmt_j(rl)} per frame (relay stores "
-                  f"{tf['stored_weight_bytes'] / max(tr['stored_weight_bytes'], 1):.1f}x fewer weight bytes; its extra "
-                  f"relay neurons cost cores, since neurons, not synaptic memory, limit the cores here)."]
-    L += ["", "fanout: each residual-stream layer is evaluated once per population that sums it (the mapping the "
-              "lava backend uses); relay: once per stream point plus the relay populations' updates, dense graded "
-              "messages and identity synapses (an upper bound: the running sum is taken as never zero); one copy per "
-              "layer: the float model's layer count on the fixed-point spikes, isolating the quantisation effect. "
-              "Host MACs and spike x spike products are reported, not priced; Loihi 2 energies are assumed constants "
-              "(loihi2 profile). One pass per frame: on a chip, residual paths are delay-matched (the lava segment "
-              "instead holds each frame for depth + 1 steps, which would multiply these figures)."]
+        doc.p(f"Trade-off of the residual mappings on Loihi 2: fanout {tf['cores']} cores / {_fmt_j(fo)} per frame, "
+              f"relay {tr['cores']} cores / {_fmt_j(rl)} per frame (relay stores "
+              f"{tf['stored_weight_bytes'] / max(tr['stored_weight_bytes'], 1):.1f}x fewer weight bytes; its extra "
+              f"relay neurons cost cores, since neurons, not synaptic memory, limit the cores here).")
+    doc.p("fanout: each residual-stream layer is evaluated once per population that sums it (the mapping the "
+          "lava backend uses); relay: once per stream point plus the relay populations' updates, dense graded "
+          "messages and identity synapses (an upper bound: the running sum is taken as never zero); one copy per "
+          "layer: the float model's layer count on the fixed-point spikes, isolating the quantisation effect. "
+          "Host MACs and spike x spike products are reported, not priced; Loihi 2 energies are assumed constants "
+          "(loihi2 profile). One pass per frame: on a chip, residual paths are delay-matched (the lava segment "
+          "instead holds each frame for depth + 1 steps, which would multiply these figures).")
     if mapping.notes:
-        L += ["", "Notes: " + "; ".join(mapping.notes)]
-    L += ["", f"Run time: {s['seconds']:.1f} s.", ""]
-    return "\n".join(L)
+        doc.p("Notes: " + "; ".join(mapping.notes))
+    doc.p(f"Run time: {s['seconds']:.1f} s.")
+    return doc
 
 
 def _pct(x: Optional[float]) -> str:
@@ -440,11 +431,12 @@ def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp) -
     res_json["populations"] = resources["populations"]
     res_json["layers"] = resources["layers"]
     res_json["model"] = model
-    report = _report(summary, mapping, resources, fid, energy)
+    report = _report(summary, mapping, resources, fid, energy)   # analysis' Doc: Markdown and HTML
     mapping.table().to_csv(tmp / "mapping.csv", index=False)
     (tmp / "resources.json").write_text(json.dumps(_jsonable(res_json), indent=2) + "\n")
     _write_json_streaming(tmp / "fidelity.json", fidelity_json, "per_frame")   # rows read back one at a time
     energy_table.to_csv(tmp / "loihi_energy.csv", index=False)
-    (tmp / "report.md").write_text(report)
+    (tmp / "report.md").write_text(report.render_md())
+    (tmp / "report.html").write_text(report.render_html(), encoding="utf-8")
     (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
     return summary
