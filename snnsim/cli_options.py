@@ -46,10 +46,12 @@ def add_frames(p: argparse.ArgumentParser, default: int | None, what: str) -> No
     p.add_argument("--frames", type=positive_int, default=default, metavar="N", help=f"{what} (default {shown})")
 
 
-def add_hardware(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hardware", default=DEFAULT_HARDWARE,
-                   help=f"comma-separated hardware profiles, shipped names or YAML paths (default {DEFAULT_HARDWARE}; "
-                        "'' for counts only)")
+def add_hardware(p: argparse.ArgumentParser, default: str = DEFAULT_HARDWARE, counts_only: bool = True) -> None:
+    """--hardware A,B. `default`: the shared one, except for a command that prices one kind of
+    hardware only (loihi: its Loihi profiles), which says so in its help."""
+    p.add_argument("--hardware", default=default,
+                   help=f"comma-separated hardware profiles, shipped names or YAML paths (default {default}"
+                        + ("; '' for counts only)" if counts_only else ")"))
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:

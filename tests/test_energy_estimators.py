@@ -309,6 +309,39 @@ def test_loihi_hand_computed_with_host_work_and_hops():
     assert any("2 mean hop" in a for a in e.assumptions)
 
 
+def test_loihi_sanafe_prices_the_same_spikes_with_silicon_calibrated_constants():
+    """SANA-FE's calibrated Loihi figures (synapse 35.5 pJ, soma update 21.6 pJ, spike out
+    69.3 pJ, axon out 111 pJ), by hand on the graded net's binary-chip counts; static power
+    stated beside the total, never in it."""
+    c = graded_snn()
+    e = estimate(c, "loihi-sanafe", "loihi")
+    msg = (111 + 1 * 3.5) * pJ                                     # axon out + one (pre-silicon) hop
+    updates = 16 * (21.6 + 69.3) * pJ + (100 - 16) * 21.6 * pJ     # spiking neurons also pay spike out
+    assert e.total_j == pytest.approx(250 * 35.5 * pJ + updates + 37 * msg, rel=1e-12)
+    chips = e.details["mapping"]["chips_needed"]
+    assert e.details["static_power_chip_w"] == pytest.approx(3.34 / 32, rel=1e-12)
+    assert e.details["static_power_w"] == pytest.approx(chips * 3.34 / 32, rel=1e-12)
+    assert any(o.startswith("static power, stated apart: 104.4 mW per chip") for o in e.omitted)
+    # the pre-silicon profile on the very same counts: the spread a report shows
+    pre = estimate(c, "loihi", "loihi")
+    assert e.total_j / pre.total_j == pytest.approx((250 * 35.5 + 16 * 90.9 + 84 * 21.6 + 37 * 114.5)
+                                                    / 11756.4, rel=1e-12)
+    assert "static_power_w" not in pre.details
+
+
+def test_loihi_profile_says_its_energies_are_pre_silicon():
+    pre, cal = load_hardware("loihi"), load_hardware("loihi-sanafe")
+    for k in ("e_synop", "e_neuron_update", "e_neuron_update_active", "e_spike", "e_hop_ew", "e_hop_ns"):
+        assert pre.constants[k].status == "simulated", k
+        assert "pre-silicon" in pre.constants[k].source
+    for k in ("cores_per_chip", "neurons_per_core"):
+        assert pre.constants[k].status == "specified", k
+    for k in ("e_synop", "e_neuron_update", "e_spike"):
+        assert cal.constants[k].status == "derived" and "SANA-FE" in cal.constants[k].source, k
+    assert "32-chip" in cal.constants["static_power_chip"].source
+    assert all(c.status != "measured" for k, c in pre.constants.items() if k.startswith("e_"))
+
+
 def test_ann_on_loihi_not_applicable():
     for hw in ("loihi", "loihi2", "truenorth", "spinnaker2"):
         est = load_hardware(hw).estimators[0]

@@ -124,3 +124,37 @@ def test_job_rerun_replaces_its_own_output(tiny_run, capsys):
     assert (out / ".snnsim-output").exists()
     code2, _, err = run_cli(["spiketrack-tiny", "--frames", "0", "--out", str(out)], capsys)
     assert code2 == 2 and (out / "mapping.csv").exists()        # a bad request leaves the old run alone
+
+
+def test_the_same_spikes_priced_on_both_loihi_1_profiles(tmp_path, capsys):
+    """`snnsim loihi MODEL --hardware loihi,loihi-sanafe`: one emulation, its counts priced with
+    the pre-silicon and the silicon-calibrated constants; the report states the spread."""
+    out = tmp_path / "both"
+    code, _, err = run_cli(["spiketrack-tiny", "--frames", "1", "--hardware", "loihi,loihi-sanafe", "--out", str(out),
+                            "--quiet"], capsys)
+    assert code == 0, err
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["energy"]) == {"loihi", "loihi-sanafe"} and set(s["energy_template"]) == {"loihi", "loihi-sanafe"}
+    energy = pd.read_csv(out / "loihi_energy.csv")
+    fan = energy[energy["counts"] == "fixed-point emulation (fanout)"]
+    by_hw = {hw: g.set_index("module")[["synops", "spike_messages", "neuron_updates"]] for hw, g in fan.groupby("hardware")}
+    pd.testing.assert_frame_equal(by_hw["loihi"], by_hw["loihi-sanafe"])     # the very same counts
+    # and by hand from them: SANA-FE's per-event constants
+    t = by_hw["loihi-sanafe"].sum()
+    act = fan[fan["hardware"] == "loihi-sanafe"]["active_updates"].sum()
+    pj = 1e-12
+    hand = t["synops"] * 35.5 * pj + act * 90.9 * pj + (t["neuron_updates"] - act) * 21.6 * pj \
+        + t["spike_messages"] * 114.5 * pj
+    assert s["energy"]["loihi-sanafe"]["loihi"] == pytest.approx(hand, rel=1e-9)
+    report = (out / "report.md").read_text()
+    ratio = s["energy"]["loihi-sanafe"]["loihi"] / s["energy"]["loihi"]["loihi"]
+    assert f"{ratio:.2f}x" in report and "pre-silicon" in report
+
+
+@pytest.mark.parametrize("hardware, needle", [("horowitz-45nm-fp32", "has no 'loihi' estimator"),
+                                              ("", "--hardware is empty"), ("loihi3", "loihi3")])
+def test_loihi_hardware_must_be_a_loihi_profile(tmp_path, capsys, hardware, needle):
+    out = tmp_path / "bad"
+    code, _, err = run_cli(["spiketrack-tiny", "--hardware", hardware, "--out", str(out)], capsys)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -219,15 +219,24 @@ def estimate_loihi(counts: CountTables, hw: HardwareProfile,
         "cores is counted as one message",
         _HOST_RULE,
     ] + _mapping_assumptions(hw)
+    details = {"mapping": mapping, "binary_spikes_only": binary, "mean_hops": hops, "view": counts.view}
+    if hw.has("static_power_chip"):
+        # a stated term beside the total: static energy = power x the time the chips are held,
+        # which no count gives (it depends on the timestep rate and the host)
+        p_chip = hw.si("static_power_chip")
+        details["static_power_chip_w"] = p_chip
+        details["static_power_w"] = p_chip * mapping["chips_needed"]
+        base_omitted = [f"static power, stated apart: {format_si(p_chip, 'power')} per chip x "
+                        f"{mapping['chips_needed']} chip(s) = {format_si(details['static_power_w'], 'power')} while "
+                        "the chips are held (its energy per frame is that power times the frame's duration, "
+                        "which the counts do not give)"] + base_omitted[1:]
     omitted = _host_sentence(counts) + base_omitted + [
         "on-chip learning (synaptic updates) and the embedded x86 cores' own energy",
         "fixed-point quantisation effects on the spike counts (price the emulator's counts "
         "for those)",
     ]
     return Energy(estimator="loihi", hardware=hw.name, applicable=True, total_j=total,
-                  layers=table, omitted=omitted, assumptions=assumptions,
-                  details={"mapping": mapping, "binary_spikes_only": binary,
-                           "mean_hops": hops, "view": counts.view})
+                  layers=table, omitted=omitted, assumptions=assumptions, details=details)
 
 
 def estimate_synop(counts: CountTables, hw: HardwareProfile) -> Energy:

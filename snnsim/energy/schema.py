@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from . import units as U
 
-STATUSES = ("measured", "specified", "derived", "assumed")
+# simulated: a figure from a simulation of the hardware before it existed (pre-silicon SPICE /
+# SDF), as its own paper describes it -- neither measured on a chip nor derived from measurements
+STATUSES = ("measured", "specified", "simulated", "derived", "assumed")
 KINDS = ("asic", "neuromorphic", "gpu", "edge-gpu")
 PRECISIONS = ("fp32", "tf32", "fp16", "int8")
 BYTES_PER_ELEMENT = {"fp32": 4, "tf32": 4, "fp16": 2, "int8": 1}
@@ -73,6 +75,7 @@ CONSTANTS: dict[str, tuple[str, str]] = {
     "dla_int8_sparse": ("rate", "peak INT8 rate (2:4 sparsity) of deep-learning accelerators beside the GPU; listed, never used by the gpu estimator (PyTorch runs on the GPU)"),
     "memory_bandwidth": ("bandwidth", "peak DRAM bandwidth"),
     "tdp": ("power", "thermal design power"),
+    "static_power_chip": ("power", "static (leakage) power of one chip, stated beside the per-event energy, never added to it"),
     "utilisation": ("ratio", "fraction of peak compute and bandwidth reached"),
 }
 
@@ -124,7 +127,7 @@ class Constant(_Strict):
     source: str = Field(min_length=1)
 
     _value_is_number = field_validator("value", mode="before")(_number)
-    status: Literal["measured", "specified", "derived", "assumed"]
+    status: Literal["measured", "specified", "simulated", "derived", "assumed"]
     note: Optional[str] = None
 
     @property

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snnsim.cli_options import (OneLineParser, add_frames, add_outputs, add_weights, run_job,
+from snnsim.cli_options import (OneLineParser, add_frames, add_hardware, add_outputs, add_weights, run_job,
                                 weights_to_build)
 from snnsim.errors import check_weights
+
+from .job import HARDWARE
 
 __all__ = ["add_loihi_parser", "cmd_loihi", "main"]
 
@@ -32,6 +34,7 @@ def add_loihi_parser(subparsers) -> argparse.ArgumentParser:
                         "segment (stem + first stage) in lava-nc and check it bit for bit")
     add_frames(p, 1, "tracking frames of the synthetic sequence")
     add_weights(p)
+    add_hardware(p, ",".join(HARDWARE), counts_only=False)
     add_outputs(p, "loihi")
     p.set_defaults(func=cmd_loihi)
     return p
@@ -60,7 +63,8 @@ def cmd_loihi(args) -> int:
 
         try:
             return run_loihi_job(args.model, backend=args.backend, frames=args.frames,
-                                 weights=weights_to_build(args.weights), out=args.out, quiet=quiet, progress=progress)
+                                 weights=weights_to_build(args.weights), out=args.out, quiet=quiet, progress=progress,
+                                 hardware=[h.strip() for h in args.hardware.split(",")])
         finally:
             if bar is not None:
                 bar.close()

@@ -26,7 +26,7 @@ import math
 import os
 import pathlib
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -37,11 +37,28 @@ from .mapper import MappingError, extract_segment, fixed_point_model, map_model
 __all__ = ["LoihiJobError", "BACKENDS", "check_request", "run_loihi_job"]
 
 BACKENDS = ("emulator", "lava")
-HARDWARE = ("loihi2", "loihi")
+HARDWARE = ("loihi2", "loihi")   # the default --hardware: every profile given must have the loihi estimator
 
 
 class LoihiJobError(ValueError):
     """A bad request for the loihi job (one line: what and the fix)."""
+
+
+def check_hardware(hardware) -> Tuple[str, ...]:
+    """The --hardware of a loihi run: profile names or YAML paths that load and declare the
+    'loihi' estimator (a one-line LoihiJobError otherwise; a malformed profile is its own
+    one-line HardwareProfileError). Returns the profiles' names or paths, in order."""
+    from snnsim.energy import load_hardware
+
+    refs = tuple(h for h in hardware if str(h).strip())
+    if not refs:
+        raise LoihiJobError("--hardware is empty; give Loihi profiles, e.g. loihi2,loihi,loihi-sanafe")
+    for ref in refs:
+        hw = load_hardware(ref)
+        if "loihi" not in hw.estimators:
+            raise LoihiJobError(f"--hardware: profile '{hw.name}' has no 'loihi' estimator; the loihi command prices "
+                                f"emulated Loihi spikes -- give Loihi profiles, e.g. loihi2,loihi,loihi-sanafe")
+    return refs
 
 
 def check_request(model: str, backend: str = "emulator", frames: int = 1) -> Any:
@@ -277,6 +294,12 @@ def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: 
         for label, v in by.items():
             rows.append([hw, label, _fmt_j(v["joules_per_frame"])])
     doc.table(rows, ["hardware", "counts", "energy per frame"])
+    pre = energy.get("loihi", {}).get(FANOUT, {}).get("joules_per_frame")
+    cal = energy.get("loihi-sanafe", {}).get(FANOUT, {}).get("joules_per_frame")
+    if pre and cal:
+        doc.p(f"Loihi 1, the same emulated spikes priced twice: {_fmt_j(pre)} per frame with Davies et al.'s "
+              f"pre-silicon figures (loihi), {_fmt_j(cal)} with SANA-FE's silicon-calibrated ones (loihi-sanafe): "
+              f"{cal / pre:.2f}x. The spread is the uncertainty of the per-event constants, not of the counts.")
     l2 = energy.get("loihi2", {})
     fo = l2.get("fixed-point emulation (fanout)", {}).get("joules_per_frame")
     rl = l2.get("fixed-point emulation (relay)", {}).get("joules_per_frame")
@@ -310,7 +333,8 @@ def _num(x: Optional[float]) -> str:
 # --------------------------------------------------------------------------- the job
 def run_loihi_job(model: str, backend: str = "emulator", frames: int = 1, weights: Optional[str] = None,
                   out: str | os.PathLike = "snnsim-loihi", quiet: bool = True, seed: int = 0,
-                  progress: Optional[Callable[[int, str], Any]] = None) -> Dict[str, Any]:
+                  progress: Optional[Callable[[int, str], Any]] = None,
+                  hardware: Sequence[str] = HARDWARE) -> Dict[str, Any]:
     """Run the loihi job and write its files into ``out`` (all or nothing). Returns the summary.
 
     Torch runs on half the CPU cores (at least one; ``SNNSIM_THREADS`` overrides): on a shared
@@ -319,23 +343,24 @@ def run_loihi_job(model: str, backend: str = "emulator", frames: int = 1, weight
     want = int(os.environ.get("SNNSIM_THREADS", "0")) or max(1, (os.cpu_count() or 2) // 2)
     torch.set_num_threads(min(before, want))
     try:
-        return _run(model, backend, frames, weights, out, seed, progress)
+        return _run(model, backend, frames, weights, out, seed, progress, tuple(hardware))
     finally:
         torch.set_num_threads(before)
 
 
 def _run(model: str, backend: str, frames: int, weights: Optional[str], out, seed: int,
-         progress: Optional[Callable[[int, str], Any]]) -> Dict[str, Any]:
+         progress: Optional[Callable[[int, str], Any]], hardware: Tuple[str, ...] = HARDWARE) -> Dict[str, Any]:
     from snnsim.io import open_output
 
     t_start = time.perf_counter()
     check_request(model, backend, frames)
+    hardware = check_hardware(hardware)
     from snnsim.errors import check_weights
 
     weights = check_weights(weights)
     output = open_output(out, "snnsim loihi", inputs=[weights])   # checked before the long work
     with output:   # locked and staged; published only when every file is written
-        summary = _run_locked(model, backend, frames, weights, seed, progress, t_start, output.staging)
+        summary = _run_locked(model, backend, frames, weights, seed, progress, t_start, output.staging, hardware)
     summary["output"] = str(output.path)
     return summary
 
@@ -343,7 +368,7 @@ def _run(model: str, backend: str, frames: int, weights: Optional[str], out, see
 FANOUT = "fixed-point emulation (fanout)"
 
 
-def _core(model: str, net, source: str, frames: int, fid, energy: dict) -> Dict[str, Any]:
+def _core(model: str, net, source: str, frames: int, fid, energy: dict, hardware=HARDWARE) -> Dict[str, Any]:
     """The RunSummary core of a loihi run: the fixed-point emulation's counts (fanout
     mapping) per tracking frame and per template pass, priced by the 'loihi' estimator."""
     from snnsim.energy import estimate
@@ -358,7 +383,7 @@ def _core(model: str, net, source: str, frames: int, fid, energy: dict) -> Dict[
         template = {c: float(tpl.layers[c].sum()) for c in ("dense_macs", "mac_ops", "syn_events", "syn_ops",
                                                               "spike_spike", "spike_mask") if c in tpl.layers}
         template.update(neuron_updates=float(tpl.neurons["neurons"].sum()), spikes=float(tpl.neurons["spikes"].sum()))
-        energy_template = {hw: {"loihi": estimate(tpl, hw, "loihi").total_j} for hw in HARDWARE}
+        energy_template = {hw: {"loihi": estimate(tpl, hw, "loihi").total_j} for hw in hardware}
     thop = fid.float_counts.mean()
     thop_macs = float(thop.layers.loc[thop.layers["thop"].astype(bool), "dense_macs"].sum()) \
         if "thop" in thop.layers else 0.0
@@ -377,7 +402,7 @@ def _core(model: str, net, source: str, frames: int, fid, energy: dict) -> Dict[
         energy_template=energy_template, uncounted=fid.uncounted, complete=not fid.uncounted, notes=notes)
 
 
-def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp) -> Dict[str, Any]:
+def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp, hardware=HARDWARE) -> Dict[str, Any]:
     from snnsim.energy import load_hardware
     from snnsim.models import build_model
 
@@ -401,12 +426,12 @@ def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp) -
                                          "fixed-point emulation (relay)": fid.residual_counts["relay"],
                                          "fixed-point emulation (one copy per layer)":
                                              fid.residual_counts["one-copy"],
-                                         "float model": fid.float_counts}, HARDWARE)
+                                         "float model": fid.float_counts}, hardware)
     say(4, "neurocore segment" + (" (emulator and lava)" if backend == "lava" else ""))
     segment = (_segment_check(seg, mapping, fid, backend) if seg is not None
                else {"available": False, "reason": seg_reason})
     seconds = time.perf_counter() - t_start
-    summary = _core(model, net, source, frames, fid, energy)
+    summary = _core(model, net, source, frames, fid, energy, hardware)
     summary.update({
         "weights_source": mapping.weights, "backend": backend,
         "mapping": mapping.summary(),
@@ -415,7 +440,7 @@ def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp) -
         # every mapping variant's J per frame ("energy" above is the fanout emulation's)
         "energy_variants": {hw: {k: v["joules_per_frame"] for k, v in by.items()} for hw, by in energy.items()},
         # which files the priced profiles' numbers came from (file, sha256 of its bytes)
-        "hardware_profiles": [load_hardware(h).provenance() for h in HARDWARE],
+        "hardware_profiles": [load_hardware(h).provenance() for h in hardware],
         "seconds": seconds,
     })
     fidelity_json = {
