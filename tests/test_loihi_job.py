@@ -158,3 +158,19 @@ def test_loihi_hardware_must_be_a_loihi_profile(tmp_path, capsys, hardware, need
     code, _, err = run_cli(["spiketrack-tiny", "--hardware", hardware, "--out", str(out)], capsys)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_lava_check_finds_the_first_differing_step_of_any_frame():
+    """The lava backend compares every step of every frame (not the last step of each): a
+    difference inside a held frame is found and placed."""
+    import numpy as np
+
+    hold, frames = 3, 2
+    emu = {p: {"u": np.arange(frames * hold * 4).reshape(frames * hold, 2, 2), "s": np.zeros((frames * hold, 2, 2))}
+           for p in ("a", "b")}
+    same = {p: {k: v.copy() for k, v in r.items()} for p, r in emu.items()}
+    assert job.first_step_difference(same, emu, ["a", "b"], hold) is None
+    ref = {p: {k: v.copy() for k, v in r.items()} for p, r in emu.items()}
+    ref["b"]["s"][4, 1, 0] = 2            # frame 1, step 1: not a frame's last step
+    ref["a"]["u"][5, 0, 0] += 1           # later: the earliest difference is reported
+    assert job.first_step_difference(ref, emu, ["a", "b"], hold) == "b.s at step 4 (frame 1, step 1)"

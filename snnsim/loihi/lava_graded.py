@@ -183,38 +183,3 @@ def run_segment_lava(spec, currents: np.ndarray, hold: int, record: ty.Sequence[
         finally:
             runner.stop()
     return out
-
-
-def run_segment_lava_frames(spec, currents: np.ndarray, hold: int
-                            ) -> ty.Tuple[ty.List[ty.Dict[str, ty.Dict[str, np.ndarray]]], ty.Dict[str, float]]:
-    """Run the segment in lava frame by frame (``hold`` steps each, no Monitors: they dominate
-    lava's run time at full resolution) and read every population's ``u`` and ``k`` with
-    ``Var.get()`` at the end of each frame. Returns (per-frame states, timings in seconds)."""
-    import time
-
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-
-    pops, src = build_segment_lava(spec, currents, hold)
-    runner = next(iter(pops.values()))
-    cfg = Loihi2SimCfg(select_tag="fixed_pt")
-    states: ty.List[ty.Dict[str, ty.Dict[str, np.ndarray]]] = []
-    timing = {"first_frame_incl_compile_s": 0.0, "run_s": 0.0, "read_s": 0.0}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            for f in range(int(np.asarray(currents).shape[0])):
-                t0 = time.perf_counter()
-                runner.run(condition=RunSteps(num_steps=int(hold)), run_cfg=cfg)
-                t1 = time.perf_counter()
-                states.append({name: {"u": np.asarray(p.u.get()).astype(np.int64),
-                                      "s": np.asarray(p.k.get()).astype(np.int64)} for name, p in pops.items()})
-                t2 = time.perf_counter()
-                if f == 0:
-                    timing["first_frame_incl_compile_s"] = t1 - t0
-                else:
-                    timing["run_s"] += t1 - t0
-                timing["read_s"] += t2 - t1
-        finally:
-            runner.stop()
-    return states, timing
