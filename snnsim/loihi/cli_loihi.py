@@ -64,7 +64,7 @@ def cmd_loihi(args) -> int:
         try:
             return run_loihi_job(args.model, backend=args.backend, frames=args.frames,
                                  weights=weights_to_build(args.weights), out=args.out, quiet=quiet, progress=progress,
-                                 hardware=[h.strip() for h in args.hardware.split(",")])
+                                 hardware=[h.strip() for h in getattr(args, "hardware", ",".join(HARDWARE)).split(",")])
         finally:
             if bar is not None:
                 bar.close()
