@@ -965,8 +965,8 @@ class Profiler:
         return None
 
     def unseen_neurons(self) -> list[dict]:
-        """Neuron modules no hook saw although the module holding them ran: they ran through
-        a path that skips forward hooks (or not at all); their updates and spikes are
+        """Neuron modules never seen running although the module holding them ran: they ran
+        through a path that skips the module call (or not at all); their updates and spikes are
         missing from the counts."""
         out = []
         for name, (module, adapter) in self.neuron_modules.items():
@@ -992,7 +992,7 @@ class Profiler:
             warnings.warn(
                 f"{len(fresh)} neuron module(s) never seen running although the module holding them ran: "
                 f"{', '.join(fresh[:5])}{' ...' if len(fresh) > 5 else ''}. They ran through a path that skips "
-                "forward hooks (or not at all): their updates and spikes are missing, and the profile is marked "
+                "the module call (or not at all): their updates and spikes are missing, and the profile is marked "
                 "partial (Profile.unseen_neurons).", UnseenNeuronsWarning, stacklevel=2)
         uncounted = {k: (v[0], tuple(v[1])) for k, v in self._uncounted.items()}
         return Profile.from_records(list(self._ops.values()), list(self._neurons), uncounted,
