@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -76,6 +77,8 @@ def main(argv=None) -> int:
     ap.add_argument("--overwrite", action="store_true", help="replace an existing --json / .md given by hand")
     args = ap.parse_args(argv)
     out = Path(args.json or ROOT / "docs" / "training" / "heldout.json")
+    if out.suffix.lower() == ".md":
+        ap.error(f"--json {out}: the Markdown tables go beside it as {out.name}; give a .json path")
     if args.json and not args.overwrite:
         for path in (out, out.with_suffix(".md")):
             if path.exists():
@@ -132,9 +135,11 @@ def main(argv=None) -> int:
         "activity_model": ACTIVITY_MODEL,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, default=float) + "\n")
-    md = out.with_suffix(".md")
-    md.write_text(markdown(record, out.parent))
+    for path, text in ((out, json.dumps(record, indent=1, default=float) + "\n"),
+                       (out.with_suffix(".md"), markdown(record, out.parent))):
+        staged = path.with_name(f".{path.name}.partial")   # whole or not at all: written, then renamed
+        staged.write_text(text)
+        os.replace(staged, path)
     means = accuracy[accuracy["sequence"] == "(mean)"].pivot(index="set", columns="tracker", values="auc")
     print(means.round(3).to_string())
     print(whole[["hardware", "estimator", "verdict", "measured_rate", "break_even_rate"]].to_string(index=False))

@@ -10,8 +10,8 @@ import pathlib
 import sys
 import time
 
-from snnsim.cli_options import DEFAULT_HARDWARE, OneLineParser, add_frames, add_hardware, add_outputs, add_weights
-from snnsim.errors import check_weights, one_line, user_errors
+from snnsim.cli_options import OneLineParser, add_frames, add_hardware, add_outputs, add_weights
+from snnsim.errors import check_hardware, check_weights, one_line, user_errors
 
 # The demo's headline: a trained spiking tracker and its trained ANN twin (same architecture,
 # same data, steps and budget; only the neuron differs), counted on the same frames of a
@@ -87,20 +87,6 @@ def _check_models(names: list[str]) -> list[str]:
     return names
 
 
-def _check_hardware(value: str) -> list[str]:
-    """The profiles named by --hardware, each loaded (and so checked) now."""
-    from snnsim.energy import load_hardware
-
-    refs = [h.strip() for h in (value or "").split(",") if h.strip()]
-    names: list[str] = []
-    for ref in refs:
-        hw = load_hardware(ref)   # HardwareProfileError: unknown name (lists the known) or bad YAML
-        if hw.name in names:
-            raise CliError(f"--hardware: profile '{hw.name}' is given twice; name each profile once")
-        names.append(hw.name)
-    return refs
-
-
 def _check_sequence(value: str | None) -> str | None:
     """Open the sequence folder now (frames are not decoded), so a wrong path fails before the
     long work."""
@@ -152,7 +138,7 @@ def _run_model(name: str, weights: str, frames: int, hardware: list[str], captur
     with _progress(frames, f"{name}: frames", quiet) as bar:
         tp = profile_tracker(model, source=source, frames=frames, progress=bar.update, sequence=sequence,
                              capture=spike_capture)
-    if str(tp.weights).startswith("random") or (source == "random" and sequence is None):
+    if tp.weights_record["source"] == "random" or (source == "random" and sequence is None):
         tp.notes.append(f"Random weights and inputs are drawn after torch.manual_seed({SEED}), so a rerun gives "
                         "the same counts.")
     summary, layers = price_tracker(tp, hardware, command)
@@ -238,7 +224,7 @@ def cmd_profile(args) -> int:
 
     _check_models([args.model])
     weights = check_weights(args.weights)
-    hardware = _check_hardware(args.hardware)
+    hardware = check_hardware(args.hardware)
     sequence = _check_sequence(args.sequence)
     output = _open_out(args.out, "profile", weights, sequence, *hardware)
     with output:
@@ -293,7 +279,7 @@ def cmd_compare(args) -> int:
     if weights not in ("default", "random", "golden"):
         raise CliError("compare: --weights takes default, random or golden (one checkpoint cannot fit several "
                        "models); profile a checkpoint with snnsim profile MODEL --weights PATH")
-    hardware = _check_hardware(args.hardware)
+    hardware = check_hardware(args.hardware)
     if not hardware:
         raise CliError("compare: --hardware is empty; name at least one profile (see snnsim hardware)")
     sequence = _check_sequence(args.sequence)
@@ -352,7 +338,7 @@ def cmd_demo(args) -> int:
     from snnsim.tracking.heldout_styles import write_heldout_sequence
 
     output = _open_out(args.out, "demo")
-    hardware = _check_hardware(",".join(DEMO_HARDWARE))
+    hardware = check_hardware(",".join(DEMO_HARDWARE))
     started = time.perf_counter()
     style, seed = DEMO_SEQUENCE
     frames_said = (f"{DEMO_PAIR_FRAMES} frames of the built-in held-out sequence '{style}' (seed {seed}, "

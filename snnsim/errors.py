@@ -16,7 +16,7 @@ _USER_ERRORS = (
     ("snnsim.energy", "HardwareProfileError"),
     ("snnsim.tracking.errors", "SequenceError"),
     ("snnsim.io", "OutputError"),
-    ("snnsim.analysis.capture", "CaptureError"),
+    ("snnsim.pipeline.capture", "CaptureError"),
     ("snnsim.measure", "MeasurementUnavailable"),
 )
 
@@ -24,7 +24,7 @@ _USER_ERRORS = (
 def user_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]:
     """The exception types that mean "bad input", plus a command's own `extra` ones."""
     found: list[type[BaseException]] = [FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
-                                        PermissionError, WeightsOptionError]
+                                        PermissionError, WeightsOptionError, HardwareOptionError]
     for module, name in _USER_ERRORS:
         found.append(getattr(importlib.import_module(module), name))
     return tuple(found) + extra
@@ -49,14 +49,39 @@ def check_weights(value):
         return value
     if not str(value).strip():
         raise WeightsOptionError(f"--weights is empty; {_WEIGHTS_CHOICES}")
-    path = pathlib.Path(value).expanduser()
-    if path.is_dir():
+    try:
+        path = pathlib.Path(value).expanduser()
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except (OSError, RuntimeError) as exc:   # an unknown ~user, a name too long for the file system
+        raise WeightsOptionError(f"--weights: cannot read '{value}' ({one_line(exc)}); {_WEIGHTS_CHOICES}") from None
+    if is_dir:
         raise WeightsOptionError(f"--weights: '{value}' is a folder; {_WEIGHTS_CHOICES}")
-    if not path.is_file():
+    if not is_file:
         missing = next((p for p in reversed(path.parents) if not p.exists()), None)
         where = f" (folder '{missing}' does not exist)" if missing is not None else ""
         raise WeightsOptionError(f"--weights: no checkpoint file at '{value}'{where}; {_WEIGHTS_CHOICES}")
     return str(path)
+
+
+class HardwareOptionError(ValueError):
+    """--hardware names a profile twice: one line, exit code 2."""
+
+
+def check_hardware(value) -> list[str]:
+    """The one `--hardware` check: the comma-separated profiles (names or YAML paths), each
+    loaded now (HardwareProfileError, one line: unknown name or malformed file) and each given
+    once (HardwareOptionError). Returns the references, in order; [] for counts only."""
+    from snnsim.energy import load_hardware
+
+    refs = [h.strip() for h in (value or "").split(",") if h.strip()] if isinstance(value, str) else \
+        [str(h).strip() for h in value if str(h).strip()]
+    names: list[str] = []
+    for ref in refs:
+        hw = load_hardware(ref)
+        if hw.name in names:
+            raise HardwareOptionError(f"--hardware: profile '{hw.name}' is given twice; name each profile once")
+        names.append(hw.name)
+    return refs
 
 
 def one_line(exc: BaseException) -> str:

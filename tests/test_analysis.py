@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from snnsim.analysis import figures, tables
-from snnsim.analysis.capture import CaptureError, choose_module, load_capture
+from snnsim.analysis.capture import load_capture
 from snnsim.counting import Profiler
-from snnsim.pipeline.capture import SpikeCapture, _to_tbcp, check_module
+from snnsim.pipeline.capture import CaptureError, SpikeCapture, _to_tbcp, check_module, choose_module
 from snnsim.counting.formats import SpikeFormat
 
 
@@ -255,6 +255,21 @@ def test_auto_capture_keeps_the_busiest_module_of_the_first_pass():
     cap = capture_spikes(Two(), None, x, [x])
     assert cap.module == "lif" and set(cap.maps) == {("template", 0), ("frame", 0)}
     assert cap.totals[("template", 0)]["spikes"] == cap.totals[("frame", 0)]["spikes"] == int((x != 0).sum())
+
+
+def test_capture_reads_bool_spikes():
+    class BoolNeuron(_Neuron):
+        spike_format = SpikeFormat(1.0, 1)
+
+        def forward(self, x):
+            return x > 0.5
+
+    model = _Tracker()
+    model.lif = BoolNeuron()
+    x = torch.zeros(2, 1, 3, 4, 4)
+    x[0, 0, 1, 2, 2] = 1.0
+    cap = capture_spikes(model, "lif", None, [x])
+    assert cap.totals[("frame", 0)]["spikes"] == 1 and cap.maps[("frame", 0)]["channel_level"][1] == pytest.approx(1 / 32)
 
 
 def test_capture_files_round_trip(tmp_path):

@@ -290,3 +290,11 @@ def test_an_in_process_run_leaves_the_hosts_signal_handlers_as_they_were(tmp_pat
                  "--quiet"]) == 0
     assert main(["profile", "no-such-model", "--out", str(tmp_path / "q")]) == 2
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+@pytest.mark.parametrize("value", ["~no-such-user-snnsim/x.pt", "x" * 300 + ".pt"])
+def test_weights_that_cannot_even_be_looked_up_are_one_line(tmp_path, capsys, value):
+    assert main(["profile", "asymtrack-t", "--weights", value, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("snnsim profile: error: --weights: ") and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()

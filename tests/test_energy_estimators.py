@@ -585,3 +585,22 @@ def test_neurons_of_several_calls_at_one_timestep_add_up():
     c = make_counts(layers, [neuron("lif", 0, 600, 0), neuron("lif", 0, 600, 0)], timesteps=1)
     m = estimate(c, "loihi", "loihi").details["mapping"]
     assert m["neurons"] == 1200 and m["cores_needed"] == 2
+
+
+def test_frame_mean_totals_are_the_hand_mean_over_frames_of_two_structures():
+    """FrameMean.mean_totals (the loihi summary's totals): per-frame means of every count,
+    spike_mask included, over frames of two different structures -- by hand."""
+    from snnsim.energy.frames import FrameMean
+
+    a = make_counts([layer("fc", dense_macs=100, syn_events=10, syn_ops=20, spike_spike=1)],
+                    [neuron("lif", 0, 50, 5)])
+    b = make_counts([layer("fc", dense_macs=100, syn_events=30, syn_ops=40),
+                     layer("extra", dense_macs=8, mac_ops=8)], [neuron("lif", 0, 50, 15)])
+    b.layers["spike_mask"] = [0.0, 6.0]
+    fm = FrameMean("m")
+    for c in (a, a, b):
+        fm.add(c)
+    t = fm.mean_totals()
+    assert t == {"dense_macs": (100 + 100 + 108) / 3, "mac_ops": 8 / 3, "syn_events": (10 + 10 + 30) / 3,
+                 "syn_ops": (20 + 20 + 40) / 3, "spike_spike": 2 / 3, "spike_mask": 6 / 3,
+                 "neuron_updates": 50.0, "spikes": (5 + 5 + 15) / 3}

@@ -19,8 +19,7 @@ ALLOWED = {
     "counting": {"torch"},
     "energy": set(),
     "io": set(),
-    # analysis: the spike maps are handed over as analysis.capture.Capture, the report's container
-    "pipeline": {"energy", "counting", "torch", "analysis"},
+    "pipeline": {"energy", "counting", "torch"},
     "models": {"torch", "counting"},            # counting: the neuron protocol (SpikeFormat)
     # a job renders its report through analysis (the one report writer) and writes through io
     "tracking": {"torch", "models", "counting", "energy", "pipeline", "io", "analysis"},
@@ -83,3 +82,13 @@ def test_the_checker_sees_a_wrong_direction(tmp_path):
     bad = tmp_path / "m.py"
     bad.write_text("from snnsim.tracking.boxes import iou_matrix\nimport torch\nfrom ..energy import estimate\n")
     assert imports_of(bad, "counting") == {"tracking", "torch", "energy"}
+
+
+def test_no_two_rooms_import_each_other():
+    """A loop between rooms (a -> b and b -> a) breaks the one-way flow even when each
+    direction alone is allowed."""
+    edges = set()
+    for room, path in _modules():
+        edges |= {(room, target) for target in imports_of(path, room) if target in ROOMS}
+    loops = sorted(f"{a} <-> {b}" for a, b in edges if (b, a) in edges and a < b)
+    assert not loops, "; ".join(loops)

@@ -3,6 +3,7 @@ stderr, exit code 2, nothing written)."""
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pandas as pd
 import pytest
@@ -174,3 +175,31 @@ def test_lava_check_finds_the_first_differing_step_of_any_frame():
     ref["b"]["s"][4, 1, 0] = 2            # frame 1, step 1: not a frame's last step
     ref["a"]["u"][5, 0, 0] += 1           # later: the earliest difference is reported
     assert job.first_step_difference(ref, emu, ["a", "b"], hold) == "b.s at step 4 (frame 1, step 1)"
+
+
+def test_a_profile_given_by_path_keys_every_energy_block_by_its_name(tmp_path, capsys):
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    data = yaml.safe_load((root / "hardware_profiles" / "loihi-sanafe.yaml").read_text())
+    data["name"] = "my-loihi"
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "o"
+    code, _, err = run_cli(["spiketrack-tiny", "--frames", "1", "--hardware", str(path), "--out", str(out), "--quiet"],
+                           capsys)
+    assert code == 0, err
+    s = json.loads((out / "summary.json").read_text())
+    assert list(s["energy"]) == list(s["energy_template"]) == list(s["energy_variants"]) == ["my-loihi"]
+    # the template totals are the template pass's own table, by hand
+    assert s["template"]["neuron_updates"] > 0 and s["template_passes"] == 1
+
+
+@pytest.mark.parametrize("cmd", [["loihi", "spiketrack-tiny"], ["track", "spiketrack-tiny", "/tmp"]])
+def test_a_profile_given_twice_is_one_line(tmp_path, capsys, cmd):
+    from snnsim.cli import main
+
+    out = tmp_path / "o"
+    assert main([*cmd, "--hardware", "loihi2,loihi2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "profile 'loihi2' is given twice" in err and len(err.splitlines()) == 1 and not out.exists()

@@ -110,6 +110,11 @@ def test_profile_and_track_on_the_same_sequence_agree_on_the_core(outputs):
         assert track["template"][k] == pytest.approx(v, rel=1e-12), k
     assert track["energy_template"][HW] == pytest.approx(prof["energy_template"][HW], rel=1e-12)
     assert prof["template_passes"] == track["template_passes"] == 1
+    # thop MACs (one frame + one template pass) depend on the structure and input sizes only:
+    # the same in all three commands that ran spiketrack-tiny on 128 x 128 crops
+    loihi = _summaries("loihi", outputs["loihi"])[0]
+    assert prof["thop_macs"] == track["thop_macs"] == loihi["thop_macs"] > 0
+    assert loihi["template"]["neuron_updates"] == prof["template"]["neuron_updates"]
     # track's energy excludes the template pass like profile's; its own spread view includes it
     for est, j in track["energy"][HW].items():
         with_template = track["energy_with_template_per_frame"][HW][est]

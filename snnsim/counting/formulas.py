@@ -60,11 +60,10 @@ class Operand:
         if self.fmt is not None and self.fmt.binary and self.fmt.q == 1 and not self.signed \
                 and t.dtype == torch.float32:
             return t  # a {0, 1} float tensor is its own nonzero mask
-        if t.dtype == torch.float32:
-            # sign(t) is 0 / 1 on non-negative spike levels (|sign| on signed levels and on
-            # weights and reals) in one pass; t.bool().to(float32) takes two
-            nonneg = self.is_spike and not self.signed
-            return torch.sign(t) if nonneg else torch.sign(t).abs_()
+        if self.is_spike and t.dtype == torch.float32:
+            # sign(t) is 0 / 1 on spike levels (finite by classification) in one pass;
+            # t.bool().to(float32) takes two, and keeps a NaN weight nonzero
+            return torch.sign(t) if not self.signed else torch.sign(t).abs_()
         return t.bool().to(torch.float32)  # nonzero -> 1; the cast is faster than t != 0
 
     def levels(self) -> torch.Tensor:

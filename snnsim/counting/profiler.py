@@ -297,9 +297,10 @@ def _weightless(module: nn.Module) -> bool:
 
 
 # torch modules whose forward holds no synaptic operation: normalisations, dropout, identity
-# and element-wise activations. Every operator they run is one the counting mode would skip
-# anyway (norms and pointwise ops are free, an activation's output is no spike level), so
-# running them outside the modes changes no count.
+# and element-wise activations. On real inputs every operator they run is one the counting
+# mode would skip anyway (norms and pointwise ops are free, an activation's output is no spike
+# level), so running them outside the modes changes no count; on spike inputs they run inside
+# the modes (a norm's x * scale, dropout's mask are element-wise spike operations).
 _NO_SYNAPSES = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.dropout._DropoutNd,
     nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
@@ -490,7 +491,7 @@ class Profiler:
             name = names.get(id(module))
             if name is None:
                 return call(module, *args, **kwargs)
-            pre(name)
+            pre(name, args, kwargs)
             try:
                 out = call(module, *args, **kwargs)
             except BaseException:
@@ -512,23 +513,31 @@ class Profiler:
     def _hooked_pre(self, module, args) -> None:
         name = self._hooked_names.get(id(module))
         if name is not None:
-            self._enter_module(name)
+            self._enter_module(name, args)
 
     def _hooked_post(self, module, args, output) -> None:
         name = self._hooked_names.get(id(module))
         if name is not None:
             self._exit_module(name, args, output)
 
-    def _enter_module(self, name: str) -> None:
+    def _enter_module(self, name: str, args=(), kwargs=None) -> None:
         self._stack.append(name)
         self._called.add(name)
-        if name in self.neuron_modules:
+        neuron = name in self.neuron_modules
+        if neuron:
             self._inside.add(name)
-        if name in self._quiet_modules and not self._quiet:
-            guards = (torch._C._DisableTorchDispatch(), torch._C.DisableTorchFunction())
-            for g in guards:
-                g.__enter__()
-            self._quiet = [name, guards]
+        # a norm / activation / declared module runs quietly only on real inputs: on spikes its
+        # products (a norm's x * scale, dropout's mask) are element-wise spike operations
+        if name in self._quiet_modules and not self._quiet and (neuron or not self._spike_input(args, kwargs)):
+            guard = _bookkeeping()
+            guard.__enter__()
+            self._quiet = [name, guard]
+
+    def _spike_input(self, args, kwargs) -> bool:
+        """Some tensor argument is a spike operand (by provenance or by value)."""
+        with _bookkeeping():
+            return any(isinstance(t, torch.Tensor) and t.numel() > 1 and self._operand(t).is_spike
+                       for t in tree_flatten((args, kwargs or {}))[0])
 
     def _exit_module(self, name: str, args, output) -> None:
         if self._stack and self._stack[-1] == name:
@@ -559,8 +568,7 @@ class Profiler:
             self._end_quiet()
 
     def _end_quiet(self) -> None:
-        for g in reversed(self._quiet[1]):
-            g.__exit__(None, None, None)
+        self._quiet[1].__exit__(None, None, None)
         self._quiet = []
 
     def _watch(self, name: str, module: nn.Module, adapter: NeuronAdapter, method: str) -> None:
@@ -701,7 +709,10 @@ class Profiler:
     # so a freed tensor never lends its id to a new one's class), each with a value: a weight
     # copy's stored size; a spike tensor's levels (integer_levels' result) and the tensor's
     # _version when they were read, or None. In-place writes bump _version (a view's too:
-    # views share their base's counter), so stale levels are never used.
+    # views share their base's counter), so stale levels are never used -- except after a
+    # write that torch does not version: through `.data`, or memory shared with numpy / CuPy
+    # and changed there, between the neuron's output and the operator reading it (a limit of
+    # the cache; such writes are unusual inside a forward pass).
     @staticmethod
     def _tag(table: dict, t: torch.Tensor, value) -> None:
         key = id(t)
@@ -885,6 +896,11 @@ class Profiler:
 
     # --------------------------------------------------------------- context
     def __enter__(self) -> "Profiler":
+        if torch.is_inference_mode_enabled():
+            # inference tensors carry no version counter and skip the Python dispatch the counter
+            # runs in: every count would be a silent zero
+            raise RuntimeError("snnsim.Profiler cannot count under torch.inference_mode(); run the model under "
+                               "torch.no_grad() instead")
         self._install()
         # nn.MultiheadAttention / TransformerEncoderLayer's fused fast path is one opaque
         # kernel; the regular path runs the same maths as counted matmuls.

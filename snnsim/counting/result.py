@@ -95,7 +95,7 @@ class Profile:
             "max_level": [int(c.max_level) for c in counts], "signed": [bool(c.signed) for c in counts],
         }
         steps = [r.step for r in neurons]
-        per_neuron = [s.neurons or 1 for s in steps]   # (a zero-neuron step has rates 0: numerators are 0)
+        per_neuron = [s.neurons or 1 for s in steps]   # a zero-neuron step's numerators are 0: its rates are 0
         neuron_cols = {
             "module": [r.module for r in neurons], "module_type": [r.module_type for r in neurons],
             "framework": [r.framework for r in neurons], "order": [r.order for r in neurons],
@@ -103,9 +103,9 @@ class Profile:
             "shape": ["x".join(map(str, r.shape)) for r in neurons],
             "neurons": [s.neurons / b for s in steps], "spikes": [s.spikes / b for s in steps],
             "spike_mass": [s.spike_mass / b for s in steps],
-            "firing_rate": [s.spikes / n if s.neurons else 0.0 for s, n in zip(steps, per_neuron)],
-            "mean_level": [s.spike_mass / n if s.neurons else 0.0 for s, n in zip(steps, per_neuron)],
-            "mean_value": [s.value_sum / n if s.neurons else 0.0 for s, n in zip(steps, per_neuron)],
+            "firing_rate": [s.spikes / n for s, n in zip(steps, per_neuron)],
+            "mean_level": [s.spike_mass / n for s, n in zip(steps, per_neuron)],
+            "mean_value": [s.value_sum / n for s, n in zip(steps, per_neuron)],
             "levels": [r.fmt.levels for r in neurons], "quantum": [r.fmt.q for r in neurons],
             "spiking": [r.spiking for r in neurons],
         }

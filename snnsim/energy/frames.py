@@ -42,6 +42,18 @@ MAX_GROUPS = 16
 _EXACT = float(2 ** 53)
 
 
+TOTAL_COUNTS = ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask")
+
+
+def table_totals(layers: pd.DataFrame, neurons: pd.DataFrame) -> dict[str, float]:
+    """The totals of one count table: each layer count summed over the layers, and the neuron
+    table's `neurons` (neuron_updates) and `spikes` (absent columns count 0)."""
+    out = {f: float(layers[f].sum()) if f in layers else 0.0 for f in TOTAL_COUNTS}
+    out["neuron_updates"] = float(neurons["neurons"].sum()) if "neurons" in neurons else 0.0
+    out["spikes"] = float(neurons["spikes"].sum()) if "spikes" in neurons else 0.0
+    return out
+
+
 @dataclass
 class MeanCounts:
     """The mean frame of a group: a count table in the contract of snnsim.energy.counts."""
@@ -56,12 +68,7 @@ class MeanCounts:
 
     @property
     def totals(self) -> dict[str, float]:
-        out = {f: float(self.layers[f].sum()) if f in self.layers else 0.0
-               for f in ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike")}
-        n = self.neurons
-        out["neuron_updates"] = float(n["neurons"].sum()) if "neurons" in n else 0.0
-        out["spikes"] = float(n["spikes"].sum()) if "spikes" in n else 0.0
-        return out
+        return table_totals(self.layers, self.neurons)
 
 
 class ExactSum:
@@ -258,16 +265,11 @@ class FrameMean:
         return [g.sums() for g in self._parts()]
 
     def mean_totals(self) -> dict[str, float]:
-        """Per-frame means of the count totals: each layer count column summed over layers and
-        frames, `neurons` -> neuron_updates and `spikes` from the neuron table, / frames."""
+        """Per-frame means of the count totals: the sum tables' totals over the frames."""
         totals: dict[str, float] = {}
         for L, N, _ in self.sum_tables():
-            for c in ("dense_macs", "mac_ops", *LAYER_EVENTS):
-                if c in L.columns:
-                    totals[c] = totals.get(c, 0.0) + float(L[c].sum())
-            for src, dst in (("neurons", "neuron_updates"), ("spikes", "spikes")):
-                if src in N.columns:
-                    totals[dst] = totals.get(dst, 0.0) + float(N[src].sum())
+            for k, v in table_totals(L, N).items():
+                totals[k] = totals.get(k, 0.0) + v
         return {k: v / max(self.n, 1) for k, v in totals.items()}
 
     def mean(self) -> MeanCounts:

@@ -41,10 +41,11 @@ import torch
 import torch.nn.functional as F
 
 from snnsim.energy.frames import FrameMean
+from snnsim.tracking.boxes import iou_xywh
 
 from .mapper import LoihiMapping
 
-__all__ = ["LoihiCounts", "FidelityResult", "FrameRows", "SEGMENT_FRAMES", "box_iou_xywh", "loihi_counts",
+__all__ = ["LoihiCounts", "FidelityResult", "FrameRows", "SEGMENT_FRAMES", "loihi_counts",
            "loihi_energy", "run_fidelity", "synthetic_sequence"]
 
 SEGMENT_FRAMES = 16     # frames whose levels / entry currents are kept for the neurocore-segment check
@@ -144,13 +145,6 @@ class FidelityResult:
 
 
 # --------------------------------------------------------------------------- boxes, crops
-def box_iou_xywh(a, b) -> float:
-    """IoU of two xywh boxes (snnsim.tracking.boxes, the one IoU)."""
-    from snnsim.tracking.boxes import iou_xywh
-
-    return iou_xywh(a, b)
-
-
 def _cxcywh_to_xywh(b) -> np.ndarray:
     cx, cy, w, h = (float(v) for v in b)
     return np.array([cx - w / 2, cy - h / 2, w, h])
@@ -351,8 +345,8 @@ class _ClosedLoop:
     def step(self, img, gt) -> Dict[str, Any]:
         bf = self.rf.track(img).box
         bq = self.rq.track(img).box
-        row = {"closed_loop_iou_float_vs_fixed": box_iou_xywh(bf, bq), "iou_float_vs_gt": box_iou_xywh(bf, gt),
-               "iou_fixed_vs_gt": box_iou_xywh(bq, gt),
+        row = {"closed_loop_iou_float_vs_fixed": iou_xywh(bf, bq), "iou_float_vs_gt": iou_xywh(bf, gt),
+               "iou_fixed_vs_gt": iou_xywh(bq, gt),
                "box_float": [round(float(v), 2) for v in bf], "box_fixed": [round(float(v), 2) for v in bq],
                "box_gt": [float(v) for v in gt]}
         self.vs.add(row["closed_loop_iou_float_vs_fixed"])
@@ -465,7 +459,7 @@ def _run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: 
             wf = model.windowed_box(out_f)["tracker_pred_box_windowed"].reshape(-1, 4)[0]
             wq = model.windowed_box(out_q)["tracker_pred_box_windowed"].reshape(-1, 4)[0]
             errs = _out_errors(out_f, out_q)
-            row = {"frame": i, "open_loop_box_iou": box_iou_xywh(_cxcywh_to_xywh(wf), _cxcywh_to_xywh(wq)),
+            row = {"frame": i, "open_loop_box_iou": iou_xywh(_cxcywh_to_xywh(wf), _cxcywh_to_xywh(wq)),
                    "score_max_abs_err": errs.get("score_map", {}).get("max_abs"),
                    "score_rel_l2": errs.get("score_map", {}).get("rel_l2"),
                    "size_rel_l2": errs.get("size_map", {}).get("rel_l2"),

@@ -49,8 +49,9 @@ def check_hardware(hardware) -> Tuple[str, ...]:
     'loihi' estimator (a one-line LoihiJobError otherwise; a malformed profile is its own
     one-line HardwareProfileError). Returns the profiles' names or paths, in order."""
     from snnsim.energy import load_hardware
+    from snnsim.errors import check_hardware as check_profiles
 
-    refs = tuple(h for h in hardware if str(h).strip())
+    refs = tuple(check_profiles(hardware))          # loaded, each once
     if not refs:
         raise LoihiJobError("--hardware is empty; give Loihi profiles, e.g. loihi2,loihi,loihi-sanafe")
     for ref in refs:
@@ -209,18 +210,10 @@ def _segment_check(seg, mapping, result, backend: str) -> Dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- report
-def _fmt_j(j: Optional[float]) -> str:
-    if j is None:
-        return "not applicable"
-    for unit, f in (("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6), ("nJ", 1e-9)):
-        if abs(j) >= f:
-            return f"{j / f:.3g} {unit}"
-    return f"{j:.3g} J"
-
-
 def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: Dict[str, Any]):
     """report.md / report.html of the job, through analysis' one report writer (Doc)."""
     from snnsim.analysis.report import Doc
+    from snnsim.analysis.tables import fmt_energy
     from snnsim.pipeline.summary import weights_label
 
     m = s["model"]
@@ -304,21 +297,21 @@ def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: 
     rows = []
     for hw, by in energy.items():
         for label, v in by.items():
-            rows.append([hw, label, _fmt_j(v["joules_per_frame"])])
+            rows.append([hw, label, fmt_energy(v["joules_per_frame"])])
     doc.table(rows, ["hardware", "counts", "energy per frame"])
     pre = energy.get("loihi", {}).get(FANOUT, {}).get("joules_per_frame")
     cal = energy.get("loihi-sanafe", {}).get(FANOUT, {}).get("joules_per_frame")
     if pre and cal:
-        doc.p(f"Loihi 1, the same emulated spikes priced twice: {_fmt_j(pre)} per frame with Davies et al.'s "
-              f"pre-silicon figures (loihi), {_fmt_j(cal)} with SANA-FE's silicon-calibrated ones (loihi-sanafe): "
+        doc.p(f"Loihi 1, the same emulated spikes priced twice: {fmt_energy(pre)} per frame with Davies et al.'s "
+              f"pre-silicon figures (loihi), {fmt_energy(cal)} with SANA-FE's silicon-calibrated ones (loihi-sanafe): "
               f"{cal / pre:.2f}x. The spread is the uncertainty of the per-event constants, not of the counts.")
     l2 = energy.get("loihi2", {})
     fo = l2.get("fixed-point emulation (fanout)", {}).get("joules_per_frame")
     rl = l2.get("fixed-point emulation (relay)", {}).get("joules_per_frame")
     tf, tr = resources["totals"]["fanout"], resources["totals"]["relay"]
     if fo and rl:
-        doc.p(f"Trade-off of the residual mappings on Loihi 2: fanout {tf['cores']} cores / {_fmt_j(fo)} per frame, "
-              f"relay {tr['cores']} cores / {_fmt_j(rl)} per frame (relay stores "
+        doc.p(f"Trade-off of the residual mappings on Loihi 2: fanout {tf['cores']} cores / {fmt_energy(fo)} per frame, "
+              f"relay {tr['cores']} cores / {fmt_energy(rl)} per frame (relay stores "
               f"{tf['stored_weight_bytes'] / max(tr['stored_weight_bytes'], 1):.1f}x fewer weight bytes; its extra "
               f"relay neurons cost cores, since neurons, not synaptic memory, limit the cores here).")
     doc.p("fanout: each residual-stream layer is evaluated once per population that sums it (the mapping the "
@@ -383,8 +376,9 @@ FANOUT = "fixed-point emulation (fanout)"
 def _core(model: str, net, source: str, frames: int, fid, energy: dict, hardware=HARDWARE) -> Dict[str, Any]:
     """The RunSummary core of a loihi run: the fixed-point emulation's counts (fanout
     mapping) per tracking frame and per template pass, priced by the 'loihi' estimator."""
-    from snnsim.energy import estimate
+    from snnsim.energy.frames import table_totals
     from snnsim.models.registry import weights_info
+    from snnsim.pipeline import price_each
     from snnsim.pipeline.summary import core_summary
 
     totals = fid.fixed_counts.mean_totals()
@@ -392,10 +386,8 @@ def _core(model: str, net, source: str, frames: int, fid, energy: dict, hardware
     template = None
     energy_template = None
     if tpl is not None:
-        template = {c: float(tpl.layers[c].sum()) for c in ("dense_macs", "mac_ops", "syn_events", "syn_ops",
-                                                              "spike_spike", "spike_mask") if c in tpl.layers}
-        template.update(neuron_updates=float(tpl.neurons["neurons"].sum()), spikes=float(tpl.neurons["spikes"].sum()))
-        energy_template = {hw: {"loihi": estimate(tpl, hw, "loihi").total_j} for hw in hardware}
+        template = table_totals(tpl.layers, tpl.neurons)
+        energy_template = {hw.name: {est: e.total_j} for hw, est, e in price_each(tpl, hardware, estimators=("loihi",))}
     thop = fid.float_counts.mean()
     thop_macs = float(thop.layers.loc[thop.layers["thop"].astype(bool), "dense_macs"].sum()) \
         if "thop" in thop.layers else 0.0
@@ -423,7 +415,9 @@ def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp, h
 
     say = progress or (lambda i, what: None)
     net = build_model(model, weights=weights)
-    source = "random" if str(getattr(net, "weights_source", "")).startswith("random") else "golden"
+    from snnsim.models.registry import weights_info
+
+    source = "random" if weights_info(net)["source"] == "random" else "golden"
     say(1, "mapping (trace, fold BatchNorm, quantise)")
     mapping = map_model(net, source, name=model)
     fixed = fixed_point_model(net, mapping)

@@ -402,6 +402,7 @@ class _Tracer:
         self.kinds: Dict[str, str] = {}
         self.modules: Dict[str, nn.Module] = dict(model.named_modules())
         self.adapters = default_adapters(model)          # neurons map through their adapters' protocol
+        self._formats: Dict[str, Any] = {}
         for n, m in self.modules.items():
             if neuron_kind(m, self.adapters) is not None:
                 self.kinds[n] = "neuron"
@@ -420,6 +421,15 @@ class _Tracer:
         self._pending: Dict[str, List[Set[tuple]]] = defaultdict(list)
         self.hooks: list = []
 
+
+    def format_of(self, name: str):
+        """The spike format a neuron module's adapter declares (found once per module)."""
+        fmt = self._formats.get(name)
+        if fmt is None:
+            m = self.modules[name]
+            adapter = next(a for a in self.adapters if a.matches(m))
+            fmt = self._formats[name] = adapter.spike_format(m)
+        return fmt
     def tags_of(self, t: torch.Tensor) -> Set[tuple]:
         g = self.tags.get(t)
         if g is not None:
@@ -461,7 +471,7 @@ class _Tracer:
                     tags = self._pending[name][-1]
                     srcs = {g[1] for g in tags}
                     fits = bool(tags) and all(g[0] == "spike" for g in tags) and all(
-                        self.modules[n].spike_format.fits(x) for n in srcs)
+                        self.format_of(n).fits(x) for n in srcs)
                     self._pending[name][-1] = (tags, tuple(x.shape), fits)
         return hook
 
@@ -652,8 +662,9 @@ def map_model(model: nn.Module, source: str = "golden", name: Optional[str] = No
         m = modules[n]
         spec = loihi_spec(m, tracer.adapters)
         kind = spec["kind"]
-        fmt = m.spike_format
-        td = int(getattr(m, "time_dim", 0))
+        fmt = tracer.format_of(n)
+        adapter = next(a for a in tracer.adapters if a.matches(m))
+        td = int(adapter.time_dim(m) or 0)
         shape, neurons = (), 0
         calls_by: Dict[str, int] = defaultdict(int)
         steps_by: Dict[str, int] = {}
@@ -693,7 +704,7 @@ def map_model(model: nn.Module, source: str = "golden", name: Optional[str] = No
         all_spikes = bool(in_tags) and all(g[0] == "spike" for g in in_tags)
         q_in, levels_in = None, 0
         if all_spikes:
-            fmts = {modules[s].spike_format for s in spike_src}
+            fmts = {tracer.format_of(s) for s in spike_src}
             if len(fmts) != 1:
                 all_spikes = False
             else:

@@ -4,12 +4,11 @@ The counting engine keeps per-module totals only; a map of *where* the spikes ar
 spike tensor of one module. `SpikeCapture` is handed that module's outputs by the Profiler
 (`Profiler(..., observers={name: capture.feed})`) as the counted passes run, and reduces each
 one to running sums on the fly (bounded memory: one [C, H, W] sum per branch and call of the
-module in a pass). `finish()` gives the numpy `snnsim.analysis.capture.Capture` the report
-reads.
+module in a pass). `finish()` gives the numpy `Capture` whose files (save) the report reads.
 
 With no module named (`auto`), the first pass (the template pass, or the first frame of a
 model without one) is captured for every spiking neuron module, the module is chosen from
-that pass's counts (analysis.capture.choose_module: the most spikes), and the others'
+that pass's counts (choose_module: the most spikes), and the others'
 sums are dropped: the transient cost is one pass's neuron outputs, summed over time and
 batch, in float32 (sums of small integers, exact).
 
@@ -20,16 +19,90 @@ sqrt(N) x sqrt(N) grid when N is a square number (else 1 x N), anything longer f
 """
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+import pathlib
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from snnsim.analysis.capture import MAX_GRID, Capture, CaptureError, choose_module
 
-__all__ = ["SpikeCapture", "check_module", "neuron_modules"]
+__all__ = ["Capture", "CaptureError", "SpikeCapture", "check_module", "choose_module", "neuron_modules"]
+
+MAX_GRID = 32          # channel x position maps pool the positions to at most 32 on a side
+FILES = ("capture.npz", "capture.json", "capture_channels.csv", "capture_positions.csv")
+
+
+class CaptureError(ValueError):
+    """A module that cannot be captured (unknown, or not a spiking neuron)."""
+
+
+@dataclass
+class Capture:
+    """Per (branch, call): rates of one module, reduced over frames, timesteps and batch."""
+
+    module: str
+    module_type: str
+    quantum: float
+    layout: str
+    maps: dict[tuple[str, int], dict[str, np.ndarray]] = field(default_factory=dict)
+    totals: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(per-channel rates, per-position rates) as tidy tables."""
+        chans, poss = [], []
+        for (branch, call), m in self.maps.items():
+            for c, (r, lv) in enumerate(zip(m["channel_rate"], m["channel_level"])):
+                chans.append({"branch": branch, "call": call, "channel": c, "firing_rate": float(r),
+                              "mean_level": float(lv)})
+            h, w = m["spatial_rate"].shape
+            for y in range(h):
+                for x in range(w):
+                    poss.append({"branch": branch, "call": call, "row": y, "col": x,
+                                 "firing_rate": float(m["spatial_rate"][y, x]),
+                                 "mean_level": float(m["spatial_level"][y, x])})
+        return (pd.DataFrame(chans, columns=["branch", "call", "channel", "firing_rate", "mean_level"]),
+                pd.DataFrame(poss, columns=["branch", "call", "row", "col", "firing_rate", "mean_level"]))
+
+    def meta(self) -> dict:
+        return {"module": self.module, "module_type": self.module_type, "quantum": self.quantum,
+                "layout": self.layout,
+                "passes": [{"branch": b, "call": c, **self.totals[(b, c)],
+                            "shape_chw": list(self.maps[(b, c)]["shape"].tolist())}
+                           for b, c in self.maps]}
+
+    def save(self, out: str | pathlib.Path) -> list[pathlib.Path]:
+        out = pathlib.Path(out)
+        arrays = {f"{b}.call{c}.{k}": v for (b, c), m in self.maps.items() for k, v in m.items()}
+        arrays["meta"] = np.array(json.dumps(self.meta()))
+        np.savez_compressed(out / "capture.npz", **arrays)
+        (out / "capture.json").write_text(json.dumps(self.meta(), indent=2) + "\n")
+        chans, poss = self.tables()
+        chans.to_csv(out / "capture_channels.csv", index=False)
+        poss.to_csv(out / "capture_positions.csv", index=False)
+        return [out / f for f in FILES]
+
+
+# ------------------------------------------------------------------------ choosing a module
+def choose_module(neurons: pd.DataFrame) -> str | None:
+    """The neuron module to map by default: one that runs in every branch, with the most
+    spikes per tracking frame (where most of the spike traffic is). None without neurons."""
+    if neurons is None or len(neurons) == 0:
+        return None
+    branches = neurons["branch"].unique() if "branch" in neurons.columns else ["frame"]
+    in_all = set.intersection(*(set(neurons.loc[neurons["branch"] == b, "module"]) for b in branches)) \
+        if "branch" in neurons.columns else set(neurons["module"])
+    frame = neurons[neurons["branch"] == "frame"] if "branch" in neurons.columns else neurons
+    if len(frame) == 0:
+        frame = neurons
+    spikes = frame.groupby("module", sort=False)["spikes"].sum()
+    preferred = spikes[spikes.index.isin(in_all)]
+    pick = preferred if len(preferred) else spikes
+    return str(pick.idxmax())
+
 
 
 def neuron_modules(model: torch.nn.Module) -> dict:
@@ -39,9 +112,10 @@ def neuron_modules(model: torch.nn.Module) -> dict:
     return find_neurons(model, default_adapters(model))
 
 
-def check_module(model: torch.nn.Module, name: str) -> None:
-    """Raise CaptureError (one line, naming the fix) unless `name` is a neuron module."""
-    neurons = neuron_modules(model)
+def check_module(model: torch.nn.Module, name: str, neurons: dict | None = None) -> None:
+    """Raise CaptureError (one line, naming the fix) unless `name` is a neuron module.
+    `neurons`: the model's neuron_modules, when found already."""
+    neurons = neuron_modules(model) if neurons is None else neurons
     if name in neurons:
         return
     label = getattr(model, "registry_name", type(model).__name__)
@@ -103,6 +177,8 @@ class _ModuleSums:
 
     def feed(self, branch: str, output) -> None:
         x, self.layout = _to_tbcp(self.adapter.spikes_of(output), self.time_dim)
+        if not x.is_floating_point():        # bool / integer spikes: their levels as numbers
+            x = x.to(torch.float32)
         key = (branch, self.call)
         self.call += 1
         t, b = x.shape[0], x.shape[1]
@@ -127,9 +203,10 @@ class SpikeCapture:
 
     def __init__(self, model: torch.nn.Module, module: str | None = None):
         self.model = model
-        self.neurons = {n: (m, a) for n, (m, a) in neuron_modules(model).items() if a.spiking(m)}
+        found = neuron_modules(model)
+        self.neurons = {n: (m, a) for n, (m, a) in found.items() if a.spiking(m)}
         if module is not None:
-            check_module(model, module)
+            check_module(model, module, found)
         self.module = module
         self.branch = "template"
         self._first_pass = module is None

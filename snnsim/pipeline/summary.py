@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_ID = "snnsim.run_summary/1"
 SCHEMA_FILE = pathlib.Path(__file__).with_name("run_summary.schema.json")
-COMMANDS = ("profile", "compare", "demo", "track", "loihi")
 TEMPLATE_ACCOUNTING = ("totals and energy are per tracking frame with the template cached (the search pass "
                        "alone); template and energy_template are per template pass, made template_passes times")
 

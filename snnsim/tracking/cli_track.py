@@ -11,7 +11,7 @@ import sys
 
 from snnsim.cli_options import (OneLineParser, add_frames, add_hardware, add_outputs, add_weights, run_job,
                                 weights_to_build)
-from snnsim.errors import check_weights
+from snnsim.errors import check_hardware, check_weights
 
 __all__ = ["add_track_parser", "cmd_track", "parse_size"]
 
@@ -58,14 +58,15 @@ def cmd_track(args) -> int:
     """The `track` job through cli_options.run_job (bad input: one line, exit 2, no output)."""
     from .run import TrackError, track_sequence
 
-    hardware = [h.strip() for h in (args.hardware or "").split(",") if h.strip()]
+    hardware = args.hardware
     options = {}
     if getattr(args, "input_size", None) is not None:
         options["input_size"] = args.input_size
 
     def job():
         check_weights(args.weights)
-        return track_sequence(args.model, args.sequence, args.out, hardware=hardware,
+        hw = check_hardware(hardware)
+        return track_sequence(args.model, args.sequence, args.out, hardware=hw,
                               weights=weights_to_build(args.weights), frames=args.frames,
                               quiet=args.quiet or getattr(args, "json", False), **options)
 

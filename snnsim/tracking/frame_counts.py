@@ -95,7 +95,7 @@ class TrackerProfile:
     template: Profile | None
     notes: list[str] = field(default_factory=list)
     weights_record: dict | None = None   # {source, path, sha256, trained, note} (models.registry.weights_info)
-    capture: Any = None                  # snnsim.analysis.capture.Capture of the counted passes, or None
+    capture: Any = None                  # snnsim.pipeline.capture.Capture of the counted passes, or None
 
     @property
     def frames(self) -> KeptFrames:

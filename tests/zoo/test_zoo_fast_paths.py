@@ -108,6 +108,25 @@ def test_declared_norm_runs_quietly_and_a_weighted_one_is_still_counted():
     assert p.complete
 
 
+def test_a_quiet_module_fed_spikes_keeps_its_element_wise_spike_operations():
+    """A norm that scales its input runs quietly on real inputs only: after a neuron, its
+    x * scale is one element-wise spike operation per nonzero spike (hand count), as without
+    the shortcut; train-mode dropout on spikes is counted as well."""
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), neuron.IFNode(v_threshold=0.5), DeclaredNorm(4)).eval()
+    x = torch.randn(2, 2, 5, 5) * 2
+    spikes = {}
+    h = net[1].register_forward_hook(lambda m, a, o: spikes.setdefault("s", o.detach().clone()))
+    p = snnsim.profile(net, x)
+    h.remove()
+    rows = p.layers[(p.layers["module"] == "2") & (p.layers["kind"] == "spike_mask")]
+    assert len(rows) == 1
+    assert rows["spike_mask"].iloc[0] * 2 == int((spikes["s"] != 0).sum()) > 0
+    drop = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), neuron.IFNode(v_threshold=0.5), nn.Dropout(0.5)).train()
+    q = snnsim.profile(drop, x)
+    assert q.totals["spike_mask"] > 0                  # the dropout mask on spikes, not a silent zero
+
+
 class Boom(nn.Module):
     def forward(self, x):
         raise RuntimeError("boom")
@@ -232,3 +251,19 @@ def test_graded_binary_spikes_count_every_spike():
     h.remove()
     assert set(out["s"].unique().tolist()) <= {0.0, 0.5}
     assert p.totals["spikes"] * 4 == int((out["s"] != 0).sum()) > 0
+
+
+def test_inference_mode_is_refused_in_one_line_not_counted_as_zero():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), neuron.IFNode())
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="torch.inference_mode.*torch.no_grad"):
+        snnsim.profile(net, torch.randn(1, 1, 5, 5))
+    assert snnsim.profile(net, torch.randn(1, 1, 5, 5)).totals["dense_macs"] == 9 * 2 * 9
+
+
+def test_weight_sparsity_keeps_a_nan_weight_nonzero():
+    """weight_sparsity drops zero weights only; a NaN weight is not zero (the run then stops on
+    the NaN output, never counting it as a pruned synapse)."""
+    from snnsim.counting.formulas import Operand
+
+    w = torch.tensor([[0.0, float("nan")], [-1.0, 2.0]])
+    assert Operand(w, "weight").nonzero_mask().tolist() == [[0.0, 1.0], [1.0, 1.0]]
