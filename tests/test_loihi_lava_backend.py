@@ -255,3 +255,104 @@ def test_segment_settled_equals_model_level(tiny_segment):
             assert np.array_equal(lvl, emu[n]["s"][(f + 1) * hold - 1]), (n, f)
             if f:   # the frames differ
                 assert not np.array_equal(emu[n]["u"][hold - 1], emu[n]["u"][(f + 1) * hold - 1])
+
+
+# --------------------------------------------------------------------------- LIF and graded in one network
+def _mixed_case():
+    rng = np.random.default_rng(11)
+    n_in, n1, n2, n3, T = 8, 10, 12, 6, 20
+    data = rng.integers(-4, 7, size=(n_in, T)) * (rng.random((n_in, T)) < 0.7)
+    return dict(
+        data=data, T=T,
+        w_in=rng.integers(-150, 220, size=(n1, n_in)),
+        g1=dict(unit=64, levels=4, bias=rng.integers(-10, 30, size=(n1,)), period=4, decay12=(900, 2048, 3500),
+                reset_unit=16),
+        w_gl=rng.integers(-40, 90, size=(n2, n1)),     # graded payloads into a LIF
+        lif=dict(du=1500, dv=700, vth=40, bias_mant=rng.integers(-3, 8, size=(n2,)), bias_exp=2),
+        w_lg=rng.integers(-90, 120, size=(n3, n2)),    # binary spikes into a graded population
+        w_side=rng.integers(-30, 30, size=(n3, n_in)),
+        g2=dict(unit=32, levels=4, bias=rng.integers(-5, 5, size=(n3,)), period=0, decay12=(3000,), reset_unit=32))
+
+
+def _mixed_lava(c):
+    from lava.proc.lif.process import LIF
+
+    src = RingBuffer(data=c["data"])
+    d_in = Dense(weights=c["w_in"], num_message_bits=8, name="d_in")
+    g1 = GradedNeuron(shape=(c["w_in"].shape[0],), name="g1", **c["g1"])
+    d_gl = Dense(weights=c["w_gl"], num_message_bits=8, name="d_gl")
+    lif = LIF(shape=(c["w_gl"].shape[0],), name="lif", **c["lif"])
+    d_lg = Dense(weights=c["w_lg"], name="d_lg")
+    side = Dense(weights=c["w_side"], num_message_bits=8, name="side")
+    g2 = GradedNeuron(shape=(c["w_lg"].shape[0],), name="g2", **c["g2"])
+    src.s_out.connect(d_in.s_in)
+    d_in.a_out.connect(g1.a_in)
+    g1.s_out.connect(d_gl.s_in)
+    d_gl.a_out.connect(lif.a_in)
+    lif.s_out.connect(d_lg.s_in)
+    d_lg.a_out.connect(g2.a_in)
+    src.s_out.connect(side.s_in)
+    side.a_out.connect(g2.a_in)
+    T = c["T"]
+    probes = [(g1, "u", g1.u), (g1, "s", g1.s_out), (lif, "u", lif.u), (lif, "v", lif.v), (lif, "s", lif.s_out),
+              (g2, "u", g2.u), (g2, "s", g2.s_out)]
+    mons = []
+    for p, key, var in probes:
+        m = Monitor()
+        m.probe(var, T)
+        mons.append((p.name, key, var.name, m))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        try:
+            return {name: {key: np.asarray(m.get_data()[name][var]).astype(np.int64)
+                           for n2_, key, var, m in mons if n2_ == name} for name in ("g1", "lif", "g2")}
+        finally:
+            src.stop()
+
+
+def _mixed_emulator(c, tamper=None):
+    from snnsim.loihi.emulator import LIFPopulation
+
+    net = GradedNetwork()
+    net.add(RingBufferSource("src", c["data"]))
+    net.add(DenseLayer("d_in", c["w_in"], num_message_bits=8))
+    net.add(GradedPopulation("g1", (c["w_in"].shape[0],), **c["g1"]))
+    net.add(DenseLayer("d_gl", c["w_gl"], num_message_bits=8))
+    lif = dict(c["lif"], du=c["lif"]["du"] + (1 if tamper == "du+1" else 0))
+    net.add(LIFPopulation("lif", (c["w_gl"].shape[0],), **lif))
+    net.add(DenseLayer("d_lg", c["w_lg"]))
+    net.add(DenseLayer("side", c["w_side"], num_message_bits=8))
+    net.add(GradedPopulation("g2", (c["w_lg"].shape[0],), **c["g2"]))
+    for a, b in [("src", "d_in"), ("d_in", "g1"), ("g1", "d_gl"), ("d_gl", "lif"), ("lif", "d_lg"),
+                 ("d_lg", "g2"), ("src", "side")] + ([] if tamper == "drop-side" else [("side", "g2")]):
+        net.connect(a, b)
+    return net
+
+
+@pytest.fixture(scope="module")
+def mixed_ref():
+    return _mixed_lava(_mixed_case())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lif_and_graded_populations_share_one_scheduler(mixed_ref, backend):
+    """One scheduler steps LIF and graded populations alike: graded payloads into a LIF, its
+    binary spikes into a graded population, every step of u (v) and s as lava records them."""
+    c = _mixed_case()
+    net = _mixed_emulator(c)
+    emu = net.run(c["T"], backend=backend)
+    assert net.last_backend == backend
+    for name, rec in mixed_ref.items():
+        for key, ref in rec.items():
+            got = np.asarray(emu[name][key]).astype(np.int64)
+            assert got.shape == ref.shape and np.array_equal(got, ref), f"{name}.{key} ({backend})"
+    assert mixed_ref["lif"]["s"].sum() > 0 and mixed_ref["g2"]["s"].max() >= 2 and mixed_ref["g1"]["s"].max() >= 2
+
+
+@pytest.mark.parametrize("tamper", ["du+1", "drop-side"])
+def test_mixed_network_wrong_variants_fail(mixed_ref, tamper):
+    c = _mixed_case()
+    emu = _mixed_emulator(c, tamper).run(c["T"], backend="torch")
+    assert any(not np.array_equal(np.asarray(emu[n][k]).astype(np.int64), mixed_ref[n][k])
+               for n in mixed_ref for k in mixed_ref[n])

@@ -10,6 +10,12 @@ timing, bit for bit (arithmetic in :mod:`snnsim.loihi.fixed_point`):
 * Nodes that send in the same step as they receive (sources, LIF) run in topological order;
   a cycle among them would deadlock lava and is rejected.
 
+One scheduler (:meth:`LoihiNetwork.run`) steps every node type, as lava steps per-process
+models: each node declares a bound on what it sends and builds a :class:`ProcessModel` for the
+run (its state, its kernels, its records); the scheduler only plans the run (bounds, numba or
+torch, message dtypes), orders the nodes and gathers their inputs. Graded populations
+(:mod:`snnsim.loihi.graded`) plug in the same way.
+
 Every tensor carries a leading batch dimension, so ``B`` different inputs (RingBuffer data)
 run at once. ``run(num_steps)`` returns, for every LIF population, ``u``, ``v`` and ``s`` of
 shape ``(num_steps, *shape)`` — ``(B, num_steps, *shape)`` for a batched run — equal to what
@@ -53,6 +59,7 @@ class Node:
 
     buffered = False  # True: sends at step t what it computed at step t-1 (Dense, Conv)
     kind = "node"
+    state_keys: Tuple[str, ...] = ()   # the variables a run can record (a population's u, v, s)
 
     def __init__(self, name: str, in_shape: Optional[Tuple[int, ...]], out_shape: Tuple[int, ...]):
         self.name = str(name)
@@ -61,6 +68,19 @@ class Node:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, in={self.in_shape}, out={self.out_shape})"
+
+    # The process-model protocol the scheduler steps (LoihiNetwork.run): a node says how large
+    # what it sends can be, and builds its per-run model. A node type without them is refused.
+    def out_bound(self, in_bound: int) -> int:
+        """Bound on ``|value|`` this node sends when its summed input is bounded by ``in_bound``."""
+        raise TypeError(f"the emulator cannot step {self!r}: {type(self).__name__} has no process model")
+
+    def process_model(self, ctx: "RunContext") -> "ProcessModel":
+        raise TypeError(f"the emulator cannot step {self!r}: {type(self).__name__} has no process model")
+
+    def ready(self, ctx: "RunContext") -> bool:
+        """Whether this node's fused (numba) kernel is available and exact for this run."""
+        return True
 
 
 class RingBufferSource(Node):
@@ -78,11 +98,15 @@ class RingBufferSource(Node):
         super().__init__(name, None, tuple(d.shape[:-1]))
         self.data = d
 
+    def process_model(self, ctx: "RunContext") -> "ProcessModel":
+        return _SourceModel(self, ctx.source_steps[self.name], ctx.batch)
+
 
 class LIFPopulation(Node):
     """lava ``LIF`` with ``PyLifModelBitAcc`` (fixed point): CUBA leaky integrate-and-fire."""
 
     kind = "lif"
+    state_keys = ("u", "v", "s")
 
     def __init__(self, name: str, shape: Any, *, u: Any = 0, v: Any = 0, du: Any = 0, dv: Any = 0,
                  bias_mant: Any = 0, bias_exp: Any = 0, vth: Any = 10):
@@ -106,6 +130,15 @@ class LIFPopulation(Node):
                 and int(self.u0.abs().max()) <= fp.MAX_UV
                 and int(self.v0.abs().max()) < (1 << 24)
                 and int(self.bias.abs().max()) < (1 << 28))
+
+    def out_bound(self, in_bound: int) -> int:
+        return 1
+
+    def process_model(self, ctx: "RunContext") -> "ProcessModel":
+        return _LIFModel(self, ctx)
+
+    def ready(self, ctx: "RunContext") -> bool:
+        return fp.lif_fused_kernel() is not None
 
 
 class DenseLayer(Node):
@@ -131,6 +164,14 @@ class DenseLayer(Node):
     @property
     def graded(self) -> bool:
         return self.num_message_bits > 0
+
+    def out_bound(self, in_bound: int) -> int:
+        b = fp.dense_bound(self.weights, in_bound if self.graded else 1)
+        we = self.weight_exp
+        return b << we if we > 0 else (b + (1 << -we) - 1) >> -we
+
+    def process_model(self, ctx: "RunContext") -> "ProcessModel":
+        return _DenseModel(self, ctx)
 
 
 class ConvLayer(Node):
@@ -168,6 +209,12 @@ class ConvLayer(Node):
     def graded(self) -> bool:
         return self.num_message_bits > 0
 
+    def out_bound(self, in_bound: int) -> int:
+        return min(fp.conv_bound(self.weight, in_bound if self.graded else 1), fp.MAX_UV)  # wrapped to 24 bits
+
+    def process_model(self, ctx: "RunContext") -> "ProcessModel":
+        return _ConvModel(self, ctx)
+
 
 @dataclass
 class Connection:
@@ -203,7 +250,7 @@ def _transformed_shape(shape: Tuple[int, ...], transforms) -> Tuple[int, ...]:
     return shape
 
 
-# --------------------------------------------------------------------------- network
+# --------------------------------------------------------------------------- sources
 def source_batch(node, raw, batch: Optional[int]) -> Tuple[torch.Tensor, Optional[int]]:
     """A source's data as (b, *shape, T) with b = 1 or B, and the batch size seen so far.
     `raw` is (*shape, T) (shared by every sample) or (B, *shape, T) (one per sample)."""
@@ -225,14 +272,160 @@ def source_step(node, steps: torch.Tensor, t: int, batch: int) -> torch.Tensor:
     return x.expand((batch,) + node.out_shape) if x.shape[0] != batch else x
 
 
+# --------------------------------------------------------------------------- process models
+@dataclass
+class RunContext:
+    """What the scheduler decided for one run, handed to each node's process model."""
+
+    batch: int
+    num_steps: int
+    fused: bool                      # numba kernels (else vectorised torch ops)
+    float_messages: bool             # every value sent fits float32 exactly (below 2**23)
+    bounds: Dict[str, int]           # per node: bound on |value| it sends
+    in_bounds: Dict[str, int]        # per node: bound on |sum of its inputs|
+    sole_lif_input: Dict[str, bool]  # per node: its only input is a LIF population (0/1 spikes)
+    source_steps: Dict[str, torch.Tensor]   # per source: its data time-major, (T, b, *shape)
+    record: Tuple[str, ...]          # state variables asked for
+    recorded: Tuple[str, ...]        # names of the populations to record
+
+
+class ProcessModel:
+    """One node's state and behaviour for one run, as a lava process model: ``step(t, a_in)``
+    for a node that sends in the step it receives (sources, neurons), ``compute(x)`` for a
+    buffered node (Dense, Conv: what it computes at step t is sent at step t + 1).
+    ``records`` maps recorded variables to ``(num_steps, B, *shape)`` tensors."""
+
+    records: Dict[str, torch.Tensor]
+
+    def step(self, t: int, a_in: Optional[torch.Tensor]) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def compute(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def final_state(self) -> Dict[str, torch.Tensor]:
+        return {}
+
+
+def record_tensors(node: Node, ctx: RunContext, keys: Sequence[str]) -> Dict[str, torch.Tensor]:
+    """Uninitialised ``(num_steps, B, *shape)`` records of ``keys`` (int8 spikes / payloads,
+    int32 state). numpy's allocator asks for huge pages: first writes into them fault less."""
+    return {k: torch.from_numpy(np.empty((ctx.num_steps, ctx.batch) + node.out_shape,
+                                         dtype=np.int8 if k == "s" else np.int32)) for k in keys}
+
+
+class _SourceModel(ProcessModel):
+    def __init__(self, node: RingBufferSource, steps: torch.Tensor, batch: int):
+        self.node, self.steps, self.batch, self.records = node, steps, batch, {}
+
+    def step(self, t, a_in):
+        return source_step(self.node, self.steps, t, self.batch)
+
+
+class _LIFModel(ProcessModel):
+    """``PyLifModelBitAcc``: the fused numba kernel, or :func:`fixed_point.lif_fixed_step`."""
+
+    def __init__(self, n: LIFPopulation, ctx: RunContext):
+        B, shape = ctx.batch, (ctx.batch,) + n.out_shape
+        self.n, self.fused = n, ctx.fused
+        self.exact32 = not n.fast_ok(ctx.in_bounds[n.name])
+        dt = torch.int32 if ctx.fused else torch.int64
+        self.u = n.u0.expand(shape).to(dt, memory_format=torch.contiguous_format)
+        self.v = n.v0.expand(shape).to(dt, memory_format=torch.contiguous_format)
+        wanted = n.name in ctx.recorded and bool(ctx.record)
+        # the kernel writes u, v and s rows every step: all three are recorded when any is
+        self.records = record_tensors(n, ctx, ("u", "v", "s") if ctx.fused and wanted else
+                                      [k for k in ctx.record if k in n.state_keys] if wanted else ())
+        if ctx.fused:
+            kernels = fp.lif_fused_kernel()
+            # float32 0/1 spikes: the convolutions and matrix products take them as they are
+            self.s = torch.zeros(shape, dtype=torch.float32)
+            size = B * int(np.prod(n.out_shape))
+            self.kern = kernels[1] if self.exact32 else kernels[0]
+            # flat numpy views, made once: the kernel updates them in place every step
+            self.flat = (self.u.view(-1).numpy(), self.v.view(-1).numpy())
+            self.s_flat = self.s.view(-1).numpy()
+            self.bias = n.bias.to(torch.int64).contiguous().view(-1).numpy()
+            self.fu, self.fv = fp.DECAY_UNITY - (n.du + 1), fp.DECAY_UNITY - n.dv
+            self.vth = max(min(int(n.vth_eff), 1 << 62), -(1 << 62))
+            self.zeros = np.zeros(size, dtype=np.int8)
+            self.scratch = (np.empty(size, np.int32), np.empty(size, np.int32), np.empty(size, np.int8))
+            self.rows = tuple(self.records[k].view(ctx.num_steps, -1).numpy() for k in ("u", "v", "s")) \
+                if self.records else None
+
+    def step(self, t, a_in):
+        n = self.n
+        if self.fused:
+            if a_in is None:
+                a = self.zeros
+            else:
+                if a_in.shape[0] != self.s.shape[0]:
+                    a_in = a_in.expand(self.s.shape)
+                if a_in.dtype == torch.bool:
+                    a_in = a_in.view(torch.uint8)
+                a = a_in.contiguous().view(-1).numpy()
+            rows = (self.rows[0][t - 1], self.rows[1][t - 1], self.rows[2][t - 1]) if self.rows else self.scratch
+            self.kern(*self.flat, a, self.bias, self.fu, self.fv, self.vth, self.s_flat, *rows)
+            return self.s
+        self.u, self.v, s = fp.lif_fixed_step(self.u, self.v, a_in, n.du, n.dv, n.bias, n.vth_eff,
+                                              exact_int32=self.exact32)
+        for key, val in (("u", self.u), ("v", self.v), ("s", s)):
+            rec = self.records.get(key)
+            if rec is not None:
+                rec[t - 1].copy_(val)
+        return s
+
+    def final_state(self):
+        return {"u": self.u, "v": self.v}
+
+
+class _DenseModel(ProcessModel):
+    """``PyDenseModelBitAcc`` (:func:`fixed_point.dense_apply`)."""
+
+    def __init__(self, n: DenseLayer, ctx: RunContext):
+        self.n, self.records = n, {}
+        self.plan = fp.prepare_dense(n.weights, ctx.in_bounds[n.name] if n.graded else 1)
+        self.binary01 = ctx.sole_lif_input[n.name]
+
+    def compute(self, x):
+        return fp.dense_apply(x, self.plan, self.n.weight_exp, self.n.graded, binary01=self.binary01)
+
+
+class _ConvModel(ProcessModel):
+    """``PyConvModelFixed`` (:func:`fixed_point.conv_apply`)."""
+
+    def __init__(self, n: ConvLayer, ctx: RunContext):
+        self.n, self.records = n, {}
+        try:
+            self.plan = fp.prepare_conv(n.weight, ctx.in_bounds[n.name] if n.graded else 1)
+        except NotImplementedError as e:
+            raise NotImplementedError(f"Conv {n.name!r}: {e}") from None
+        self.binary01 = ctx.sole_lif_input[n.name]
+        # below 2**23 the conv needs neither wrap nor cast: keep the exact float result
+        self.as_int64 = self.plan["acc_bound"] >= fp.MAX_UV
+
+    def compute(self, x):
+        n = self.n
+        return fp.conv_apply(x, self.plan, n.stride, n.padding, n.dilation, n.groups, n.graded,
+                             as_int64=self.as_int64, binary01=self.binary01)
+
+
+# --------------------------------------------------------------------------- the scheduler
 class LoihiNetwork:
-    """A network of :class:`RingBufferSource`, :class:`DenseLayer`, :class:`ConvLayer` and
-    :class:`LIFPopulation` nodes, stepped bit-exactly like lava-nc's fixed-point models."""
+    """A network of nodes -- :class:`RingBufferSource`, :class:`DenseLayer`, :class:`ConvLayer`,
+    :class:`LIFPopulation`, :class:`~snnsim.loihi.graded.GradedPopulation` or any node with a
+    process model -- stepped bit-exactly like lava-nc's fixed-point models.
+
+    One scheduler serves every node type: each node builds its per-run process model
+    (:meth:`Node.process_model`) and the run loop only orders, gathers and steps them."""
+
+    memo_default = False   # see run(memo=...)
 
     def __init__(self) -> None:
         self.nodes: Dict[str, Node] = {}
         self.connections: List[Connection] = []
         self.last_state: Dict[str, Dict[str, torch.Tensor]] = {}
+        self.last_backend: Optional[str] = None
 
     # ---- construction
     def add(self, node: Node) -> Node:
@@ -294,33 +487,17 @@ class LoihiNetwork:
         def out_bound(node: Node) -> int:
             if node.name in bounds:
                 return bounds[node.name]
-            if node.name in visiting:   # a loop without a LIF in it: no useful bound
+            if node.name in visiting:   # a loop without a population in it: no useful bound
                 return _INT32_BOUND
             visiting.add(node.name)
             if isinstance(node, RingBufferSource):
                 d = source_data[node.name]
-                if d.numel():
-                    lo, hi = torch.aminmax(d)
-                    b = max(-int(lo), int(hi))
-                else:
-                    b = 0
-            elif isinstance(node, LIFPopulation):
-                b = 1
-            elif isinstance(node, DenseLayer):
-                xb = in_bound(node) if node.graded else 1
-                rows = int(node.weights.abs().sum(dim=1).max()) if node.weights.numel() else 0
-                b = rows * xb
-                we = node.weight_exp
-                b = b << we if we > 0 else (b + (1 << -we) - 1) >> -we
-                b = min(b, _INT32_BOUND)
-            elif isinstance(node, ConvLayer):
-                xb = in_bound(node) if node.graded else 1
-                b = min(fp.conv_bound(node.weight, xb), _INT32_BOUND, fp.MAX_UV)
-            else:  # pragma: no cover
-                raise TypeError(node)
+                b = max(-int(d.min()), int(d.max())) if d.numel() else 0
+            else:
+                b = node.out_bound(in_bound(node) if self.inputs_of(node) else 0)
             visiting.discard(node.name)
-            bounds[node.name] = b
-            return b
+            bounds[node.name] = min(b, _INT32_BOUND)
+            return bounds[node.name]
 
         for n in self.nodes.values():
             out_bound(n)
@@ -329,23 +506,31 @@ class LoihiNetwork:
     # ---- running
     def run(self, num_steps: int, inputs: Optional[Mapping[str, Any]] = None,
             record: Sequence[str] = ("u", "v", "s"), as_numpy: bool = True,
-            populations: Optional[Sequence[str]] = None, backend: str = "auto") -> Dict[str, Dict[str, Any]]:
+            populations: Optional[Sequence[str]] = None, backend: str = "auto",
+            memo: Optional[bool] = None) -> Dict[str, Dict[str, Any]]:
         """Run ``num_steps`` steps from the initial state.
 
         ``inputs`` maps RingBuffer names to data replacing theirs: ``(*shape, T)`` or, batched,
-        ``(B, *shape, T)``. Returns ``{lif_name: {'u', 'v', 's'}}`` with int32 ``u``/``v`` and
-        int8 ``s`` (0/1) of shape ``(num_steps, *shape)``, or ``(B, num_steps, *shape)`` when
-        any input is batched. ``record`` picks the variables, ``populations`` the LIFs.
-        ``backend``: ``'torch'`` (vectorised torch ops, :func:`fixed_point.lif_fixed_step`),
-        ``'fused'`` (the same arithmetic as one compiled pass per population, numba) or
-        ``'auto'`` (fused where numba is installed). Both are bit-exact.
+        ``(B, *shape, T)``. Returns ``{population: {variable: array}}`` for every population
+        (LIF: int32 ``u``/``v`` and int8 ``s`` 0/1; graded: ``u`` and the payload ``s``) of shape
+        ``(num_steps, *shape)``, or ``(B, num_steps, *shape)`` when any input is batched --
+        what lava's Monitors record. ``record`` picks the variables, ``populations`` the
+        populations. ``backend``: ``'torch'`` (vectorised torch ops), ``'fused'`` (the same
+        arithmetic as one compiled numba pass per population) or ``'auto'`` (fused where
+        numba is installed); all are bit-exact. ``memo``: a Dense / Conv whose input equals
+        the previous step's keeps its buffer instead of recomputing it (its output is a
+        function of its input alone; with inputs held for several steps most layers then run
+        once per frame); default: the network class's ``memo_default``.
         """
         num_steps = int(num_steps)
         if backend not in ("auto", "torch", "fused"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'fused', not {backend!r}")
-        fused = backend == "fused" or (backend == "auto" and fp.lif_fused_kernel() is not None)
-        if fused and fp.lif_fused_kernel() is None:
-            raise RuntimeError("backend='fused' needs numba")
+        record = tuple(record)
+        known = {k for n in self.nodes.values() for k in n.state_keys} | {"u", "v", "s"}
+        bad = [k for k in record if k not in known]
+        if bad:
+            raise ValueError(f"can record {', '.join(sorted(known))}, not {bad[0]!r}")
+        memo = self.memo_default if memo is None else bool(memo)
         inputs = dict(inputs or {})
         sources = [n for n in self.nodes.values() if isinstance(n, RingBufferSource)]
         unknown = set(inputs) - {n.name for n in sources}
@@ -366,155 +551,76 @@ class LoihiNetwork:
         batched = batch is not None
         B = batch if batched else 1
 
+        # ---- the plan: bounds, kernels, message dtypes
         bounds = self._bounds(src_data)
-        order = self._zero_delay_order()
-        buffered = [n for n in self.nodes.values() if n.buffered]
         in_conns = {n.name: self.inputs_of(n) for n in self.nodes.values()}
-
-        def in_bound(node: Node) -> int:
-            return sum(bounds[c.src.name] for c in in_conns[node.name])
-
-        # ---- per-run plans
-        # sources: time-major, in the narrowest integer dtype that holds the data
-        src_steps = {}
+        in_bounds = {name: sum(bounds[c.src.name] for c in conns) for name, conns in in_conns.items()}
+        probe = RunContext(batch=B, num_steps=num_steps, fused=True, float_messages=False, bounds=bounds,
+                           in_bounds=in_bounds, sole_lif_input={}, source_steps={}, record=record, recorded=())
+        fused = backend == "fused" or (backend == "auto" and all(n.ready(probe) for n in self.nodes.values()))
+        if fused and not all(n.ready(probe) for n in self.nodes.values()):
+            raise RuntimeError("backend='fused' needs numba")
+        # float32 messages (sources, sums of several inputs) where every value is exact in it
+        float_messages = fused and all(b < fp.MAX_UV for b in bounds.values()) and \
+            all(b < fp.FLOAT32_EXACT for b in in_bounds.values())
+        source_steps = {}
         for name, d in src_data.items():
             b = bounds[name]
-            dt = torch.int8 if b < 128 else torch.int16 if b < 32768 else torch.int32
-            src_steps[name] = d.movedim(-1, 0).to(dt, memory_format=torch.contiguous_format)  # (T, b, *shape)
-        lifs = self.lif_populations
-        lif_fast = {n.name: n.fast_ok(in_bound(n)) for n in lifs}
-        lif_state: Dict[str, List[torch.Tensor]] = {}
-        spikes: Dict[str, torch.Tensor] = {}
-        scratch: Dict[str, Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # unrecorded rows
-        kplan: Dict[str, Dict[str, Any]] = {}
-        for n in lifs:
-            dt = torch.int32 if fused else torch.int64
-            lif_state[n.name] = [n.u0.expand((B,) + n.out_shape).to(dt, memory_format=torch.contiguous_format),
-                                 n.v0.expand((B,) + n.out_shape).to(dt, memory_format=torch.contiguous_format)]
-            if fused:
-                # float32 0/1 spikes: the convolutions and matrix products take them as they are
-                spikes[n.name] = torch.zeros((B,) + n.out_shape, dtype=torch.float32)
-                scratch[n.name] = (torch.empty((B,) + n.out_shape, dtype=torch.int32),
-                                   torch.empty((B,) + n.out_shape, dtype=torch.int32),
-                                   torch.empty((B,) + n.out_shape, dtype=torch.int8))
-                kernels = fp.lif_fused_kernel()
-                u_, v_ = lif_state[n.name]
-                # flat numpy views, made once: the kernel updates them in place every step
-                kplan[n.name] = dict(
-                    kern=kernels[0] if lif_fast[n.name] else kernels[1],
-                    u=u_.view(-1).numpy(), v=v_.view(-1).numpy(), s=spikes[n.name].view(-1).numpy(),
-                    bias=n.bias.to(torch.int64).contiguous().view(-1).numpy(),
-                    fu=fp.DECAY_UNITY - (n.du + 1), fv=fp.DECAY_UNITY - n.dv,
-                    vth=max(min(int(n.vth_eff), 1 << 62), -(1 << 62)),
-                    zeros=np.zeros(B * int(np.prod(n.out_shape)), dtype=np.int8),
-                    scratch=tuple(x.view(-1).numpy() for x in scratch[n.name]))
-        bufs: Dict[str, torch.Tensor] = {n.name: torch.zeros((B,) + n.out_shape, dtype=torch.int64)
-                                         for n in buffered}
-        plans: Dict[str, Dict[str, Any]] = {}
-        for n in buffered:
-            conns = in_conns[n.name]
-            binary01 = len(conns) == 1 and isinstance(conns[0].src, LIFPopulation)
-            xb = in_bound(n) if n.graded else 1
-            if isinstance(n, DenseLayer):
-                plans[n.name] = fp.prepare_dense(n.weights, xb)
-            else:
-                try:
-                    plans[n.name] = fp.prepare_conv(n.weight, xb)
-                except NotImplementedError as e:
-                    raise NotImplementedError(f"Conv {n.name!r}: {e}") from None
-            plans[n.name]["binary01"] = binary01
+            dt = torch.float32 if float_messages else \
+                torch.int8 if b < 128 else torch.int16 if b < 32768 else torch.int32
+            source_steps[name] = d.movedim(-1, 0).to(dt, memory_format=torch.contiguous_format)  # (T, b, *shape)
+        sole_lif = {name: len(conns) == 1 and isinstance(conns[0].src, LIFPopulation)
+                    for name, conns in in_conns.items()}
+        recorded = tuple(n.name for n in self.nodes.values()
+                         if n.state_keys and (populations is None or n.name in populations))
+        ctx = RunContext(B, num_steps, fused, float_messages, bounds, in_bounds, sole_lif, source_steps,
+                         record, recorded)
+        models = {name: n.process_model(ctx) for name, n in self.nodes.items()}
+        order = self._zero_delay_order()
+        buffered = [n for n in self.nodes.values() if n.buffered]
+        sum_dtype = torch.float32 if float_messages else torch.int64
 
-        pops = [n for n in lifs if populations is None or n.name in populations]
-        rec: Dict[str, Dict[str, torch.Tensor]] = {}
-        for n in pops:
-            rec[n.name] = {}
-            for key in ("u", "v", "s") if fused and record else record:
-                if key not in ("u", "v", "s"):
-                    raise ValueError(f"can record 'u', 'v', 's', not {key!r}")
-                dt = np.int8 if key == "s" else np.int32
-                # numpy's allocator asks for huge pages: first writes into the records fault less
-                rec[n.name][key] = torch.from_numpy(np.empty((num_steps, B) + n.out_shape, dtype=dt))
-            if fused and rec[n.name]:
-                kplan[n.name]["rec"] = tuple(rec[n.name][k].view(num_steps, -1).numpy() for k in ("u", "v", "s"))
-
-        def gather(node: Node, sent: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
-            conns = in_conns[node.name]
+        def gather(name: str, sent: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
+            conns = in_conns[name]
             if not conns:
                 return None
             msgs = [_apply_transforms(sent[c.src.name], c.transforms) for c in conns]
             if len(msgs) == 1:
                 return msgs[0]
-            total = msgs[0].to(torch.int64)
+            total = msgs[0].to(sum_dtype)
             for m in msgs[1:]:
-                total = total + m.to(torch.int64)
-            if in_bound(node) >= _INT32_BOUND:   # lava adds the inputs in the int32 port
+                total = total + m.to(sum_dtype)
+            if in_bounds[name] >= _INT32_BOUND:   # lava adds the inputs in the int32 port
                 total = fp.wrap32(total)
             return total
 
-        # ---- step loop
+        bufs = {n.name: torch.zeros((B,) + n.out_shape, dtype=torch.int64) for n in buffered}
+        last_in: Dict[str, torch.Tensor] = {}
         with torch.no_grad():
             for t in range(1, num_steps + 1):
-                sent: Dict[str, torch.Tensor] = {n.name: bufs[n.name] for n in buffered}
+                sent: Dict[str, torch.Tensor] = dict(bufs)
                 for n in order:
-                    if isinstance(n, RingBufferSource):
-                        sent[n.name] = source_step(n, src_steps[n.name], t, B)
-                        continue
-                    a_in = gather(n, sent)
-                    u, v = lif_state[n.name]
-                    r = rec.get(n.name)
-                    if fused:
-                        kp = kplan[n.name]
-                        if a_in is None:
-                            an = kp["zeros"]
-                        else:
-                            if a_in.shape[0] != B:
-                                a_in = a_in.expand((B,) + n.out_shape)
-                            if a_in.dtype == torch.bool:
-                                a_in = a_in.view(torch.uint8)
-                            an = a_in.contiguous().view(-1).numpy()
-                        if r:
-                            ur, vr, sr = kp["rec"]
-                            rows = (ur[t - 1], vr[t - 1], sr[t - 1])
-                        else:
-                            rows = kp["scratch"]
-                        kp["kern"](kp["u"], kp["v"], an, kp["bias"], kp["fu"], kp["fv"], kp["vth"], kp["s"], *rows)
-                        sent[n.name] = spikes[n.name]
-                        continue
-                    u, v, s = fp.lif_fixed_step(u, v, a_in, n.du, n.dv, n.bias, n.vth_eff,
-                                                exact_int32=not lif_fast[n.name])
-                    lif_state[n.name] = [u, v]
-                    sent[n.name] = s
-                    if r is not None:
-                        if "u" in r:
-                            r["u"][t - 1].copy_(u)
-                        if "v" in r:
-                            r["v"][t - 1].copy_(v)
-                        if "s" in r:
-                            r["s"][t - 1].copy_(s)
+                    sent[n.name] = models[n.name].step(t, gather(n.name, sent))
                 for n in buffered:
-                    x = gather(n, sent)
+                    x = gather(n.name, sent)
                     if x is None:
-                        bufs[n.name] = torch.zeros_like(bufs[n.name])
-                        continue
-                    bufs[n.name] = self._compute_buffered(n, x, plans[n.name])
+                        continue                    # no input: the buffer stays zero
+                    if memo:
+                        prev = last_in.get(n.name)
+                        if prev is not None and torch.equal(prev, x):
+                            continue                # same input as last step: the same buffer
+                        last_in[n.name] = x.clone()
+                    bufs[n.name] = models[n.name].compute(x)
 
-        self.last_state = {name: {"u": st[0], "v": st[1]} for name, st in lif_state.items()}
+        self.last_backend = "fused" if fused else "torch"
+        self.last_state = {name: st for name, st in ((name, m.final_state()) for name, m in models.items()) if st}
         self.last_state.update({name: {"buffer": b} for name, b in bufs.items()})
-
         out: Dict[str, Dict[str, Any]] = {}
-        for name, r in rec.items():
+        for name in recorded:
             out[name] = {}
-            for key, tens in r.items():
+            for key, tens in models[name].records.items():
                 if key not in record:
                     continue
                 tens = tens.movedim(1, 0) if batched else tens[:, 0]   # views: no copy
                 out[name][key] = tens.numpy() if as_numpy else tens
         return out
-
-    @staticmethod
-    def _compute_buffered(n: Node, x: torch.Tensor, plan: Dict[str, Any]) -> torch.Tensor:
-        if isinstance(n, DenseLayer):
-            return fp.dense_apply(x, plan, n.weight_exp, n.graded, binary01=plan["binary01"])
-        # below 2**23 the conv needs neither wrap nor cast: keep the exact float result
-        return fp.conv_apply(x, plan, n.stride, n.padding, n.dilation, n.groups, n.graded,
-                             as_int64=plan["acc_bound"] >= fp.MAX_UV, binary01=plan["binary01"])

@@ -20,10 +20,12 @@ even, as torch.round in the float models. A period of 1 makes the neuron statele
 a_in + bias`` every step): the mapping of a T = 1 model (SpikeTrack's search branch), whose
 neurons restart every frame.
 
-:class:`GradedPopulation` is that neuron as a node of the bit-exact lava-timed emulator
-(:class:`GradedNetwork`, a :class:`~snnsim.loihi.emulator.LoihiNetwork` that also steps
-graded populations with lava's LoihiProtocol timing: Conv / Dense send at step t what they
-computed at step t - 1, populations receive, update and send in the same step).
+:class:`GradedPopulation` is that neuron as a node of the bit-exact lava-timed emulator: it
+brings its own process model, which the one scheduler (:meth:`LoihiNetwork.run
+<snnsim.loihi.emulator.LoihiNetwork.run>`) steps beside LIF populations with lava's
+LoihiProtocol timing (Conv / Dense send at step t what they computed at step t - 1,
+populations receive, update and send in the same step); :class:`GradedNetwork` is that
+scheduler with buffer reuse on by default.
 :class:`FixedGradedNeuronMixin` is the same neuron for the model-level emulator
 (:func:`snnsim.loihi.mapper.fixed_point_model`), where each neuron module of the float
 model is swapped for it.
@@ -38,8 +40,8 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import (ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, Node, RingBufferSource, _shape,
-                       source_batch, source_step)
+from .emulator import (ConvLayer, LoihiNetwork, Node, ProcessModel, RingBufferSource, RunContext, _shape,
+                       record_tensors)
 
 __all__ = ["UV_LIMIT", "DECAY_BITS", "decay_to_fixed", "graded_level", "graded_step", "GradedPopulation",
            "GradedNetwork", "FixedGradedNeuronMixin", "neuron_kind"]
@@ -124,6 +126,7 @@ class GradedPopulation(Node):
     0); ``reset_unit`` is subtracted once per level of the previous spike."""
 
     kind = "graded"
+    state_keys = ("u", "s")
 
     def __init__(self, name: str, shape: Any, *, unit: int, levels: int = 4, bias: Any = 0, period: int = 1,
                  decay12: Sequence[int] = (0,), reset_unit: Optional[int] = None, neuron: str = "NI-LIF"):
@@ -161,6 +164,15 @@ class GradedPopulation(Node):
         if j == 0:
             return True, 0
         return False, self.decay12[j - 1]
+
+    def out_bound(self, in_bound: int) -> int:
+        return self.levels
+
+    def process_model(self, ctx: RunContext) -> ProcessModel:
+        return _GradedModel(self, ctx)
+
+    def ready(self, ctx: RunContext) -> bool:
+        return graded_fused_kernel() is not None
 
 
 # --------------------------------------------------------------------------- fused kernel
@@ -227,211 +239,75 @@ def graded_fused_kernel() -> Any:
     return None if general is None else general + stateless
 
 
-# --------------------------------------------------------------------------- network runner
+# --------------------------------------------------------------------------- process model
+class _GradedModel(ProcessModel):
+    """The graded neuron's per-run state and step: the fused numba kernels (u int32, the payload
+    k float32, which the next layer convolves as it is) or :func:`graded_step` on int64."""
+
+    def __init__(self, n: GradedPopulation, ctx: RunContext):
+        self.n, self.fused, self.B = n, ctx.fused, ctx.batch
+        shape = (ctx.batch,) + n.out_shape
+        self.records = record_tensors(n, ctx, [k for k in ctx.record if k in n.state_keys]
+                                      if n.name in ctx.recorded else ())
+        if not ctx.fused:
+            self.u = torch.zeros(shape, dtype=torch.int64)
+            self.k = torch.zeros(shape, dtype=torch.int64)
+            return
+        self.kern = graded_fused_kernel()
+        self.u = torch.zeros(shape, dtype=torch.int32)
+        self.k = torch.zeros(shape, dtype=torch.float32)
+        size = ctx.batch * int(np.prod(n.out_shape))
+        self.scratch = (np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int8))
+        self.zeros = torch.zeros(shape, dtype=torch.float32)
+        # the restart step in float32 is exact while |a_in| + |bias| stays below 2**24
+        self.stateless_ok = (n.ushift >= 0 and
+                             ctx.in_bounds[n.name] + int(n.bias.abs().max()) < fp.FLOAT32_EXACT)
+        self.bias_f = n.bias.view(-1).numpy().astype(np.float32)
+        self.bias_i = n.bias.view(-1).numpy()
+
+    def step(self, t, a_in):
+        n, B = self.n, self.B
+        if a_in is not None and a_in.shape[0] != B:
+            a_in = a_in.expand((B,) + n.out_shape)
+        restart, d12 = n.schedule(t)
+        r = self.records
+        if self.fused:
+            a = (a_in if a_in is not None else self.zeros).contiguous()
+            urow = r["u"][t - 1].view(-1).numpy() if "u" in r else self.scratch[0]
+            srow = r["s"][t - 1].view(-1).numpy() if "s" in r else self.scratch[1]
+            if restart and self.stateless_ok:
+                if a.dtype != torch.float32:
+                    a = a.to(torch.float32)
+                self.kern[1](self.u.view(B, -1).numpy(), self.k.view(B, -1).numpy(), a.view(B, -1).numpy(),
+                             self.bias_f, np.float32(1.0 / n.unit), np.float32(n.levels * n.unit),
+                             urow.reshape(B, -1), srow.reshape(B, -1))
+            else:
+                if a.dtype == torch.bool:
+                    a = a.view(torch.uint8)
+                self.kern[0](self.u.view(-1).numpy(), self.k.view(-1).numpy(), a.view(-1).numpy(), self.bias_i,
+                             n.unit, n.ushift, n.levels, d12, n.reset_unit, restart, urow, srow)
+            return self.k
+        self.u, self.k = graded_step(self.u, self.k, a_in, n.bias, unit=n.unit, levels=n.levels, decay12=d12,
+                                     reset_unit=n.reset_unit, restart=restart)
+        if "u" in r:
+            r["u"][t - 1].copy_(self.u)
+        if "s" in r:
+            r["s"][t - 1].copy_(self.k)
+        return self.k
+
+    def final_state(self):
+        return {"u": self.u.to(torch.int64), "k": self.k.to(torch.int64)}
+
+
 class GradedNetwork(LoihiNetwork):
-    """A lava-timed network of RingBuffer, Conv, Dense and :class:`GradedPopulation` nodes
-    (LIF populations too, through :func:`fixed_point.lif_fixed_step`), bit-exact with the
-    same network built from lava processes (:func:`snnsim.loihi.lava_graded.build_lava`).
+    """A lava-timed network with :class:`GradedPopulation` nodes (and any other node the
+    scheduler steps), bit-exact with the same network built from lava processes
+    (:func:`snnsim.loihi.lava_graded.build_lava`). The one scheduler is
+    :meth:`LoihiNetwork.run`; here a Conv / Dense keeps its buffer while its input is
+    unchanged (``memo``) unless told otherwise, since the mapped segments hold each frame for
+    several steps. ``s`` of a graded population is its payload."""
 
-    ``run(num_steps, inputs)`` returns ``{population: {'u', 's'}}`` (``'v'`` too for LIFs),
-    shape ``(num_steps, *shape)``, or ``(B, num_steps, *shape)`` for batched inputs, as lava's
-    Monitors record them (``s`` is the graded payload)."""
-
-    def run(self, num_steps: int, inputs: Optional[Mapping[str, Any]] = None,
-            record: Sequence[str] = ("u", "s"), as_numpy: bool = True,
-            populations: Optional[Sequence[str]] = None, backend: str = "auto",
-            memo: bool = True) -> Dict[str, Dict[str, Any]]:
-        """``backend``: 'torch' (int64 torch ops, :func:`graded_step`), 'fused' (float32 messages,
-        exact below 2**24, and one compiled pass per population) or 'auto' (fused where numba
-        is installed and every bound allows it). Both are bit-exact. ``memo`` (fused): a Conv /
-        Dense whose input equals the previous step's keeps its buffer instead of recomputing it
-        (the synaptic output is a deterministic function of the input; with inputs held for
-        several steps most layers then run once per frame)."""
-        num_steps = int(num_steps)
-        if backend not in ("auto", "torch", "fused"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'fused', not {backend!r}")
-        inputs = dict(inputs or {})
-        sources = [n for n in self.nodes.values() if isinstance(n, RingBufferSource)]
-        unknown = set(inputs) - {n.name for n in sources}
-        if unknown:
-            raise KeyError(f"inputs for unknown RingBuffer(s): {sorted(unknown)}")
-        for n in self.nodes.values():
-            if not isinstance(n, (RingBufferSource, ConvLayer, DenseLayer, GradedPopulation, LIFPopulation)):
-                raise TypeError(f"GradedNetwork cannot step node {n!r}")
-
-        batch: Optional[int] = None
-        src_data: Dict[str, torch.Tensor] = {}
-        src_bound: Dict[str, int] = {}
-        for n in sources:
-            d, batch = source_batch(n, inputs.get(n.name, n.data), batch)
-            src_data[n.name] = d
-            src_bound[n.name] = int(d.abs().max()) if d.numel() else 0
-        batched = batch is not None
-        B = batch if batched else 1
-
-        order = self._zero_delay_order()
-        buffered = [n for n in self.nodes.values() if n.buffered]
-        in_conns = {n.name: self.inputs_of(n) for n in self.nodes.values()}
-        bounds: Dict[str, int] = {}
-
-        def out_bound(node: Node) -> int:
-            if node.name in bounds:
-                return bounds[node.name]
-            if isinstance(node, RingBufferSource):
-                b = src_bound[node.name]
-            elif isinstance(node, GradedPopulation):
-                b = node.levels
-            elif isinstance(node, LIFPopulation):
-                b = 1
-            else:
-                xb = sum(out_bound(c.src) for c in in_conns[node.name]) if node.graded else 1
-                if isinstance(node, DenseLayer):
-                    b = fp.dense_bound(node.weights, xb)
-                    we = node.weight_exp
-                    b = b << we if we > 0 else b
-                else:
-                    b = fp.conv_bound(node.weight, xb)
-            bounds[node.name] = min(b, 1 << 40)
-            return bounds[node.name]
-
-        for n in self.nodes.values():
-            out_bound(n)
-        in_bound = {n.name: sum(bounds[c.src.name] for c in in_conns[n.name]) for n in self.nodes.values()}
-        kern = graded_fused_kernel()
-        fast_ok = (kern is not None and not any(isinstance(n, LIFPopulation) for n in self.nodes.values())
-                   and all(b < fp.MAX_UV for b in bounds.values())
-                   and all(in_bound[n.name] + int(n.bias.abs().max()) < fp.FLOAT32_EXACT
-                           for n in self.nodes.values() if isinstance(n, GradedPopulation)))
-        if backend == "fused" and not fast_ok:
-            raise RuntimeError("backend='fused' needs numba, no LIF populations and every value below 2**23")
-        fused = backend == "fused" or (backend == "auto" and fast_ok)
-        mdt = torch.float32 if fused else torch.int64      # message dtype
-
-        src_steps = {name: d.movedim(-1, 0).to(mdt).contiguous() for name, d in src_data.items()}  # (T, b, *shape)
-        plans: Dict[str, Dict[str, Any]] = {}
-        for n in buffered:
-            xb = in_bound[n.name] if n.graded else 1
-            plans[n.name] = fp.prepare_dense(n.weights, xb) if isinstance(n, DenseLayer) else fp.prepare_conv(n.weight, xb)
-        bufs = {n.name: torch.zeros((B,) + n.out_shape, dtype=mdt) for n in buffered}
-        state: Dict[str, List[torch.Tensor]] = {}
-        for n in self.nodes.values():
-            if isinstance(n, GradedPopulation):
-                if fused:
-                    state[n.name] = [torch.zeros((B,) + n.out_shape, dtype=torch.int32),
-                                     torch.zeros((B,) + n.out_shape, dtype=torch.float32)]
-                else:
-                    state[n.name] = [torch.zeros((B,) + n.out_shape, dtype=torch.int64),
-                                     torch.zeros((B,) + n.out_shape, dtype=torch.int64)]
-            elif isinstance(n, LIFPopulation):
-                state[n.name] = [n.u0.expand((B,) + n.out_shape).clone(), n.v0.expand((B,) + n.out_shape).clone()]
-        pops = [n for n in self.nodes.values() if isinstance(n, (GradedPopulation, LIFPopulation))
-                and (populations is None or n.name in populations)]
-        rec: Dict[str, Dict[str, torch.Tensor]] = {}
-        for n in pops:
-            keys = [k for k in record if k in (("u", "s") if isinstance(n, GradedPopulation) else ("u", "v", "s"))]
-            rec[n.name] = {k: torch.from_numpy(np.empty((num_steps, B) + n.out_shape,
-                                                        dtype=np.int8 if k == "s" else np.int32)) for k in keys}
-        scratch = {n.name: (np.empty(B * int(np.prod(n.out_shape)), dtype=np.int32),
-                            np.empty(B * int(np.prod(n.out_shape)), dtype=np.int8))
-                   for n in self.nodes.values() if isinstance(n, GradedPopulation)}
-        bias_f = {n.name: n.bias.view(-1).numpy().astype(np.float32) for n in self.nodes.values()
-                  if isinstance(n, GradedPopulation)}
-        zeros = {n.name: torch.zeros((B,) + n.out_shape, dtype=mdt) for n in self.nodes.values()
-                 if isinstance(n, (GradedPopulation, LIFPopulation))}
-
-        def gather(node: Node, sent: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
-            conns = in_conns[node.name]
-            if not conns:
-                return None
-            total = None
-            for c in conns:
-                m = sent[c.src.name]
-                for op, arg in c.transforms:
-                    m = m.reshape((m.shape[0],) + tuple(arg)) if op == "reshape" else \
-                        m.permute((0,) + tuple(int(a) + 1 for a in arg))
-                m = m.to(mdt)
-                total = m if total is None else total + m
-            if not fused and len(conns) > 1:
-                total = fp.wrap32(total)               # lava adds the inputs in an int32 port
-            return total
-
-        last_in: Dict[str, torch.Tensor] = {}
-        with torch.no_grad():
-            for t in range(1, num_steps + 1):
-                sent: Dict[str, torch.Tensor] = dict(bufs)
-                for n in order:
-                    if isinstance(n, RingBufferSource):
-                        sent[n.name] = source_step(n, src_steps[n.name], t, B)
-                        continue
-                    a_in = gather(n, sent)
-                    if a_in is not None and a_in.shape[0] != B:
-                        a_in = a_in.expand((B,) + n.out_shape)
-                    r = rec.get(n.name)
-                    if isinstance(n, GradedPopulation):
-                        u, k = state[n.name]
-                        restart, d12 = n.schedule(t)
-                        if fused:
-                            a = (a_in if a_in is not None else zeros[n.name]).contiguous()
-                            rows = ((r["u"][t - 1].view(-1).numpy() if r and "u" in r else scratch[n.name][0]),
-                                    (r["s"][t - 1].view(-1).numpy() if r and "s" in r else scratch[n.name][1]))
-                            if restart and n.ushift >= 0:
-                                kern[1](u.view(B, -1).numpy(), k.view(B, -1).numpy(), a.reshape(B, -1).numpy(),
-                                        bias_f[n.name], np.float32(1.0 / n.unit), np.float32(n.levels * n.unit),
-                                        rows[0].reshape(B, -1), rows[1].reshape(B, -1))
-                            else:
-                                kern[0](u.view(-1).numpy(), k.view(-1).numpy(), a.view(-1).numpy(),
-                                        n.bias.view(-1).numpy(), n.unit, n.ushift, n.levels, d12, n.reset_unit,
-                                        restart, *rows)
-                            sent[n.name] = k
-                            continue
-                        u, k = graded_step(u, k, a_in, n.bias, unit=n.unit, levels=n.levels, decay12=d12,
-                                           reset_unit=n.reset_unit, restart=restart)
-                        state[n.name] = [u, k]
-                        sent[n.name] = k
-                        if r:
-                            if "u" in r:
-                                r["u"][t - 1].copy_(u)
-                            if "s" in r:
-                                r["s"][t - 1].copy_(k)
-                    else:
-                        u, v = state[n.name]
-                        u, v, s = fp.lif_fixed_step(u, v, a_in, n.du, n.dv, n.bias, n.vth_eff)
-                        state[n.name] = [u, v]
-                        sent[n.name] = s
-                        if r:
-                            for key, val in (("u", u), ("v", v), ("s", s)):
-                                if key in r:
-                                    r[key][t - 1].copy_(val)
-                for n in buffered:
-                    x = gather(n, sent)
-                    if x is None:
-                        bufs[n.name] = torch.zeros_like(bufs[n.name])
-                        continue
-                    if fused and memo:
-                        prev = last_in.get(n.name)
-                        if prev is not None and torch.equal(prev, x):
-                            continue               # same input as last step: the same buffer (deterministic)
-                        last_in[n.name] = x.clone()
-                    if isinstance(n, DenseLayer):
-                        bufs[n.name] = fp.dense_apply(x, plans[n.name], n.weight_exp, n.graded).to(mdt)
-                    else:
-                        bufs[n.name] = fp.conv_apply(x, plans[n.name], n.stride, n.padding, n.dilation, n.groups,
-                                                     n.graded, as_int64=not fused).to(mdt)
-        self.last_state = {}
-        for name, st in state.items():
-            node = self.nodes[name]
-            if isinstance(node, GradedPopulation):
-                self.last_state[name] = {"u": st[0].to(torch.int64), "k": st[1].to(torch.int64)}
-            else:
-                self.last_state[name] = {"u": st[0], "v": st[1]}
-        self.last_backend = "fused" if fused else "torch"
-        out: Dict[str, Dict[str, Any]] = {}
-        for name, r in rec.items():
-            out[name] = {}
-            for key, tens in r.items():
-                tens = tens.movedim(1, 0) if batched else tens[:, 0]
-                out[name][key] = tens.numpy() if as_numpy else tens
-        return out
+    memo_default = True
 
 
 # --------------------------------------------------------------------------- model-level neuron
