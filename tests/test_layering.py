@@ -92,3 +92,18 @@ def test_no_two_rooms_import_each_other():
         edges |= {(room, target) for target in imports_of(path, room) if target in ROOMS}
     loops = sorted(f"{a} <-> {b}" for a, b in edges if (b, a) in edges and a < b)
     assert not loops, "; ".join(loops)
+
+
+# one copy of each job (issue 13): the module stack of the operator tracer and the emulator's
+# run loop each live in one place; a second copy would be a second place for them to disagree
+ONE_PLACE = {
+    "nn.Module.__call__ =": "snnsim/counting/module_calls.py",
+    "register_forward_pre_hook(": "snnsim/counting/module_calls.py",
+    "for t in range(1, num_steps + 1):": "snnsim/loihi/emulator.py",
+}
+
+
+@pytest.mark.parametrize("needle", sorted(ONE_PLACE))
+def test_one_place_for_each_job(needle):
+    where = sorted(str(p.relative_to(ROOT)) for _, p in _modules() if needle in p.read_text())
+    assert where == [ONE_PLACE[needle]], f"{needle!r} appears in {where}"

@@ -56,6 +56,7 @@ from .adapters import LOOKED_FOR, NeuronAdapter, count_steps, count_updates, def
 from .formats import SpikeFormat, classify_levels, integer_levels, is_dyadic, order_formats
 from .formulas import (FORMULAS, NEEDS_OUTPUT, OpCount, Operand, looks_synaptic, mul_count, op_name, sdpa_count,
                        sum_count)
+from .module_calls import ModuleCalls
 from .result import NeuronRecord, OpRecord, Profile
 
 # Module types whose MACs thop (and the tracking papers' "FLOPs") count.
@@ -425,7 +426,6 @@ class Profiler:
                 if isinstance(m, THOP_TYPES):
                     self.thop_modules.add(name)
         self._called: set[str] = set()
-        self._stack: list[str] = []
         self._ops: dict[tuple[str, str, str], OpRecord] = {}
         # (module, op) -> [calls, distinct operand-shape signatures (the first few)]
         self._uncounted: dict[tuple[str, str], list] = {}
@@ -445,10 +445,9 @@ class Profiler:
         self._watched: list[tuple[nn.Module, str]] = []  # (module, method) watched for bypasses
         self._off_format: dict[str, list] = {}           # neuron -> values seen outside its format
         self._unseen_warned: set[str] = set()
-        self._hooks: list = []
-        self._module_names: dict[int, str] = {}        # id(module) -> name, while installed
-        self._hooked_names: dict[int, str] = {}        # the same for modules with their own __call__
-        self._call_before = self._call_wrapper = None  # nn.Module.__call__ before / while installed
+        # which module is running (the module half of the operator tracer the mapper shares)
+        self._calls = ModuleCalls(self._named, self._enter_module, self._exit_module, self._abort_module)
+        self._stack = self._calls.stack
         self._mode: _CountingMode | None = None
         if not self.neuron_modules and spike_formats is None:
             warnings.warn(
@@ -458,70 +457,16 @@ class Profiler:
 
     # ------------------------------------------------------------------ hooks
     def _current(self) -> str:
-        return self._stack[-1] if self._stack else ""
+        stack = self._stack
+        return stack[-1] if stack else ""
 
     def _install(self) -> None:
-        # The module stack is kept by wrapping nn.Module.__call__ while profiling (modules told
-        # apart by identity; modules outside the model pass straight through). Forward hooks
-        # would do the same, but any hook, global or per module, sends every module call
-        # down torch's slow path with hooks (about 25 us a call: 16 ms of a tracker's 640
-        # module calls); the wrapper costs one Python call and keeps torch's fast path.
-        # A class that overrides __call__ never reaches the wrapper: its modules get a
-        # forward hook pair of their own instead.
-        self._module_names = {}
-        for name, m in self._named:
-            if type(m).__call__ is nn.Module.__call__:
-                self._module_names[id(m)] = name
-            else:
-                self._hooks.append(m.register_forward_pre_hook(self._hooked_pre))
-                self._hooks.append(m.register_forward_hook(self._hooked_post, always_call=True))
-        self._hooked_names = {id(m): name for name, m in self._named if id(m) not in self._module_names}
-        self._call_before = nn.Module.__call__
-        self._call_wrapper = self._module_call()
-        nn.Module.__call__ = self._call_wrapper
+        self._calls.install()
         for name, (module, adapter) in self.neuron_modules.items():
             for method in adapter.bypass_methods(module):
                 self._watch(name, module, adapter, method)
 
-    def _module_call(self):
-        names, pre, post, call = self._module_names, self._enter_module, self._exit_module, self._call_before
-        abort = self._abort_module
-
-        def __call__(module, *args, **kwargs):
-            name = names.get(id(module))
-            if name is None:
-                return call(module, *args, **kwargs)
-            pre(name, args, kwargs)
-            try:
-                out = call(module, *args, **kwargs)
-            except BaseException:
-                abort(name)
-                raise
-            post(name, args, out)
-            return out
-
-        return __call__
-
-    def _uninstall_call(self) -> None:
-        # restored only while ours is outermost; under a later wrapper (a profiler opened
-        # inside this one and not closed yet) ours stays and passes every module through,
-        # since _module_names is emptied
-        if self._call_wrapper is not None and nn.Module.__call__ is self._call_wrapper:
-            nn.Module.__call__ = self._call_before
-        self._call_before = self._call_wrapper = None
-
-    def _hooked_pre(self, module, args) -> None:
-        name = self._hooked_names.get(id(module))
-        if name is not None:
-            self._enter_module(name, args)
-
-    def _hooked_post(self, module, args, output) -> None:
-        name = self._hooked_names.get(id(module))
-        if name is not None:
-            self._exit_module(name, args, output)
-
     def _enter_module(self, name: str, args=(), kwargs=None) -> None:
-        self._stack.append(name)
         self._called.add(name)
         neuron = name in self.neuron_modules
         if neuron:
@@ -540,8 +485,6 @@ class Profiler:
                        for t in tree_flatten((args, kwargs or {}))[0])
 
     def _exit_module(self, name: str, args, output) -> None:
-        if self._stack and self._stack[-1] == name:
-            self._stack.pop()
         if self._quiet and self._quiet[0] == name:
             self._end_quiet()
         neuron = self.neuron_modules.get(name)
@@ -560,9 +503,7 @@ class Profiler:
             observer(output)
 
     def _abort_module(self, name: str) -> None:
-        """The module raised: leave it (stack, quiet guards), recording nothing."""
-        if self._stack and self._stack[-1] == name:
-            self._stack.pop()
+        """The module raised: leave it (quiet guards), recording nothing."""
         self._inside.discard(name)
         if self._quiet and self._quiet[0] == name:
             self._end_quiet()
@@ -925,17 +866,11 @@ class Profiler:
         self._spike_tags.clear()
         self._weight_tags.clear()
         self._value_cache.clear()
-        self._uninstall_call()
-        for h in self._hooks:
-            h.remove()
-        self._hooks.clear()
-        self._module_names.clear()   # (emptied, not replaced: a wrapper left installed reads it)
-        self._hooked_names.clear()
+        self._calls.remove()
         for module, method in self._watched:
             module.__dict__.pop(method, None)
         self._watched.clear()
         self._inside.clear()
-        self._stack.clear()
         self._weight_refs = []
         self.weight_storages = set()
 

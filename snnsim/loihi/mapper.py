@@ -65,6 +65,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from snnsim.counting.adapters import default_adapters
+from snnsim.counting.module_calls import ModuleCalls
 
 from .graded import FixedGradedNeuronMixin, decay_to_fixed, loihi_spec, neuron_kind
 
@@ -410,7 +411,9 @@ class _Tracer:
                 self.kinds[n] = "syn"
             elif _is_bn(m):
                 self.kinds[n] = "bn"
-        self.stack: List[str] = []
+        # which module is running: the module half of the operator tracer the Profiler shares
+        self.calls = ModuleCalls(self.modules.items(), self._enter, self._leave, self._abort)
+        self.stack = self.calls.stack
         self.opaque = 0
         self.branch = "search"
         self.layer_calls: Dict[str, List[dict]] = defaultdict(list)
@@ -419,8 +422,6 @@ class _Tracer:
         self.host: "OrderedDict[Tuple[str, str, tuple], dict]" = OrderedDict()
         self.readers: Dict[str, Set[str]] = defaultdict(set)     # layer -> host ops reading it
         self._pending: Dict[str, List[Set[tuple]]] = defaultdict(list)
-        self.hooks: list = []
-
 
     def format_of(self, name: str):
         """The spike format a neuron module's adapter declares (found once per module)."""
@@ -430,6 +431,7 @@ class _Tracer:
             adapter = next(a for a in self.adapters if a.matches(m))
             fmt = self._formats[name] = adapter.spike_format(m)
         return fmt
+
     def tags_of(self, t: torch.Tensor) -> Set[tuple]:
         g = self.tags.get(t)
         if g is not None:
@@ -449,61 +451,55 @@ class _Tracer:
                 self.readers[g[1]].add(f"{module or '<model>'}:{op}")
 
     def install(self) -> None:
-        for name, m in self.modules.items():
-            self.hooks.append(m.register_forward_pre_hook(self._pre(name)))
-            self.hooks.append(m.register_forward_hook(self._post(name), always_call=True))
+        self.calls.install()
 
     def remove(self) -> None:
-        for h in self.hooks:
-            h.remove()
-        self.hooks.clear()
+        self.calls.remove()
 
-    def _pre(self, name: str):
+    def _enter(self, name: str, args, kwargs) -> None:
         kind = self.kinds.get(name)
+        if kind is None:
+            return
+        self.opaque += 1                 # the checks below are not the model's operations
+        x = args[0] if args else None
+        tags = self.tags_of(x) if isinstance(x, torch.Tensor) else set()
+        if kind == "syn" and isinstance(x, torch.Tensor):
+            srcs = {g[1] for g in tags}
+            fits = bool(tags) and all(g[0] == "spike" for g in tags) and all(
+                self.format_of(n).fits(x) for n in srcs)
+            self._pending[name].append((tags, tuple(x.shape), fits))
+        else:
+            self._pending[name].append(tags)
 
-        def hook(module, args):
-            self.stack.append(name)
-            if kind is not None:
-                self.opaque += 1                 # the checks below are not the model's operations
-                x = args[0] if args else None
-                self._pending[name].append(self.tags_of(x) if isinstance(x, torch.Tensor) else set())
-                if kind == "syn" and isinstance(x, torch.Tensor):
-                    tags = self._pending[name][-1]
-                    srcs = {g[1] for g in tags}
-                    fits = bool(tags) and all(g[0] == "spike" for g in tags) and all(
-                        self.format_of(n).fits(x) for n in srcs)
-                    self._pending[name][-1] = (tags, tuple(x.shape), fits)
-        return hook
-
-    def _post(self, name: str):
-        kind = self.kinds.get(name)
-
-        def hook(module, args, output):
-            if self.stack and self.stack[-1] == name:
-                self.stack.pop()
-            if kind is None:
-                return
+    def _abort(self, name: str) -> None:
+        if self.kinds.get(name) is not None:
             self.opaque -= 1
-            pend = self._pending[name].pop()
-            out = output[0] if isinstance(output, (tuple, list)) else output
-            if kind == "syn":
-                tags, in_shape, fits = pend
-                self.layer_calls[name].append(dict(branch=self.branch, tags=tags, in_shape=in_shape,
-                                                   out_shape=tuple(out.shape), fits=fits))
-                self.tags[out] = frozenset({("layer", name)})
-            elif kind == "bn":
-                self.bn_calls[name].append(dict(branch=self.branch, tags=pend))
-                layers = {g for g in pend if g[0] == "layer"}
-                if len(pend) == 1 and len(layers) == 1:
-                    self.tags[out] = frozenset(pend)
-                else:
-                    dyn = {g for g in pend if g[0] != "param"}
-                    self.record_host(name, "batch_norm", dyn)
-                    self.tags[out] = frozenset({("host", name, "batch_norm")})
+            self._pending[name].pop()
+
+    def _leave(self, name: str, args, output) -> None:
+        kind = self.kinds.get(name)
+        if kind is None:
+            return
+        self.opaque -= 1
+        pend = self._pending[name].pop()
+        out = output[0] if isinstance(output, (tuple, list)) else output
+        if kind == "syn":
+            tags, in_shape, fits = pend
+            self.layer_calls[name].append(dict(branch=self.branch, tags=tags, in_shape=in_shape,
+                                               out_shape=tuple(out.shape), fits=fits))
+            self.tags[out] = frozenset({("layer", name)})
+        elif kind == "bn":
+            self.bn_calls[name].append(dict(branch=self.branch, tags=pend))
+            layers = {g for g in pend if g[0] == "layer"}
+            if len(pend) == 1 and len(layers) == 1:
+                self.tags[out] = frozenset(pend)
             else:
-                self.neuron_calls[name].append(dict(branch=self.branch, tags=pend, shape=tuple(out.shape)))
-                self.tags[out] = frozenset({("spike", name)})
-        return hook
+                dyn = {g for g in pend if g[0] != "param"}
+                self.record_host(name, "batch_norm", dyn)
+                self.tags[out] = frozenset({("host", name, "batch_norm")})
+        else:
+            self.neuron_calls[name].append(dict(branch=self.branch, tags=pend, shape=tuple(out.shape)))
+            self.tags[out] = frozenset({("spike", name)})
 
 
 def _drive(model: nn.Module, tracer: _Tracer, source: str) -> Dict[str, Tuple[int, ...]]:
