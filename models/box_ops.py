@@ -7,19 +7,33 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["box_iou", "nms_indices"]
+__all__ = ["box_iou", "box_iou_paired", "nms_indices"]
+
+
+def _area(b: torch.Tensor) -> torch.Tensor:
+    return (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of xyxy boxes a [..., 4] and b [..., 4], broadcast against each other (0 where the
+    union is 0). Areas are taken before broadcasting, so a [N, 1, 4] x [1, M, 4] call computes
+    N + M of them, not N * M."""
+    lt = torch.maximum(a[..., :2], b[..., :2])
+    rb = torch.minimum(a[..., 2:], b[..., 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    union = _area(a) + _area(b) - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """IoU matrix of xyxy boxes a [N, 4] and b [M, 4] -> [N, M] (0 where the union is 0)."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+    return _iou(a[:, None, :], b[None, :, :])
+
+
+def box_iou_paired(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of a[i] with b[i] for xyxy boxes of equal shape [N, 4] -> [N]."""
+    return _iou(a, b)
 
 
 def nms_indices(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, block: int = 512) -> torch.Tensor:

@@ -1,9 +1,9 @@
 """Axis-aligned box utilities: the one IoU and NMS of snnsim (the detector's post-processing,
 the MOT association and metrics, the SOT metrics and the Loihi fidelity check all use these).
 
-The core (`box_iou`, `nms_indices`) is torch and lives with the detector that needs it
+The core (`box_iou`, `box_iou_paired`, `nms_indices`) is torch and lives with the detector that needs it
 (`snnsim.models.box_ops`: models never import tracking); the numpy entry points here
-(`iou_matrix`, `nms`: float64, vectorised over the leading axes) run the same code on
+(`iou_matrix`, `iou_paired`, `nms`: float64, vectorised over the leading axes) run the same code on
 float64 tensors. torchvision.ops has both, but torchvision is not installed beside the CPU
 torch (requirements.lock), so they are written once.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnsim.models.box_ops import box_iou, nms_indices
+from snnsim.models.box_ops import box_iou, box_iou_paired, nms_indices
 
 __all__ = [
     "as_boxes", "xywh_to_xyxy", "xyxy_to_xywh", "xyxy_to_cxcywh", "cxcywh_to_xyxy",
@@ -102,13 +102,8 @@ def iou_paired(a_xyxy, b_xyxy) -> np.ndarray:
     a, b = as_boxes(a_xyxy), as_boxes(b_xyxy)
     if a.shape != b.shape:
         raise ValueError(f"iou_paired needs equal shapes, got {a.shape} and {b.shape}")
-    iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    union = box_area(a) + box_area(b) - inter
-    out = np.zeros(len(a))
-    ok = np.isfinite(inter) & np.isfinite(union) & (union > 0)
-    out[ok] = inter[ok] / union[ok]
+    out = box_iou_paired(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    out[~np.isfinite(out)] = 0.0      # inf - inf and inf / inf in boxes that are not finite
     return out
 
 
