@@ -24,6 +24,16 @@ def _label(hw: str, est: str) -> str:
     return f"{hw} / {est}"
 
 
+def _profile_labels(rows: pd.DataFrame) -> list[str]:
+    """The profile / estimator label of each row."""
+    return [_label(h, e) for h, e in zip(rows["hardware"], rows["estimator"])]
+
+
+def _distinct_profile_labels(rows: pd.DataFrame) -> list[str]:
+    """The label of each (hardware, estimator) pair in ``rows``, once, in first-seen order."""
+    return [_label(h, e) for h, e in dict.fromkeys(zip(rows["hardware"], rows["estimator"]))]
+
+
 def _log_axis(values, title: str, fmt=fmt_energy) -> dict:
     """A log axis with ticks at 1-2-5 x 10^k inside the data's range, labelled like the
     report's tables (fmt), instead of plotly's crowded minor labels."""
@@ -52,7 +62,7 @@ def energy_by_profile(headline: pd.DataFrame, title: str = "") -> go.Figure | No
     pass beside it."""
     if len(headline) == 0:
         return None
-    labels = [_label(h, e) for h, e in zip(headline["hardware"], headline["estimator"])]
+    labels = _profile_labels(headline)
     fig = go.Figure()
     for col, name, colour in (("joules_per_frame", "per tracking frame", "#4c78a8"),
                               ("joules_template_pass", "template pass", "#bab0ac")):
@@ -131,13 +141,12 @@ def type_share(shares: pd.DataFrame) -> go.Figure | None:
     """Share of the tracking frame's energy by module type, per profile / estimator."""
     if len(shares) == 0:
         return None
-    labels = [_label(h, e) for h, e in dict.fromkeys(zip(shares["hardware"], shares["estimator"]))]
     fig = go.Figure()
     for mtype, g in shares.groupby("module_type", sort=False):
-        lab = [_label(h, e) for h, e in zip(g["hardware"], g["estimator"])]
-        fig.add_bar(y=lab, x=g["share"] * 100, name=mtype, orientation="h",
+        fig.add_bar(y=_profile_labels(g), x=g["share"] * 100, name=mtype, orientation="h",
                     customdata=g["total_J"], hovertemplate="%{y}<br>" + mtype +
                     ": %{x:.1f}% (%{customdata:.3s}J)<extra></extra>")
+    labels = _distinct_profile_labels(shares)
     fig.update_layout(**_LAYOUT, barmode="stack", height=160 + 28 * len(labels),
                       title="Share of the per-frame energy by module type",
                       xaxis=dict(title="% of the frame's energy", range=[0, 100]),
@@ -251,16 +260,15 @@ def compare_energy(comp: pd.DataFrame) -> go.Figure | None:
     """Energy per frame, models side by side under every profile / estimator (log scale)."""
     if len(comp) == 0:
         return None
-    labels = [_label(h, e) for h, e in dict.fromkeys(zip(comp["hardware"], comp["estimator"]))]
+    labels = _distinct_profile_labels(comp)
     fig = go.Figure()
     for model, g in comp.groupby("model", sort=False):
         y = [v if ok else None for v, ok in zip(g["joules_per_frame"], g["applicable"])]
-        fig.add_bar(x=[_label(h, e) for h, e in zip(g["hardware"], g["estimator"])], y=y,
+        fig.add_bar(x=_profile_labels(g), y=y,
                     name=f"{model} ({g['kind'].iloc[0]})", text=[fmt_energy(v) if v else "n/a" for v in y],
                     hovertemplate="%{x}<br>%{text}<extra>" + model + "</extra>")
-    na = [lab for lab in labels
-          if comp.loc[[_label(h, e) == lab for h, e in zip(comp["hardware"], comp["estimator"])], "applicable"].eq(
-              False).all()]
+    row_labels = _profile_labels(comp)
+    na = [lab for lab in labels if comp.loc[[r == lab for r in row_labels], "applicable"].eq(False).all()]
     fig.update_layout(**_LAYOUT, barmode="group", height=520,
                       title="Energy per tracking frame: models x hardware profiles x estimators",
                       yaxis=_log_axis(comp["joules_per_frame"], "energy per frame (log scale)"),
@@ -277,7 +285,7 @@ def ratio_bars(ratios: pd.DataFrame) -> go.Figure | None:
         return None
     fig = go.Figure()
     for (snn, ann), g in ok.groupby(["snn", "ann"], sort=False):
-        fig.add_bar(x=[_label(h, e) for h, e in zip(g["hardware"], g["estimator"])], y=g["ratio"],
+        fig.add_bar(x=_profile_labels(g), y=g["ratio"],
                     name=f"{snn} / {ann}", text=[fmt_ratio(r) for r in g["ratio"]], textposition="outside",
                     hovertemplate="%{x}<br>ratio %{text}<extra>" + f"{snn} / {ann}" + "</extra>")
     fig.add_hline(y=1, line_dash="dash", line_color="#888", annotation_text="same energy",

@@ -119,20 +119,13 @@ def _number(v: Any) -> Any:
     return v
 
 
-class Constant(_Strict):
-    """One cited number."""
+class _ValueWithUnit(_Strict):
+    """A number and its unit (from `units.UNITS`): what `Constant` and `Quantity` share."""
 
     value: float
     unit: str
-    source: str = Field(min_length=1)
 
     _value_is_number = field_validator("value", mode="before")(_number)
-    status: Literal["measured", "specified", "simulated", "derived", "assumed"]
-    note: Optional[str] = None
-
-    @property
-    def dimension(self) -> str:
-        return U.UNITS[self.unit][0]
 
     @property
     def si(self) -> float:
@@ -140,17 +133,20 @@ class Constant(_Strict):
         return U.to_si(self.value, self.unit)
 
 
-class Quantity(_Strict):
-    """A value with a unit and no citation of its own (the size of an SRAM energy point)."""
+class Constant(_ValueWithUnit):
+    """One cited number."""
 
-    value: float
-    unit: str
-
-    _value_is_number = field_validator("value", mode="before")(_number)
+    source: str = Field(min_length=1)
+    status: Literal["measured", "specified", "simulated", "derived", "assumed"]
+    note: Optional[str] = None
 
     @property
-    def si(self) -> float:
-        return U.to_si(self.value, self.unit)
+    def dimension(self) -> str:
+        return U.UNITS[self.unit][0]
+
+
+class Quantity(_ValueWithUnit):
+    """A value with a unit and no citation of its own (the size of an SRAM energy point)."""
 
 
 class SramPoint(_Strict):
@@ -281,7 +277,7 @@ class HardwareProfile(_Strict):
         def add(name: str, c: Constant) -> None:
             dim = c.dimension
             rows.append({"name": name, "value": c.value, "unit": c.unit, "si_value": c.si,
-                         "si_unit": U.DIMENSIONS[dim][0], "status": c.status,
+                         "si_unit": U.DIMENSIONS[dim].si_unit, "status": c.status,
                          "source": c.source, "note": c.note or ""})
 
         for name, c in self.constants.items():
@@ -389,12 +385,12 @@ def _check_constant(src: str, field: str, c: Constant, dimension: str | None,
     if dimension is not None and dim != dimension:
         accepted = ", ".join(U.units_of(dimension))
         _fail(src, f"{field}.unit",
-              f"'{c.unit}' is {U.DIMENSIONS[dim][1]} unit but {what or field} is "
-              f"{U.DIMENSIONS[dimension][1]} (use one of: {accepted})")
+              f"'{c.unit}' is {U.DIMENSIONS[dim].measures} unit but {what or field} is "
+              f"{U.DIMENSIONS[dimension].measures} (use one of: {accepted})")
     if not math.isfinite(c.value):
         _fail(src, f"{field}.value", f"must be a finite number, got {c.value!r}")
     if c.value <= 0:
-        noun = "energy" if dim == "energy" else U.DIMENSIONS[dim][1].split(" ", 1)[1]
+        noun = "energy" if dim == "energy" else U.DIMENSIONS[dim].measures.split(" ", 1)[1]
         _fail(src, f"{field}.value", f"{noun} must be > 0, got {c.value:g}")
     if dim == "ratio" and c.si > 1:
         _fail(src, f"{field}.value", f"a fraction must be <= 1 (100 %), got {c.value:g} {c.unit}")

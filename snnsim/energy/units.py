@@ -11,17 +11,25 @@ profiles write them as KiB / MiB. Bandwidths (`GB/s`) are decimal, as vendors qu
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
-# dimension -> (SI unit, what it measures)
-DIMENSIONS: dict[str, tuple[str, str]] = {
-    "energy": ("J", "an energy"),
-    "power": ("W", "a power"),
-    "rate": ("ops/s", "a compute rate"),
-    "bandwidth": ("B/s", "a bandwidth"),
-    "memory": ("B", "a memory size"),
-    "count": ("", "a count"),
-    "ratio": ("", "a fraction"),
-    "efficiency": ("ops/J", "an energy efficiency"),
+
+class Dimension(NamedTuple):
+    """A dimension's SI unit and what it measures (a tuple, so ``DIMENSIONS[d][0]`` still works)."""
+
+    si_unit: str   # "" for plain numbers
+    measures: str  # with its article, for messages: "an energy"
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    "energy": Dimension("J", "an energy"),
+    "power": Dimension("W", "a power"),
+    "rate": Dimension("ops/s", "a compute rate"),
+    "bandwidth": Dimension("B/s", "a bandwidth"),
+    "memory": Dimension("B", "a memory size"),
+    "count": Dimension("", "a count"),
+    "ratio": Dimension("", "a fraction"),
+    "efficiency": Dimension("ops/J", "an energy efficiency"),
 }
 
 # unit -> (dimension, factor to SI)
@@ -89,7 +97,7 @@ def to_si(value: float, unit: str) -> float:
 
 def format_si(value: float, dimension: str) -> str:
     """A short human string of an SI value (1.2e-11 J -> '12 pJ')."""
-    si_unit = DIMENSIONS[dimension][0]
+    si_unit = DIMENSIONS[dimension].si_unit
     if dimension in ("count", "ratio"):
         return f"{value:g}"
     if value == 0 or not math.isfinite(value):

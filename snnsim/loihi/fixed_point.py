@@ -382,66 +382,60 @@ def conv_lava(x: torch.Tensor, weight_lava: torch.Tensor, stride: Any = 1, paddi
 # One compiled pass over flat arrays, in place: ``u``, ``v`` int32 state of B * N neurons,
 # ``a`` the input (any numeric dtype holding integers), ``bias`` int64 of N, ``s`` bool
 # spikes; the new u, v, s are also written to the record rows ``ur``, ``vr``, ``sr``. Two
-# branch-free specialisations (numba vectorises them; a runtime flag in the loop would not).
-def _lif_fused_fast_py(u, v, a, bias, fu, fv, vth, s, ur, vr, sr):  # pragma: no cover - numba
-    """No int32 emulation: valid where :meth:`LIFPopulation.fast_ok` holds."""
-    M = 8388608
-    N = bias.shape[0]
-    B = u.shape[0] // N
-    for b in range(B):
-        o = b * N
-        for j in range(N):
-            i = o + j
-            x = np.int64(u[i]) * fu
-            q = np.abs(x) >> 12
-            d = (q if x >= 0 else -q) + (np.int64(a[i]) << 6)
-            d = d - 2 * M if d > M else d
-            d = d + 2 * M if d <= -M else d
-            y = np.int64(v[i]) * fv
-            r = np.abs(y) >> 12
-            e = (r if y >= 0 else -r) + d + bias[j]
-            e = min(max(e, -(M - 1)), M - 1)
-            sp = e > vth
-            e = 0 if sp else e
-            u[i] = d
-            v[i] = e
-            s[i] = sp
-            ur[i] = d
-            vr[i] = e
-            sr[i] = sp
+# branch-free specialisations (numba vectorises them; a runtime flag in the loop would not),
+# made from one source: ``exact_int32`` is closed over, and numba compiles a closed-over value
+# as a constant, so each kernel keeps only its own branch. numba's cache keys a closure by its
+# cell values as well as its code, so the two kernels cache apart.
+def _lif_fused_py(exact_int32: bool):
+    """The fused LIF kernel as plain Python for numba. ``exact_int32``: with lava's int32
+    wraps (np.int32 casts, int32 shift and additions); without them it is valid only where
+    :meth:`LIFPopulation.fast_ok` holds."""
+
+    def lif_fused(u, v, a, bias, fu, fv, vth, s, ur, vr, sr):  # pragma: no cover - numba
+        M = 8388608     # 2**23: u wraps to 24 bits, v saturates at +-(M - 1)
+        H = 2147483648  # 2**31 and 2**32 - 1: ((x + H) & W) - H is x wrapped to int32
+        W = 4294967295
+        N = bias.shape[0]
+        B = u.shape[0] // N
+        for b in range(B):
+            o = b * N
+            for j in range(N):
+                i = o + j
+                x = np.int64(u[i]) * fu
+                q = np.abs(x) >> 12
+                d = q if x >= 0 else -q
+                act = np.int64(a[i]) << 6
+                if exact_int32:
+                    d = ((d + H) & W) - H
+                    act = ((act + H) & W) - H
+                    d = ((d + act + H) & W) - H
+                else:
+                    d = d + act
+                d = d - 2 * M if d > M else d
+                d = d + 2 * M if d <= -M else d
+                y = np.int64(v[i]) * fv
+                r = np.abs(y) >> 12
+                e = r if y >= 0 else -r
+                if exact_int32:
+                    e = ((e + H) & W) - H
+                    e = ((e + d + bias[j] + H) & W) - H
+                else:
+                    e = e + d + bias[j]
+                e = min(max(e, -(M - 1)), M - 1)
+                sp = e > vth
+                e = 0 if sp else e
+                u[i] = d
+                v[i] = e
+                s[i] = sp
+                ur[i] = d
+                vr[i] = e
+                sr[i] = sp
+
+    return lif_fused
 
 
-def _lif_fused_exact_py(u, v, a, bias, fu, fv, vth, s, ur, vr, sr):  # pragma: no cover - numba
-    """With lava's int32 wraps (np.int32 casts, int32 shift and additions)."""
-    M = 8388608
-    H = 2147483648
-    W = 4294967295
-    N = bias.shape[0]
-    B = u.shape[0] // N
-    for b in range(B):
-        o = b * N
-        for j in range(N):
-            i = o + j
-            x = np.int64(u[i]) * fu
-            q = np.abs(x) >> 12
-            d = (((q if x >= 0 else -q) + H) & W) - H
-            act = (((np.int64(a[i]) << 6) + H) & W) - H
-            d = ((d + act + H) & W) - H
-            d = d - 2 * M if d > M else d
-            d = d + 2 * M if d <= -M else d
-            y = np.int64(v[i]) * fv
-            r = np.abs(y) >> 12
-            e = (((r if y >= 0 else -r) + H) & W) - H
-            e = ((e + d + bias[j] + H) & W) - H
-            e = min(max(e, -(M - 1)), M - 1)
-            sp = e > vth
-            e = 0 if sp else e
-            u[i] = d
-            v[i] = e
-            s[i] = sp
-            ur[i] = d
-            vr[i] = e
-            sr[i] = sp
+_lif_fused_fast_py = _lif_fused_py(exact_int32=False)
+_lif_fused_exact_py = _lif_fused_py(exact_int32=True)
 
 
 def numba_compile(*functions: Any, **options: Any) -> tuple | None:

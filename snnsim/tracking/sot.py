@@ -225,6 +225,8 @@ class SOTRuntime:
     settings and implement ``_decode`` (network output -> normalised crop box, score)."""
 
     family = ""
+    # Crop settings default to the OSTrack-family test code (SeqTrack's ``sample_target``: both
+    # crops sqrt(w h) x 4.0, origin rounded, zero padding); a family sets what it does differently.
     template_factor = 4.0
     search_factor = 4.0
     origin = "round"
@@ -342,11 +344,7 @@ class SpikeTrackRuntime(SOTRuntime):
     box, the oldest non-initial one dropped, and the template branch re-run on the stack.
     Published: interval 25, threshold 0.7 (LaSOT 40, 0.8)."""
 
-    family = "spiketrack"
-    template_factor = 4.0
-    search_factor = 4.0
-    origin = "round"
-    published_pad = "zero"
+    family = "spiketrack"  # crop settings: SOTRuntime's OSTrack-family defaults
 
     def __init__(self, model, meter: Meter | None = None, pad: str = "published",
                  update_interval: int = 25, update_threshold: float = 0.7, window: bool = True):
@@ -390,10 +388,7 @@ class AsymTrackRuntime(SOTRuntime):
     so ``score`` is None."""
 
     family = "asymtrack"
-    template_factor = 2.0
-    search_factor = 4.0
-    origin = "round"
-    published_pad = "zero"
+    template_factor = 2.0  # the rest of the crop settings: SOTRuntime's OSTrack-family defaults
 
     def _input_sizes(self, model) -> tuple[int, int]:
         return int(model.cfg.template_size), int(model.cfg.search_size)
