@@ -19,6 +19,14 @@ class TrackerNet(nn.Module):
     kind: str = "ann"         # "spiking" or "ann"
     timesteps: int = 1        # T of the spiking template branch (1 for ANNs)
     golden_gain: float = 1.0  # gain the golden fixtures use for this family
+    # where the weights came from, {source, path, sha256, trained, note}: set once, by
+    # build_model or the builder that loads shipped weights (registry.weights_record)
+    weights_info: dict | None = None
+
+    @property
+    def weights_source(self) -> str:
+        """One line on where the weights came from: the provenance record's note."""
+        return self.weights_info["note"] if self.weights_info else "unknown"
 
     def example_inputs(self, source: str = "random", batch: int = 1) -> dict[str, torch.Tensor | None]:
         """{'template': tensor or None, 'search': tensor} at the model's native sizes.

@@ -75,20 +75,18 @@ def build_model(name: str, weights: str | None = None) -> nn.Module:
         kwargs["weights"] = None  # the caller chose the weights: the builder loads no default
     model = builder(**kwargs)
     model.registry_name = name
-    if weights is None and getattr(model, "weights_source", None):
-        pass  # the builder loaded the model's shipped default weights and said so (weights_info too)
+    if weights is None and getattr(model, "weights_info", None):
+        pass  # the builder loaded the model's shipped default weights and said so
     elif weights in (None, "random"):
-        model.weights_source = "random (untrained initialisation)"
-        model.weights_info = weights_record("random", note=model.weights_source)
+        model.weights_info = weights_record("random", note="random (untrained initialisation)")
     elif weights == "golden":
         model.load_golden()
-        model.weights_source = f"golden (deterministic fixture weights, gain {model.golden_gain})"
-        model.weights_info = weights_record("golden", note=model.weights_source)
+        model.weights_info = weights_record(
+            "golden", note=f"golden (deterministic fixture weights, gain {model.golden_gain})")
     else:
         from .checkpoint import load_checkpoint
 
         load_checkpoint(model, weights)
-        model.weights_source = f"checkpoint {weights}"
         model.weights_info = weights_record(
             "checkpoint", weights, trained=True,
             note=f"checkpoint {weights} (how it was trained is not recorded)")
@@ -119,5 +117,4 @@ def weights_info(model) -> dict:
     info = getattr(model, "weights_info", None)
     if info is not None:
         return dict(info)
-    return {"source": "unknown", "path": None, "sha256": None, "trained": False,
-            "note": str(getattr(model, "weights_source", "unknown"))}
+    return {"source": "unknown", "path": None, "sha256": None, "trained": False, "note": "unknown"}

@@ -118,7 +118,6 @@ def _load(model: nn.Module, weights, default: Path, source: str):
     from .registry import weights_record
 
     load_checkpoint(model, path)
-    model.weights_source = source if weights == "default" else f"checkpoint {path}"
     model.weights_info = weights_record("default", path, trained=True, note=source) if weights == "default" else \
         weights_record("checkpoint", path, trained=True,
                        note=f"checkpoint {path} (how it was trained is not recorded)")
@@ -133,7 +132,7 @@ def build_spiketrack_tiny_ann(weights: str | Path | None = "default") -> SpikeTr
 
 def build_spiketrack_tiny(weights: str | Path | None = "default") -> SpikeTrackTiny:
     """The reduced SpikeTrack. weights='default' loads the shipped trained checkpoint
-    (models/weights/spiketrack_tiny.pt) when it is present and sets `weights_source`; when it
+    (models/weights/spiketrack_tiny.pt) when it is present and records it in `weights_info`; when it
     is absent the model stays at its untrained initialisation (the registry then reports
     random weights). weights=None never loads; a path loads that checkpoint strictly."""
     return _load(SpikeTrackTiny(), weights, WEIGHTS_PATH, WEIGHTS_SOURCE)

@@ -138,7 +138,7 @@ def _run_model(name: str, weights: str, frames: int, hardware: list[str], captur
     with _progress(frames, f"{name}: frames", quiet) as bar:
         tp = profile_tracker(model, source=source, frames=frames, progress=bar.update, sequence=sequence,
                              capture=spike_capture)
-    if tp.weights_record["source"] == "random" or (source == "random" and sequence is None):
+    if tp.weights["source"] == "random" or (source == "random" and sequence is None):
         tp.notes.append(f"Random weights and inputs are drawn after torch.manual_seed({SEED}), so a rerun gives "
                         "the same counts.")
     summary, layers = price_tracker(tp, hardware, command)

@@ -114,7 +114,8 @@ def test_spiking_template_updates_are_charged(sot_seq, tmp_path):
 
     torch.manual_seed(0)
     model = SpikeTrack(TinySpikeTrackConfig("t3", TINY_CONFIG.dims, 64, 3, 128)).eval()
-    model.weights_source = "random (untrained initialisation)"
+    model.weights_info = {"source": "random", "path": None, "sha256": None, "trained": False,
+                          "note": "random (untrained initialisation)"}
     s = track_sequence(model, sot_seq, tmp_path / "t3", hardware=[HW], update_interval=2, update_threshold=-1.0)
     assert s["template_frames"] == [0, 2]
     rows = _rows(tmp_path / "t3" / "per_frame.csv")

@@ -210,6 +210,13 @@ def _segment_check(seg, mapping, result, backend: str) -> Dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- report
+def _lava_check_sentence(lv: Dict[str, Any]) -> str:
+    """The report's sentence on the lava-nc run of the segment (``segment['lava']``)."""
+    first = f" (first difference: {lv['first_difference']})" if lv.get("first_difference") else ""
+    return (f"lava-nc backend ({lv['run_config']}): bit-exact with the emulator on {lv['compared']}: "
+            f"{lv['bit_exact_vs_emulator']}{first}.")
+
+
 def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: Dict[str, Any]):
     """report.md / report.html of the job, through analysis' one report writer (Doc)."""
     from snnsim.analysis.report import Doc
@@ -285,10 +292,7 @@ def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: 
               f"Each frame is held {seg['hold_steps_per_frame']} steps ({seg['timing_note']}). Lava-timed emulator "
               f"settled spikes equal the model-level fixed-point run: {seg['settled_equals_model_level_fixed_point']}.")
         if "lava" in seg:
-            lv = seg["lava"]
-            doc.p(f"lava-nc backend ({lv['run_config']}): bit-exact with the emulator on {lv['compared']}: "
-                  f"{lv['bit_exact_vs_emulator']}"
-                  + (f" (first difference: {lv['first_difference']})" if lv.get("first_difference") else "") + ".")
+            doc.p(_lava_check_sentence(seg["lava"]))
         else:
             doc.p("Run with `--backend lava` to check the same segment in lava-nc.")
     else:
@@ -439,7 +443,7 @@ def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp, h
     seconds = time.perf_counter() - t_start
     summary = _core(model, net, source, frames, fid, energy, hardware)
     summary.update({
-        "weights_source": mapping.weights, "backend": backend,
+        "backend": backend,
         "mapping": mapping.summary(),
         "cores": resources["cores"], "chips": resources["chips"], "residual_mapping": resources["recommended"],
         "fidelity": fid.summary, "segment": segment,

@@ -66,6 +66,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from snnsim.counting.adapters import default_adapters
 from snnsim.counting.module_calls import ModuleCalls
+from snnsim.models.registry import weights_info
 
 from .graded import FixedGradedNeuronMixin, decay_to_fixed, loihi_spec, neuron_kind
 
@@ -237,7 +238,7 @@ class HostOp:
 @dataclass
 class LoihiMapping:
     model: str
-    weights: str
+    weights: Dict[str, Any]                   # provenance record (models.registry.weights_info)
     layers: "OrderedDict[str, LayerSpec]"
     sites: "OrderedDict[str, SiteSpec]"
     host_ops: List[HostOp]
@@ -793,7 +794,7 @@ def map_model(model: nn.Module, source: str = "golden", name: Optional[str] = No
                                branches=dict(rec["branches"])))
     T = max([max(s.timesteps.values() or [1]) for s in sites.values()] or [1])
     return LoihiMapping(model=name or getattr(model, "registry_name", type(model).__name__),
-                        weights=str(getattr(model, "weights_source", "unknown")), layers=layers, sites=sites,
+                        weights=weights_info(model), layers=layers, sites=sites,
                         host_ops=host_ops, bn_folded=bn_folded, groups=groups, timesteps=T,
                         input_shapes=input_shapes, notes=notes)
 

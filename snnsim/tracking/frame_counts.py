@@ -88,13 +88,12 @@ class TrackerProfile:
     model: str
     kind: str
     params: int
-    weights: str
+    weights: dict                        # {source, path, sha256, trained, note} (models.registry.weights_info)
     inputs: dict
     timesteps: int
     aggregate: FrameAggregate
     template: Profile | None
     notes: list[str] = field(default_factory=list)
-    weights_record: dict | None = None   # {source, path, sha256, trained, note} (models.registry.weights_info)
     capture: Any = None                  # snnsim.pipeline.capture.Capture of the counted passes, or None
 
     @property
@@ -196,10 +195,8 @@ class TrackerProfile:
         profile's own sections."""
         from snnsim.pipeline.summary import core_summary
 
-        weights = self.weights_record or {"source": "unknown", "path": None, "sha256": None, "trained": False,
-                                          "note": str(self.weights)}
         summary = core_summary(
-            command, model=self.model, kind=self.kind, weights=weights, input=self.inputs,
+            command, model=self.model, kind=self.kind, weights=self.weights, input=self.inputs,
             timesteps=self.timesteps, frames=self.aggregate.n, totals=self.totals, template=self.template_totals,
             template_passes=1 if self.template is not None else 0, thop_macs=self.thop_macs,
             energy=energy or {}, energy_template=energy_template, uncounted=self.uncounted,
@@ -332,14 +329,13 @@ def profile_tracker(model, source: str = "random", frames: int = 1, progress=Non
     from snnsim.models.registry import weights_info
 
     notes = []
-    weights = getattr(model, "weights_source", "unknown")
     record = weights_info(model)
     if not record["trained"]:
         notes.append(f"Weights are untrained ({record['source']}): firing rates and spike-driven energy are not "
                      "those of a trained model.")
     return TrackerProfile(
-        model=name, kind=model.kind, params=count_params(model), weights=weights,
+        model=name, kind=model.kind, params=count_params(model), weights=record,
         inputs={**inputs, **({"template": list(template.shape)} if template is not None else {}),
                 "search": search_shape},
-        timesteps=model.timesteps, aggregate=agg, template=tpl, notes=notes, weights_record=record,
+        timesteps=model.timesteps, aggregate=agg, template=tpl, notes=notes,
         capture=capture.finish() if capture is not None else None)
