@@ -152,3 +152,24 @@ def test_profile_runs_each_pass_once_and_maps_spikes_in_it(tmp_path, monkeypatch
     for p in meta["passes"]:
         rows = mine[(mine["branch"] == p["branch"]) & (mine["call"] == p["call"])]
         assert p["spikes"] == int(round(rows["spikes"].sum())) > 0
+
+
+def test_uncounted_calls_are_summed_over_every_pass():
+    """uncounted[] means the same in every command: one row per (module, op), calls summed over
+    the passes folded in (a template pass and two frames here), the first few shapes."""
+    import pandas as pd
+
+    from snnsim.counting.result import MAX_UNCOUNTED_SHAPES, UncountedTally
+
+    tally = UncountedTally()
+    template = pd.DataFrame([{"module": "head", "op": "cdist", "calls": 3, "shapes": "1x4, 4x4"}])
+    frame = pd.DataFrame([{"module": "head", "op": "cdist", "calls": 2, "shapes": "1x4, 4x4; 2x4, 4x4"},
+                          {"module": "neck", "op": "fft_r2c", "calls": 1, "shapes": "8"}])
+    for table in (template, frame, frame):
+        tally.add(table)
+    rows = {(r["module"], r["op"]): r for r in tally.rows()}
+    assert rows[("head", "cdist")]["calls"] == 3 + 2 + 2 and rows[("neck", "fft_r2c")]["calls"] == 2
+    assert rows[("head", "cdist")]["shapes"] == "1x4, 4x4; 2x4, 4x4" and len(tally) == 2
+    many = pd.DataFrame([{"module": "m", "op": "o", "calls": 1, "shapes": "; ".join(f"{i}" for i in range(9))}])
+    tally.add(many)
+    assert len([r for r in tally.rows() if r["op"] == "o"][0]["shapes"].split("; ")) == MAX_UNCOUNTED_SHAPES

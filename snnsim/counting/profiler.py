@@ -57,7 +57,7 @@ from .formats import SpikeFormat, classify_levels, integer_levels, is_dyadic, or
 from .formulas import (FORMULAS, NEEDS_OUTPUT, OpCount, Operand, looks_synaptic, mul_count, op_name, sdpa_count,
                        sum_count)
 from .module_calls import ModuleCalls
-from .result import NeuronRecord, OpRecord, Profile
+from .result import MAX_UNCOUNTED_SHAPES, NeuronRecord, OpRecord, Profile
 
 # Module types whose MACs thop (and the tracking papers' "FLOPs") count.
 THOP_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
@@ -820,7 +820,7 @@ class Profiler:
         """List an operator that ran without a formula, with its calls and (a few) operand shapes."""
         entry = self._uncounted.setdefault((module, op_name(func)), [0, []])
         entry[0] += 1
-        if len(entry[1]) < 3:
+        if len(entry[1]) < MAX_UNCOUNTED_SHAPES:
             shapes = _shapes(args, kwargs)
             if shapes not in entry[1]:
                 entry[1].append(shapes)

@@ -34,6 +34,33 @@ LAYER_COLUMNS = ["module", "module_type", "op", "kind", "operands", "calls", *CO
 NEURON_COLUMNS = ["module", "module_type", "framework", "order", "call", "t", "shape", "neurons", "spikes",
                   "spike_mass", "firing_rate", "mean_level", "mean_value", "levels", "quantum", "spiking"]
 UNCOUNTED_COLUMNS = ["module", "op", "calls", "shapes"]
+MAX_UNCOUNTED_SHAPES = 3   # operand-shape signatures kept per uncounted operator (a hint, not a census)
+
+
+class UncountedTally:
+    """The uncounted operators of a whole run, one meaning in every command: one row per
+    (module, op), ``calls`` summed over every counted pass folded in (tracking frames and
+    template passes alike), ``shapes`` the first few distinct operand-shape signatures. Memory
+    is bounded by the number of distinct operators, not by the frames."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], dict] = {}
+
+    def add(self, uncounted: pd.DataFrame) -> None:
+        """Fold one pass's uncounted table (Profile.uncounted) in."""
+        for row in uncounted.to_dict(orient="records"):
+            entry = self._rows.setdefault((row["module"], row["op"]),
+                                          {"module": row["module"], "op": row["op"], "calls": 0, "shapes": []})
+            entry["calls"] += int(row["calls"])
+            for shape in str(row.get("shapes") or "").split("; "):
+                if shape and shape not in entry["shapes"] and len(entry["shapes"]) < MAX_UNCOUNTED_SHAPES:
+                    entry["shapes"].append(shape)
+
+    def rows(self) -> list[dict]:
+        return [{**e, "shapes": "; ".join(e["shapes"])} for e in self._rows.values()]
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 @dataclass

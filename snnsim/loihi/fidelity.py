@@ -40,6 +40,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from snnsim.counting.result import UncountedTally
 from snnsim.energy.frames import FrameMean
 from snnsim.tracking.boxes import iou_xywh
 
@@ -413,7 +414,9 @@ def _run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: 
     rows = FrameRows()
     iou, errors = _Stat(), {k: _Stat() for k in _ERROR_KEYS}
     fixed_counts, float_counts_ = FrameMean(mapping.model), FrameMean(mapping.model)
-    uncounted: Dict[tuple, Dict[str, Any]] = {}
+    uncounted = UncountedTally()       # the template pass and every frame, as in every command
+    if tpl_prof is not None:
+        uncounted.add(tpl_prof.uncounted)
     residual_counts = {r: FrameMean(mapping.model) for r in residuals}
     searches = []
     kept: Dict[str, List[torch.Tensor]] = {n: [] for n in keep_levels}
@@ -449,9 +452,7 @@ def _run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: 
                     s[3] += int(b.sum())
             del cf, cq
             if count:
-                for row in prof_q.uncounted.to_dict(orient="records"):
-                    entry = uncounted.setdefault((row["module"], row["op"]), {**row, "calls": 0})
-                    entry["calls"] += int(row["calls"])
+                uncounted.add(prof_q.uncounted)
                 fixed_counts.add(loihi_counts(prof_q, mapping, model=mapping.model))
                 float_counts_.add(float_counts(prof_f, model=mapping.model))
                 for r, acc in residual_counts.items():
@@ -513,7 +514,7 @@ def _run_fidelity(model, fixed_model, mapping: LoihiMapping, frames: int, seed: 
     if closed is not None:
         summary["closed_loop"] = closed.summary()
     return FidelityResult(summary=summary, sites=sites_df, frames=rows, fixed_counts=fixed_counts,
-                          uncounted=list(uncounted.values()),
+                          uncounted=uncounted.rows(),
                           float_counts=float_counts_, residual_counts=residual_counts, saturated=sat,
                           template_counts=loihi_counts(tpl_prof, mapping) if tpl_prof is not None else None,
                           extra={"searches": searches, "cache_fixed": cache_q, "levels": kept,

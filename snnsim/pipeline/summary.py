@@ -82,7 +82,9 @@ class RunSummary(BaseModel):
     energy: EnergyTable = Field(description="J per tracking frame, search pass alone")
     energy_template: Optional[EnergyTable] = Field(description="J per template pass")
     template_accounting: str = TEMPLATE_ACCOUNTING
-    uncounted: list[dict] = Field(description="operators that ran with no formula; non-empty: partial totals")
+    uncounted: list[dict] = Field(description="operators that ran with no formula, one row per (module, op): calls "
+                                              "summed over every counted pass of the run (frames and template "
+                                              "passes), the first few operand shapes; non-empty: partial totals")
     complete: bool
     notes: list[str]
 

@@ -14,6 +14,7 @@ and, for pricing, :class:`snnsim.energy.frames.FrameMean`.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -21,7 +22,7 @@ import pandas as pd
 import torch
 
 from ..counting import Profile, Profiler
-from ..counting.result import NEURON_COLUMNS, TOTAL_FIELDS, partial_note
+from ..counting.result import NEURON_COLUMNS, TOTAL_FIELDS, UncountedTally, partial_note
 from ..energy.frames import LAYER_MAXIMA as _LAYER_MAXIMA
 from ..energy.frames import ExactSum, FrameMean
 
@@ -33,7 +34,7 @@ _NEURON_MEANS = ["firing_rate", "mean_level", "mean_value"]
 
 class FrameAggregate:
     """The tracking frames' Profiles folded in one at a time: the first and the last Profile,
-    the frame count, exact sums of the totals, the distinct uncounted operators and the
+    the frame count, exact sums of the totals, the uncounted operators (UncountedTally) and the
     streaming count tables (FrameMean) the layer / neuron tables and the energy come from."""
 
     def __init__(self, model: str | None = None):
@@ -42,7 +43,7 @@ class FrameAggregate:
         self.n = 0
         self.totals_sum = ExactSum(len(TOTAL_FIELDS))   # in TOTAL_FIELDS order
         self.counts = FrameMean(model)
-        self.uncounted: dict[tuple, dict] = {}
+        self.uncounted = UncountedTally()
 
     def add(self, p: Profile) -> None:
         if self.first is None:
@@ -51,8 +52,7 @@ class FrameAggregate:
         self.n += 1
         self.totals_sum.add([p.totals[k] for k in TOTAL_FIELDS])
         self.counts.add(p)
-        for row in p.uncounted.to_dict(orient="records"):
-            self.uncounted.setdefault(tuple(map(repr, row.values())), row)   # distinct rows only: bounded
+        self.uncounted.add(p.uncounted)
 
 
 class KeptFrames:
@@ -213,9 +213,14 @@ class TrackerProfile:
 
     @property
     def uncounted(self) -> list[dict]:
-        """Operators that ran with no counting formula in a profiled frame ({op, module, calls,
-        shapes} rows): the estimators read this (snnsim.energy.estimate) to mark totals partial."""
-        return list(self.aggregate.uncounted.values())
+        """Operators that ran with no counting formula ({module, op, calls, shapes} rows, calls
+        summed over the profiled frames and the template pass, as in every command's summary):
+        the estimators read this (snnsim.energy.estimate) to mark totals partial."""
+        tally = self.aggregate.uncounted
+        if self.template is not None:
+            tally = copy.deepcopy(tally)
+            tally.add(self.template.uncounted)
+        return tally.rows()
 
     @property
     def unseen_neurons(self) -> list:

@@ -42,6 +42,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..counting.result import UncountedTally
+
 __all__ = ["COUNT_COLUMNS", "DEFAULT_HARDWARE", "PassMeter", "TrackError", "track_sequence", "energy_column"]
 
 COUNT_COLUMNS = ("dense_macs", "mac_ops", "syn_ops", "syn_events", "spike_spike", "spike_mask", "spikes",
@@ -78,16 +80,14 @@ class PassMeter:
         self.results[branch] = self.profiler.result(self.batch)
 
 
-def _note_gaps(passes, uncounted: dict, unseen: list, thop: dict) -> None:
-    """Fold the passes' uncounted operators (calls summed) and unseen neurons into the run's
+def _note_gaps(passes, uncounted: UncountedTally, unseen: list, thop: dict) -> None:
+    """Fold the passes' uncounted operators (UncountedTally) and unseen neurons into the run's
     lists, and keep each branch's thop MACs (the same on every pass)."""
     for branch, profile in zip(("search", "template"), passes):
         if profile is None:
             continue
         thop.setdefault(branch, float(profile.thop_macs))
-        for row in profile.uncounted.to_dict(orient="records"):
-            entry = uncounted.setdefault((row["module"], row["op"]), {**row, "calls": 0})
-            entry["calls"] += int(row["calls"])
+        uncounted.add(profile.uncounted)
         for name in profile.unseen_neurons:
             if name not in unseen:
                 unseen.append(name)
@@ -214,7 +214,7 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     sums = dict.fromkeys(COUNT_COLUMNS, 0.0)          # search pass + the template pass where it ran
     search_sums = dict.fromkeys(COUNT_COLUMNS, 0.0)
     tpl_sums = dict.fromkeys(COUNT_COLUMNS, 0.0)
-    uncounted: dict[tuple[str, str], dict] = {}       # (module, op) -> {module, op, calls, shapes}
+    uncounted = UncountedTally()
     unseen: list[str] = []
     thop = {}                                          # branch -> thop MACs of its first pass
     e_frame = {c: 0.0 for c in pricer.columns}
@@ -328,7 +328,7 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
         totals={c: search_sums[c] / n for c in COUNT_COLUMNS},
         template={c: tpl_sums[c] / k for c in COUNT_COLUMNS} if k else None, template_passes=k,
         thop_macs=thop.get("search", 0.0) + thop.get("template", 0.0),
-        energy=energy_search, energy_template=energy_tpl, uncounted=list(uncounted.values()),
+        energy=energy_search, energy_template=energy_tpl, uncounted=uncounted.rows(),
         complete=not uncounted and not unseen, notes=notes)
     summary.update({
         "family": getattr(net, "family", ""),
