@@ -721,10 +721,11 @@ def write_track_report(path: pathlib.Path, summary: dict, per_frame_csv: pathlib
             for label, col in energy_columns.items():
                 v = r[col]
                 series[label].append(float(v) if v != "" else None)
-    doc = Doc(f"snnsim track: {summary['model']} on {summary['sequence']['name']}")
+    seq = summary["input"]
+    doc = Doc(f"snnsim track: {summary['model']} on {seq['name']}")
     listed = template_frames[:12]
     rows = [["model", summary["model"]], ["weights", weights_label(summary)],
-            ["sequence", f"{summary['sequence']['name']} ({summary['sequence']['layout']})"],
+            ["sequence", f"{seq['name']} ({seq['layout']})"],
             ["frames", summary["frames"]],
             ["template passes", f"{summary['template_passes']} (frames {', '.join(map(str, listed))}"
                                 + (f", ... ({len(template_frames)} in all)" if len(template_frames) > 12 else "") + ")"]]

@@ -76,7 +76,7 @@ def cmd_track(args) -> int:
 def _print_summary(s: dict) -> None:
     from snnsim.pipeline.summary import weights_label
 
-    print(f"{s['model']} on {s['sequence']['name']}: {s['frames']} frames, template branch on "
+    print(f"{s['model']} on {s['input']['name']}: {s['frames']} frames, template branch on "
           f"{s['template_passes']} frame(s); weights: {weights_label(s)}")
     m = s.get("metrics")
     if m and s["task"] == "sot":

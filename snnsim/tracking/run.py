@@ -300,6 +300,8 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     from snnsim.models.registry import weights_info
     from snnsim.pipeline.summary import core_summary
 
+    from .sequence_inputs import sequence_input
+
     notes = []
     weights = weights_info(net)
     if not weights["trained"]:
@@ -322,8 +324,7 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     unseen_names = [u["module"] if isinstance(u, dict) else str(u) for u in unseen]
     summary = core_summary(
         "track", model=name, kind=net.kind, weights=weights,
-        input={"source": "sequence", "sequence": str(seq.root), "layout": seq.layout,
-               "image_size": list(seq.image_size)},
+        input=sequence_input(seq),
         timesteps=int(getattr(net, "timesteps", 1)), frames=n,
         totals={c: search_sums[c] / n for c in COUNT_COLUMNS},
         template={c: tpl_sums[c] / k for c in COUNT_COLUMNS} if k else None, template_passes=k,
@@ -335,8 +336,6 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
         "task": "sot" if is_sot else "mot",
         "params": int(sum(p.numel() for p in net.parameters())),
         "unseen_neurons": unseen_names,
-        "sequence": {"path": str(seq.root), "name": seq.name, "layout": seq.layout,
-                     "frames_total": len(seq), "image_size": list(seq.image_size)},
         "template_frames": template_frames,
         # the template cost spread over the frames where it ran (per_frame.csv's rows): track's own view
         "counts_with_template_per_frame": {c: sums[c] / n for c in COUNT_COLUMNS},

@@ -51,6 +51,12 @@ def held_boxes(ground_truth: np.ndarray, valid: np.ndarray, n: int) -> np.ndarra
     return boxes
 
 
+def sequence_input(seq) -> dict:
+    """summary.json's `input` for a run on a sequence, the same in profile and track."""
+    return {"source": "sequence", "sequence": str(seq.root), "name": seq.name, "layout": seq.layout,
+            "frames_total": len(seq), "image_size": list(seq.image_size)}
+
+
 def sequence_inputs(model, path: str | os.PathLike, frames: int):
     """(template, searches, description) for profiling `frames` tracking frames of `model` on
     the sequence at `path`. `template` is None for SMTrack; `searches` is re-iterable."""
@@ -62,7 +68,7 @@ def sequence_inputs(model, path: str | os.PathLike, frames: int):
     seq = open_sequence(path)
     name = getattr(model, "registry_name", type(model).__name__)
     family = getattr(model, "family", "")
-    info = {"source": "sequence", "sequence": str(seq.root), "layout": seq.layout}
+    info = sequence_input(seq)
     if family == "smtrack":
         if seq.kind != "mot":
             raise SequenceError(f"{name} is a multi-object tracker but {seq.root} is a single-object ({seq.layout}) "
