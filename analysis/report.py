@@ -270,15 +270,15 @@ def headline_block(doc: Doc, summary: dict, head: pd.DataFrame, baselines: list[
               "(e.g. horowitz-45nm-fp32,loihi2,jetson-agx-orin) to price the counts.")
         return
     rcols = _ratio_columns(head)
-    header = ["hardware profile", "estimator", "energy per frame", "template pass"] + \
+    header = ["hardware profile", "estimator", "number format", "energy per frame", "template pass"] + \
         [f"ratio to {c[len('ratio_vs_'):]} (SNN/ANN)" for c in rcols]
     rows = []
     for _, r in head.iterrows():
-        row = [r["hardware"], r["estimator"], fmt_energy(r["joules_per_frame"]),
+        row = [r["hardware"], r["estimator"], r["precision"], fmt_energy(r["joules_per_frame"]),
                fmt_energy(r["joules_template_pass"]) if r["applicable"] else "not applicable"]
         row += [fmt_ratio(r[c]) if not _is_missing(r[c]) else "not applicable" for c in rcols]
         rows.append(row)
-    doc.table(rows, header, numeric={2, 3, *range(4, 4 + len(rcols))})
+    doc.table(rows, header, numeric={3, 4, *range(5, 5 + len(rcols))})
     for s in tables.not_applicable_sentences(summary):
         doc.p(s)
     if summary.get("kind") == "spiking":
@@ -501,12 +501,13 @@ def comparison_headline_rows(comp: pd.DataFrame, ratios: pd.DataFrame) -> tuple[
     """Rows profile / estimator, columns the models' energy per frame and the SNN/ANN ratios."""
     models = list(dict.fromkeys(comp["model"]))
     pairs = list(dict.fromkeys(zip(ratios["snn"], ratios["ann"]))) if len(ratios) else []
-    header = ["hardware profile", "estimator"] + models + [f"{s} / {a}" for s, a in pairs]
+    header = ["hardware profile", "estimator", "number format"] + models + [f"{s} / {a}" for s, a in pairs]
     idx = comp.set_index(["model", "hardware", "estimator"])["joules_per_frame"]
     ridx = ratios.set_index(["snn", "ann", "hardware", "estimator"])["ratio"] if len(ratios) else {}
+    formats = comp.groupby(["hardware", "estimator"], sort=False)["precision"].agg(lambda s: " / ".join(dict.fromkeys(s)))
     rows = []
     for hw, est in dict.fromkeys(zip(comp["hardware"], comp["estimator"])):
-        row = [hw, est] + [fmt_energy(idx.get((m, hw, est))) for m in models]
+        row = [hw, est, formats[(hw, est)]] + [fmt_energy(idx.get((m, hw, est))) for m in models]
         row += [fmt_ratio(ridx.get((s, a, hw, est))) for s, a in pairs]
         rows.append(row)
     return header, rows
@@ -536,7 +537,7 @@ def write_comparison(out: str | pathlib.Path, summaries: list[dict], links: dict
     doc.h(2, "Energy per tracking frame", "headline")
     header, rows = comparison_headline_rows(comp, ratios)
     doc.p(_comparison_sentence(comp, ratios), cls="lead", md_prefix="**Headline:** ")
-    doc.table(rows, header, numeric=set(range(2, len(header))))
+    doc.table(rows, header, numeric=set(range(3, len(header))))
     for s in summaries:
         for sentence in tables.not_applicable_sentences(s):
             doc.p(sentence)
@@ -609,7 +610,7 @@ def write_index(out: str | pathlib.Path, summaries: list[dict], title: str, intr
     doc = Doc(title)
     doc.p(intro, cls="lead")
     doc.p(_comparison_sentence(t["comparison"], t["ratios"]))
-    doc.table(rows, header, numeric=set(range(2, len(header))))
+    doc.table(rows, header, numeric=set(range(3, len(header))))
     for s in summaries:
         for sentence in tables.not_applicable_sentences(s):
             doc.p(sentence)
@@ -733,7 +734,8 @@ def write_track_report(path: pathlib.Path, summary: dict, per_frame_csv: pathlib
         for est, j in by.items():
             tpl = (summary.get("energy_template") or {}).get(hw, {}).get(est)
             spread = summary["energy_with_template_per_frame"][hw][est]
-            rows.append([f"energy, {hw} / {est}", "not applicable" if j is None else
+            fmt = summary["energy_precision"].get(hw, {}).get(est, "not stated")
+            rows.append([f"energy, {hw} / {est} ({fmt})", "not applicable" if j is None else
                          f"{fmt_energy(j)} per frame (search pass)"
                          + (f"; {fmt_energy(tpl)} per template pass; {fmt_energy(spread)} per frame with the "
                             "template passes spread over the frames" if tpl is not None else "")])

@@ -70,11 +70,13 @@ def _num(value):
 # ------------------------------------------------------------------------ headline
 def energy_rows(summary: dict) -> pd.DataFrame:
     """One row per (hardware, estimator) of a summary.json: the per-frame energy, the
-    template pass, whether it applies and why not. Columns: model, kind, hardware, estimator,
-    applicable, joules_per_frame, joules_template_pass, reason."""
+    template pass, the number format it prices, whether it applies and why not. Columns: model,
+    kind, hardware, estimator, precision, applicable, joules_per_frame, joules_template_pass,
+    reason."""
     energy = summary.get("energy") or {}
     template = summary.get("energy_template") or {}
     details = {(d.get("hardware"), d.get("estimator")): d for d in summary.get("energy_details") or []}
+    precision = summary.get("energy_precision") or {}
     rows = []
     for hw, by_est in energy.items():
         for est, joules in by_est.items():
@@ -82,11 +84,12 @@ def energy_rows(summary: dict) -> pd.DataFrame:
             tpl = (template.get(hw) or {}).get(est)
             applicable = bool(d.get("applicable", joules is not None)) and joules is not None
             rows.append({"model": summary.get("model"), "kind": summary.get("kind"), "hardware": hw,
-                         "estimator": est, "applicable": applicable,
+                         "estimator": est, "precision": (precision.get(hw) or {}).get(est, "not stated"),
+                         "applicable": applicable,
                          "joules_per_frame": _num(joules) if applicable else None,
                          "joules_template_pass": _num(tpl) if applicable else None,
                          "reason": None if applicable else (d.get("reason") or "the estimator does not apply")})
-    return pd.DataFrame(rows, columns=["model", "kind", "hardware", "estimator", "applicable",
+    return pd.DataFrame(rows, columns=["model", "kind", "hardware", "estimator", "precision", "applicable",
                                        "joules_per_frame", "joules_template_pass", "reason"])
 
 
@@ -332,7 +335,7 @@ def comparison(summaries: list[dict]) -> pd.DataFrame:
     """Models x profiles x estimators: one row each, with the weights they ran with."""
     parts = [energy_rows(s).assign(weights=weights_label(s), thop_macs=_num(s.get("thop_macs")),
                                    params=s.get("params")) for s in summaries]
-    cols = ["model", "kind", "weights", "params", "thop_macs", "hardware", "estimator", "applicable",
+    cols = ["model", "kind", "weights", "params", "thop_macs", "hardware", "estimator", "precision", "applicable",
             "joules_per_frame", "joules_template_pass", "reason"]
     if not parts:
         return pd.DataFrame(columns=cols)

@@ -111,7 +111,8 @@ def test_not_applicable_is_a_sentence_never_zero(demo):
     row = headline[headline["hardware"] == "loihi2"].iloc[0]
     assert not row["applicable"] and pd.isna(row["joules_per_frame"]) and "no spiking neurons" in row["reason"]
     opening = text[text.index("Energy per tracking frame"):text.index("Weights and inputs")]
-    assert "loihi2 loihi not applicable not applicable" in " ".join(opening.split())
+    assert ("loihi2 loihi fixed point: weights up to 8 bits, 24-bit neuron state, graded spikes with an integer "
+            "payload not applicable not applicable") in " ".join(opening.split())
     assert f"Firing-rate heatmaps are not applicable to {ANN}" in text
     comp = _text(out / "comparison.html")
     assert f"not applicable to {ANN}" in comp
@@ -272,3 +273,21 @@ def test_report_lists_multi_level_spike_layers_and_unseen_neurons(tmp_path):
     assert "hidden.node (LIFNode, spikingjelly)" in text and "never seen running" in text
     md = (run / "report.md").read_text()
     assert "Layers receiving multi-level or signed spikes" in md and "hidden.node" in md
+
+
+def test_every_energy_figure_says_its_number_format(demo):
+    """The precision of every figure, in summary.json and beside it in the report's tables:
+    the 45 nm FP32 columns say fp32, Jetson's GPU estimate the precision it priced (INT8 by
+    default), Loihi its fixed point."""
+    out, _ = demo
+    summary = json.loads((out / SNN / "summary.json").read_text())
+    formats = summary["energy_precision"]
+    assert formats["horowitz-45nm-fp32"] == {"ac-mac": "fp32", "memory-aware": "fp32"}
+    assert formats["jetson-agx-orin"]["gpu"] == "int8"
+    assert formats["loihi2"]["loihi"].startswith("fixed point")
+    headline = pd.read_csv(out / SNN / "tables" / "headline.csv")
+    assert set(headline["precision"]) == {f for by in formats.values() for f in by.values()}
+    opening = " ".join(_text(out / SNN / "report.html").split())
+    assert "horowitz-45nm-fp32 ac-mac fp32" in opening and "jetson-agx-orin gpu int8" in opening
+    comparison = " ".join(_text(out / "comparison.html").split())
+    assert "jetson-agx-orin gpu int8" in comparison

@@ -81,7 +81,10 @@ def estimate(profile, hardware: str | os.PathLike | HardwareProfile,
             raise ValueError(f"estimator '{name}' has no option '{key}' (options: "
                              f"{', '.join(['view', 'model'] + allowed)})")
     counts = read_counts(profile, view=view, model=model)
-    return _mark_partial(ESTIMATOR_FUNCTIONS[name](counts, hw, **options), profile)
+    energy = ESTIMATOR_FUNCTIONS[name](counts, hw, **options)
+    # every figure says the number format it prices (a GPU estimate sets the precision it chose)
+    energy.details.setdefault("precision", hw.number_format)
+    return _mark_partial(energy, profile)
 
 
 def _left_out(profile) -> tuple[list[dict], list[str]]:

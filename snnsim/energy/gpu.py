@@ -47,7 +47,7 @@ def _measured(counts: CountTables, hw: HardwareProfile, found, power_mode) -> En
     return Energy(estimator="gpu", hardware=hw.name, applicable=True, total_j=jpf.si,
                   layers=table, omitted=omitted, assumptions=assumptions,
                   details={"measured": True, "measurement_source": where,
-                           "power_mode": m.power_mode, "precision": m.precision,
+                           "power_mode": m.power_mode, "precision": m.precision or "as measured (not stated)",
                            "view": counts.view})
 
 

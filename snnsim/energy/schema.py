@@ -180,6 +180,9 @@ class HardwareProfile(_Strict):
     power_modes: dict[str, Constant] = Field(default_factory=dict)
     default_power_mode: Optional[str] = None
     default_precision: Optional[Literal["fp32", "tf32", "fp16", "int8"]] = None
+    # the number format the priced operations are in (every energy table shows it beside the
+    # figure); GPU profiles price in the precision an estimate picks (default_precision) instead
+    arithmetic: Optional[str] = Field(default=None, min_length=1, max_length=160)
     binary_spikes_only: Optional[bool] = None
     pricing: dict[str, str] = Field(default_factory=dict)
     measurements: dict[str, Measurement] = Field(default_factory=dict)
@@ -268,6 +271,12 @@ class HardwareProfile(_Strict):
 
     def precisions(self) -> list[str]:
         return [p for p in PRECISIONS if f"peak_{p}" in self.constants]
+
+    @property
+    def number_format(self) -> str:
+        """The number format this profile's figures price: `arithmetic`, else a GPU's default
+        precision (an estimate that picks another precision says so in its details)."""
+        return self.arithmetic or self.default_precision or "not stated in the profile"
 
     def constants_table(self) -> pd.DataFrame:
         """One row per constant (and power mode, SRAM point): value, unit, SI value, status,

@@ -301,8 +301,8 @@ def _report(s: Dict[str, Any], mapping, resources: Dict[str, Any], fid, energy: 
     rows = []
     for hw, by in energy.items():
         for label, v in by.items():
-            rows.append([hw, label, fmt_energy(v["joules_per_frame"])])
-    doc.table(rows, ["hardware", "counts", "energy per frame"])
+            rows.append([hw, label, v["precision"], fmt_energy(v["joules_per_frame"])])
+    doc.table(rows, ["hardware", "counts", "number format", "energy per frame"])
     pre = energy.get("loihi", {}).get(FANOUT, {}).get("joules_per_frame")
     cal = energy.get("loihi-sanafe", {}).get(FANOUT, {}).get("joules_per_frame")
     if pre and cal:
@@ -407,7 +407,9 @@ def _core(model: str, net, source: str, frames: int, fid, energy: dict, hardware
         timesteps=int(getattr(net, "timesteps", 1)), frames=int(frames), totals=totals, template=template,
         template_passes=1 if tpl is not None else 0, thop_macs=thop_macs,
         energy={hw: {"loihi": by[FANOUT]["joules_per_frame"]} for hw, by in energy.items() if FANOUT in by},
-        energy_template=energy_template, uncounted=fid.uncounted, complete=not fid.uncounted, notes=notes)
+        energy_template=energy_template,
+        energy_precision={hw: {"loihi": by[FANOUT]["precision"]} for hw, by in energy.items() if FANOUT in by},
+        uncounted=fid.uncounted, complete=not fid.uncounted, notes=notes)
 
 
 def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp, hardware=HARDWARE) -> Dict[str, Any]:

@@ -16,7 +16,15 @@ from snnsim.energy import estimate, load_hardware
 from snnsim.energy.result import Energy
 from snnsim.energy.schema import HardwareProfile
 
-__all__ = ["price_each", "price_tracker", "tracker_energy"]
+__all__ = ["number_format", "price_each", "price_tracker", "tracker_energy"]
+
+
+def number_format(hw: HardwareProfile, energy: Energy | None) -> str:
+    """The number format a figure prices: what its estimate says (every estimate sets
+    details['precision']; a GPU's is the precision it picked), else the profile's."""
+    if energy is not None and energy.details.get("precision"):
+        return str(energy.details["precision"])
+    return hw.number_format
 
 
 def price_each(counts, profiles: Iterable[HardwareProfile | str], *, estimators: Iterable[str] | None = None,
@@ -79,7 +87,10 @@ def price_tracker(tp, hardware, command: str = "profile") -> tuple[dict, pd.Data
     `hardware` (names, paths or profiles)."""
     profiles = [load_hardware(h) for h in hardware]
     energy, energy_template, details, layers = tracker_energy(tp, profiles) if profiles else ({}, None, [], None)
-    summary = tp.summary(command, energy, energy_template)
+    precision: dict = {}
+    for row in details:
+        precision.setdefault(row["hardware"], {})[row["estimator"]] = str(row["details"]["precision"])
+    summary = tp.summary(command, energy, energy_template, precision)
     summary["energy_details"] = details
     # where each profile's numbers came from: file (a user's by absolute path) and sha256
     summary["hardware_profiles"] = [hw.provenance() for hw in profiles]

@@ -81,6 +81,9 @@ class RunSummary(BaseModel):
                                          "as thop counts them (the papers' FLOPs)")
     energy: EnergyTable = Field(description="J per tracking frame, search pass alone")
     energy_template: Optional[EnergyTable] = Field(description="J per template pass")
+    energy_precision: dict[str, dict[str, str]] = Field(
+        description="the number format each energy figure prices, {hardware profile: {estimator: format}} "
+                    "(fp32, int8, a neuromorphic chip's fixed point...)")
     template_accounting: str = TEMPLATE_ACCOUNTING
     uncounted: list[dict] = Field(description="operators that ran with no formula, one row per (module, op): calls "
                                               "summed over every counted pass of the run (frames and template "
@@ -91,14 +94,15 @@ class RunSummary(BaseModel):
 
 def core_summary(command: str, *, model: str, kind: str, weights: dict, input: dict, timesteps: int,
                  frames: int, totals: dict, template: dict | None, template_passes: int, thop_macs: float,
-                 energy: dict, energy_template: dict | None, uncounted: list, complete: bool,
-                 notes: list[str]) -> dict:
+                 energy: dict, energy_template: dict | None, energy_precision: dict, uncounted: list,
+                 complete: bool, notes: list[str]) -> dict:
     """The core block as a plain dict in schema order (validated)."""
     core = {"schema": SCHEMA_ID, "command": command, "model": model, "kind": kind, "weights": weights,
             "input": input, "timesteps": int(timesteps), "frames": int(frames), "totals": _counts(totals),
             "template": _counts(template) if template is not None else None,
             "template_passes": int(template_passes), "thop_macs": float(thop_macs), "energy": energy,
-            "energy_template": energy_template, "template_accounting": TEMPLATE_ACCOUNTING,
+            "energy_template": energy_template, "energy_precision": energy_precision,
+            "template_accounting": TEMPLATE_ACCOUNTING,
             "uncounted": list(uncounted), "complete": bool(complete), "notes": list(notes)}
     RunSummary.model_validate(core)
     return core

@@ -189,7 +189,7 @@ class TrackerProfile:
         return pd.concat(parts, ignore_index=True)
 
     def summary(self, command: str = "profile", energy: dict | None = None,
-                energy_template: dict | None = None) -> dict:
+                energy_template: dict | None = None, energy_precision: dict | None = None) -> dict:
         """summary.json's content: the shared core (snnsim.pipeline.summary.RunSummary) with
         `energy` / `energy_template` as priced (snnsim.pipeline.price_tracker), then the
         profile's own sections."""
@@ -199,7 +199,8 @@ class TrackerProfile:
             command, model=self.model, kind=self.kind, weights=self.weights, input=self.inputs,
             timesteps=self.timesteps, frames=self.aggregate.n, totals=self.totals, template=self.template_totals,
             template_passes=1 if self.template is not None else 0, thop_macs=self.thop_macs,
-            energy=energy or {}, energy_template=energy_template, uncounted=self.uncounted,
+            energy=energy or {}, energy_template=energy_template, energy_precision=energy_precision or {},
+            uncounted=self.uncounted,
             complete=not self.uncounted and not self.unseen_neurons, notes=self.notes)
         summary.update({
             "params": self.params, "frames_profiled": self.aggregate.n, "thop_params": self.thop_params,

@@ -113,12 +113,14 @@ class _Pricer:
         self.applicable: dict[tuple[str, str], bool] = {}
         self.reasons: dict[tuple[str, str], str] = {}
         self.omitted: dict[tuple[str, str], list[str]] = {}
+        self.precision: dict[tuple[str, str], str] = {}
 
     def price(self, profile, branch: str = "search") -> dict[tuple[str, str], float | None]:
         """{(hardware, estimator): joules of this pass, None where not applicable}. Only the
         search pass may use a device measurement of the model (a measured joules-per-frame
         covers a tracking frame; it must not be charged again for a template pass)."""
         from snnsim.pipeline import price_each
+        from snnsim.pipeline.pricing import number_format
 
         out = {}
         model = self.model_name if branch == "search" else None
@@ -129,6 +131,7 @@ class _Pricer:
                 self.applicable[key] = bool(e.applicable)
                 self.reasons[key] = e.reason or ""
                 self.omitted[key] = list(e.omitted)
+                self.precision[key] = number_format(hw, e)
             out[key] = e.total_j if e is not None and e.applicable else None
         return out
 
@@ -329,7 +332,9 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
         totals={c: search_sums[c] / n for c in COUNT_COLUMNS},
         template={c: tpl_sums[c] / k for c in COUNT_COLUMNS} if k else None, template_passes=k,
         thop_macs=thop.get("search", 0.0) + thop.get("template", 0.0),
-        energy=energy_search, energy_template=energy_tpl, uncounted=uncounted.rows(),
+        energy=energy_search, energy_template=energy_tpl,
+        energy_precision={hw: {est: p for (h2, est), p in pricer.precision.items() if h2 == hw} for hw in energy},
+        uncounted=uncounted.rows(),
         complete=not uncounted and not unseen, notes=notes)
     summary.update({
         "family": getattr(net, "family", ""),
