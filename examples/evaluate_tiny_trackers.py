@@ -33,10 +33,11 @@ import pandas as pd
 import torch
 
 from snnsim.analysis.report import md_table
-from snnsim.energy import estimate, list_hardware, load_hardware
+from snnsim.energy import list_hardware, load_hardware
 from snnsim.energy.break_even import ACTIVITY_MODEL, break_even_table, layer_break_even, measured_rate
 from snnsim.models import build_model
-from snnsim.models.spiketrack_tiny import ANN_WEIGHTS_PATH, WEIGHTS_PATH
+from snnsim.models.registry import weights_info
+from snnsim.pipeline import price_each
 from snnsim.tracking.frame_counts import profile_tracker
 from snnsim.tracking.heldout_eval import HELDOUT_SETS, evaluate_sets
 from snnsim.tracking.heldout_styles import HELDOUT_STYLES, write_heldout_sequence
@@ -44,12 +45,6 @@ from snnsim.tracking.heldout_styles import HELDOUT_STYLES, write_heldout_sequenc
 ROOT = Path(__file__).resolve().parents[1]
 PAIR = ("spiketrack-tiny", "spiketrack-tiny-ann")
 LAYER_HARDWARE = "horowitz-45nm-fp32"
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class Pooled:
@@ -86,8 +81,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     models = {name: build_model(name).eval() for name in PAIR}
-    weights = {name: getattr(m, "weights_source", "unknown") for name, m in models.items()}
-    checkpoints = {name: _sha256(path) for name, path in zip(PAIR, (WEIGHTS_PATH, ANN_WEIGHTS_PATH)) if path.is_file()}
+    weights = {name: m.weights_source for name, m in models.items()}
+    checkpoints = {name: weights_info(m)["sha256"] for name, m in models.items() if weights_info(m)["sha256"]}
     for name, w in weights.items():
         if not w.startswith("trained"):
             print(f"warning: {name} has weights '{w}', not the shipped trained checkpoint", file=sys.stderr)
@@ -105,13 +100,10 @@ def main(argv=None) -> int:
                 tp = profile_tracker(model, frames=args.energy_frames, sequence=str(folder))
                 per_style[name].append(tp)
                 rate = measured_rate(tp)[0] if model.kind != "ann" else None
-                for h in hardware:
-                    hw = load_hardware(h)
-                    for est in hw.estimators:
-                        e = estimate(tp, hw, est)
-                        energy_rows.append({"style": style, "model": name, "hardware": hw.name, "estimator": est,
-                                            "joules_per_frame": e.total_j, "applicable": e.applicable,
-                                            "complete": e.complete, "firing_rate": rate})
+                for hw, est, e in price_each(tp, hardware):
+                    energy_rows.append({"style": style, "model": name, "hardware": hw.name, "estimator": est,
+                                       "joules_per_frame": e.total_j, "applicable": e.applicable,
+                                       "complete": e.complete, "firing_rate": rate})
             print(f"  counted {style} ({time.time() - t0:.0f} s)", flush=True)
     snn, ann = Pooled(per_style[PAIR[0]]), Pooled(per_style[PAIR[1]])
     whole = break_even_table(snn, ann, hardware)

@@ -31,7 +31,6 @@ What it does
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -45,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnsim.models.checkpoint import check_state_dict, extract_state_dict, read_checkpoint
+from snnsim.models.registry import weights_record
 from snnsim.models.spiketrack import FrozenBatchNorm
 from snnsim.models.spiketrack_tiny import (ANN_WEIGHTS_PATH, TINY_CONFIG, WEIGHTS_PATH, build_spiketrack_tiny,
                                            build_spiketrack_tiny_ann)
@@ -68,14 +69,15 @@ def init_from(model: nn.Module, path: Path) -> None:
     """Load `path` into `model` before training. Every key of the model must be in the file
     with its shape; the only keys allowed to be left over are NI-LIF decay logits (absent from
     the ANN twin, whose activations have no parameters)."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    source = f"--init {path}"
+    saved = extract_state_dict(read_checkpoint(path), source)
     own = model.state_dict()
-    missing = [k for k in own if k not in saved]
-    extra = [k for k in saved if k not in own and not k.endswith(".decay")]
-    wrong = [k for k in own if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
-    if missing or extra or wrong:
-        raise SystemExit(f"--init {path}: missing {missing[:3]}, unexpected {extra[:3]}, wrong shapes {wrong[:3]}")
-    model.load_state_dict({k: saved[k].to(own[k].dtype) for k in own}, strict=True)
+    kept = {k: v for k, v in saved.items() if k in own or not k.endswith(".decay")}
+    try:
+        check_state_dict(model, kept, source)     # the strict check every checkpoint load goes through
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    model.load_state_dict({k: kept[k].to(own[k].dtype) for k in own}, strict=True)
 
 
 # ----------------------------------------------------------------------------- BatchNorm swap
@@ -429,7 +431,7 @@ def main(argv=None) -> int:
                     f"{os.cpu_count()} cores on the machine, shared with other jobs",
         "torch": torch.__version__,
         "checkpoint": shown, "checkpoint_bytes": size,
-        "checkpoint_sha256": hashlib.sha256(out_path.read_bytes()).hexdigest(),
+        "checkpoint_sha256": weights_record("checkpoint", out_path)["sha256"],
         "curve": curve, "final_validation": final_val,
     }
     json_path.parent.mkdir(parents=True, exist_ok=True)

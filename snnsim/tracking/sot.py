@@ -164,7 +164,8 @@ def extract_crop(image: np.ndarray, window: CropWindow, pad_value=(0.0, 0.0, 0.0
     ix0, iy0 = max(x0, 0), max(y0, 0)
     ix1, iy1 = min(x0 + side, W), min(y0 + side, H)
     if ix1 > ix0 and iy1 > iy0:
-        region = torch.from_numpy(np.ascontiguousarray(image[iy0:iy1, ix0:ix1])).permute(2, 0, 1)
+        # a writable copy: decoded frames may be read-only arrays, which torch warns about
+        region = torch.from_numpy(np.array(image[iy0:iy1, ix0:ix1])).permute(2, 0, 1)
         patch[:, iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = region.to(torch.float32)
     patch = patch.unsqueeze(0)
     if side != window.out:
