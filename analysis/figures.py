@@ -369,3 +369,57 @@ def energy_per_frame(frames: list[int], template_frames: list[int], series: dict
     fig.update_layout(title="Energy per frame (search every frame, template where it ran)", xaxis_title="frame",
                       yaxis_title="energy per frame (mJ)", height=480, **_LAYOUT)
     return fig
+
+
+# ------------------------------------------------------------------------ dataset runs
+def dataset_energy_box(seq_table: pd.DataFrame, energy_cols: list[str]) -> go.Figure | None:
+    """Energy per frame of each sequence, one box per model x profile / estimator (log scale)."""
+    if len(seq_table) == 0 or not energy_cols:
+        return None
+    fig = go.Figure()
+    values = []
+    for model, g in seq_table.groupby("model", sort=False):
+        xs, ys = [], []
+        for col in energy_cols:
+            v = pd.to_numeric(g[col], errors="coerce").dropna()
+            xs += [col.split("/", 1)[1]] * len(v)
+            ys += list(v)
+        if ys:
+            values += ys
+            fig.add_box(x=xs, y=ys, name=model, boxpoints="all", jitter=0.3, pointpos=0,
+                        hovertemplate="%{x}<br>%{y:.3s}J per frame<extra>" + model + "</extra>")
+    if not values:
+        return None
+    fig.update_layout(**_LAYOUT, boxmode="group", height=520,
+                      title="Energy per tracking frame across the sequences (one point per sequence)",
+                      yaxis=_log_axis(values, "energy per frame (log scale)"))
+    return fig
+
+
+def dataset_ratio_box(ratios: pd.DataFrame) -> go.Figure | None:
+    """SNN / ANN energy per frame of each sequence, one box per pair x profile / estimator."""
+    ok = ratios.dropna(subset=["ratio"]) if len(ratios) else ratios
+    if len(ok) == 0:
+        return None
+    fig = go.Figure()
+    for (snn, ann), g in ok.groupby(["snn", "ann"], sort=False):
+        fig.add_box(x=g["profile"], y=g["ratio"], name=f"{snn} / {ann}", boxpoints="all", jitter=0.3, pointpos=0,
+                    customdata=g["sequence"], hovertemplate="%{customdata}<br>%{x}<br>ratio %{y:.3g}<extra></extra>")
+    fig.add_hline(y=1, line_dash="dash", line_color="#888", annotation_text="same energy")
+    fig.update_layout(**_LAYOUT, boxmode="group", height=480, title="SNN / ANN energy per frame, per sequence",
+                      yaxis=dict(title="ratio (log scale)", type="log"))
+    return fig
+
+
+def firing_rate_spread(spread: pd.DataFrame, model: str) -> go.Figure | None:
+    """Per-layer firing rate across the dataset: layers x percentiles of the sequences' rates."""
+    if len(spread) == 0:
+        return None
+    cols = [c for c in spread.columns if c.startswith("p")]
+    fig = go.Figure(go.Heatmap(z=spread[cols].to_numpy(), x=cols, y=list(spread.index), colorscale="Viridis",
+                               colorbar=dict(title="firing rate"),
+                               hovertemplate="%{y}<br>%{x}: %{z:.4f}<extra></extra>"))
+    fig.update_layout(**_LAYOUT, height=max(320, 60 + 18 * len(spread)),
+                      title=f"{model}: firing rate per neuron module, percentiles over the sequences",
+                      yaxis=dict(autorange="reversed", tickfont=dict(size=9)))
+    return fig

@@ -10,7 +10,7 @@ import pathlib
 import sys
 import time
 
-from snnsim.cli_options import OneLineParser, add_frames, add_hardware, add_outputs, add_weights
+from snnsim.cli_options import OneLineParser, add_dataset, add_frames, add_hardware, add_outputs, add_weights
 from snnsim.errors import check_hardware, check_weights, one_line, user_errors
 
 # The demo's headline: a trained spiking tracker and its trained ANN twin (same architecture,
@@ -222,6 +222,19 @@ def cmd_hardware(args) -> int:
 def cmd_profile(args) -> int:
     from snnsim.analysis.outputs import write_profile
 
+    if args.dataset is not None:
+        if args.sequence is not None:
+            raise CliError("give --sequence DIR (one sequence) or --dataset ROOT (many), not both")
+        from snnsim.datasets.cli import cmd_dataset
+
+        return cmd_dataset(args, "profile")
+    if len(args.models) > 1:
+        raise CliError(f"profile takes one MODEL (got {len(args.models)}); add --dataset ROOT to run several on a "
+                       f"dataset, or use snnsim compare {' '.join(args.models)}")
+    for option in ("sequences", "max_frames", "ray_address"):
+        if getattr(args, option) is not None:
+            raise CliError(f"--{option.replace('_', '-')} applies to a dataset run; add --dataset ROOT")
+    args.model = args.models[0]
     _check_models([args.model])
     weights = check_weights(args.weights)
     hardware = check_hardware(args.hardware)
@@ -245,6 +258,17 @@ def cmd_profile(args) -> int:
                    f"{fmt_energy(r.joules_per_frame) + ' per frame' if r.applicable else 'not applicable'}")
     _say(args, f"wrote {out}/ (report: {out / 'report.html'})")
     return 0
+
+
+def _cmd_track(args) -> int:
+    """`snnsim track`: one sequence (snnsim.tracking.cli_track), or a dataset with --dataset."""
+    if getattr(args, "dataset", None) is not None:
+        from snnsim.datasets.cli import cmd_track_dataset
+
+        return cmd_track_dataset(args)
+    from snnsim.tracking.cli_track import cmd_track
+
+    return cmd_track(args)
 
 
 def _headline_lines(summaries: list[dict]) -> list[str]:
@@ -437,10 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "of built-in inputs: crops at the ground-truth boxes, frames read one at a time")
     p = add("profile", "Count a model's operations per tracking frame, price them and write the report.",
             cmd_profile)
-    p.add_argument("model", metavar="MODEL", help="a registered model (see snnsim models)")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help="a registered model (see snnsim models); several with --dataset")
     add_weights(p)
     add_frames(p, 1, "tracking frames to profile")
     p.add_argument("--sequence", metavar="DIR", help=seq_help)
+    add_dataset(p)
     add_hardware(p)
     p.add_argument("--capture", default="auto", metavar="MODULE",
                    help="neuron module whose channel x position firing map the report shows, read during the "
@@ -479,7 +505,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add_parser in (add_track_parser, add_loihi_parser):
         add_parser(sub).formatter_class = argparse.RawDescriptionHelpFormatter
+    sub.choices["track"].set_defaults(func=_cmd_track)   # --dataset goes to snnsim.datasets
     return parser
+
+
+def _what_was_kept(args) -> str:
+    if getattr(args, "dataset", None) is not None:   # a resumable run keeps its finished sequences
+        return (f"the sequences that finished are kept in {args.out}/sequences/; run the same command again to "
+                f"resume")
+    return "nothing was written"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -498,10 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"snnsim {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"snnsim {args.command}: interrupted (SIGINT); nothing was written", file=sys.stderr)
+        print(f"snnsim {args.command}: interrupted (SIGINT); {_what_was_kept(args)}", file=sys.stderr)
         return 130
     except Terminated as exc:
-        print(f"snnsim {args.command}: stopped by {exc}; nothing was written", file=sys.stderr)
+        print(f"snnsim {args.command}: stopped by {exc}; {_what_was_kept(args)}", file=sys.stderr)
         return 128 + exc.signum
     finally:
         restore_signals()

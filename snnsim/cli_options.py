@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["DEFAULT_HARDWARE", "OneLineParser", "add_frames", "add_hardware", "add_json", "add_quiet", "add_weights",
-           "positive_int", "weights_to_build"]
+__all__ = ["DEFAULT_HARDWARE", "OneLineParser", "add_dataset", "add_frames", "add_hardware", "add_json", "add_quiet",
+           "add_weights", "positive_int", "weights_to_build", "workers_count"]
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump) and exit code 2, for every command."""
@@ -21,15 +21,22 @@ WEIGHTS_HELP = ("default | random | golden | PATH to a checkpoint (default: the 
                 "if it has any, else random weights drawn after a fixed seed)")
 
 
-def positive_int(value: str) -> int:
-    """--frames N: a whole number >= 1 (one line naming the problem otherwise)."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of frames, got '{value}'") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n}); pass --frames 1 or more")
-    return n
+def whole_number(what: str, option: str):
+    """An argparse type: a whole number >= 1 of `what`, one line naming the problem otherwise."""
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {what}, got '{value}'") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1 (got {n}); pass {option} 1 or more")
+        return n
+
+    return parse
+
+
+positive_int = whole_number("frames", "--frames")     # --frames N
+workers_count = whole_number("workers", "--workers")  # --workers N
 
 
 def add_weights(p: argparse.ArgumentParser) -> None:
@@ -52,6 +59,25 @@ def add_hardware(p: argparse.ArgumentParser, default: str = DEFAULT_HARDWARE, co
     p.add_argument("--hardware", default=default,
                    help=f"comma-separated hardware profiles, shipped names or YAML paths (default {default}"
                         + ("; '' for counts only)" if counts_only else ")"))
+
+
+def add_dataset(p: argparse.ArgumentParser) -> None:
+    """--dataset ROOT and the options of a dataset run (snnsim.datasets), the same for profile
+    and track."""
+    g = p.add_argument_group("dataset runs (many sequences, on Ray)")
+    g.add_argument("--dataset", metavar="ROOT", default=None,
+                   help="run every sequence under ROOT: GOT-10k / OTB folders side by side, LaSOT class folders, or a "
+                        "MOTChallenge split; finished sequences land in OUT/sequences/ as they complete, and a rerun "
+                        "with the same OUT and settings continues where it stopped")
+    g.add_argument("--sequences", metavar="NAME,NAME|@FILE", default=None,
+                   help="only these sequences (names relative to ROOT, or their last part), or @FILE with one per line")
+    g.add_argument("--max-frames", type=whole_number("frames", "--max-frames"), default=None, metavar="N",
+                   help="at most N tracking frames per sequence (default all)")
+    g.add_argument("--workers", type=workers_count, default=1, metavar="N",
+                   help="worker processes (default 1: in this process, without Ray; more: an embedded local Ray "
+                        "with N CPUs)")
+    g.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="join an existing Ray cluster instead (auto, or ray://HOST:PORT); --workers actors run there")
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ _USER_ERRORS = (
     ("snnsim.io", "OutputError"),
     ("snnsim.pipeline.capture", "CaptureError"),
     ("snnsim.measure", "MeasurementUnavailable"),
+    ("snnsim.datasets.errors", "DatasetError"),
 )
 
 

@@ -87,7 +87,7 @@ def test_searches_are_consumed_one_at_a_time_and_no_profile_list_is_kept(toy, mo
             del x
 
     monkeypatch.setattr(frame_counts, "tracker_inputs",
-                        lambda model, source, n, sequence: (template, stream(), {"source": "test"}))
+                        lambda model, source, n, sequence, skip=0: (template, stream(), {"source": "test"}))
     profiles = []
     real_result = Profiler.result
 

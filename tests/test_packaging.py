@@ -20,5 +20,6 @@ def test_wheel_carries_profiles_weights_and_subpackages(tmp_path):
     assert "snnsim/models/weights/spiketrack_tiny.pt" in names
     assert "snnsim/models/weights/spiketrack_tiny_ann.pt" in names
     for module in ("snnsim/models/registry.py", "snnsim/analysis/report.py", "snnsim/counting/profiler.py",
-                   "snnsim/loihi/emulator.py", "snnsim/tracking/sot.py", "snnsim/pipeline/pricing.py", "snnsim/cli.py"):
+                   "snnsim/loihi/emulator.py", "snnsim/tracking/sot.py", "snnsim/pipeline/pricing.py", "snnsim/cli.py",
+                   "snnsim/datasets/run.py", "snnsim/counting/module_calls.py"):
         assert module in names, module

@@ -48,7 +48,11 @@ class UncountedTally:
 
     def add(self, uncounted: pd.DataFrame) -> None:
         """Fold one pass's uncounted table (Profile.uncounted) in."""
-        for row in uncounted.to_dict(orient="records"):
+        self.add_rows(uncounted.to_dict(orient="records"))
+
+    def add_rows(self, rows: list[dict]) -> None:
+        """Fold rows of the same shape in (another tally's rows(): calls add up)."""
+        for row in rows:
             entry = self._rows.setdefault((row["module"], row["op"]),
                                           {"module": row["module"], "op": row["op"], "calls": 0, "shapes": []})
             entry["calls"] += int(row["calls"])

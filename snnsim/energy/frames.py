@@ -224,10 +224,7 @@ class FrameMean:
             raise ValueError("FrameMean.add: counts need `layers` and `neurons` pandas DataFrames")
         timesteps = getattr(counts, "timesteps", None)
         is_spiking = getattr(counts, "is_spiking", None)
-        lkey = [c for c in layers.columns if c not in LAYER_EVENTS and c not in LAYER_MAXIMA]
-        nkey = [c for c in neurons.columns if c not in NEURON_EVENTS]
-        sig = (tuple(layers.columns), tuple(neurons.columns), timesteps, is_spiking,
-               _key_rows(layers, lkey), _key_rows(neurons, nkey))
+        sig = _signature(layers, neurons, timesteps, is_spiking)
         group = self._groups.get(sig)
         if group is None and len(self._groups) < self.max_groups:
             group = self._groups[sig] = _Group(layers, neurons, timesteps, is_spiking)
@@ -238,6 +235,29 @@ class FrameMean:
                 self._pool = _Pool()
             self._pool.add(layers, neurons, timesteps, is_spiking)
         self.n += 1
+
+    def _pool_sums(self, layers: pd.DataFrame, neurons: pd.DataFrame, n: int, timesteps, is_spiking) -> None:
+        """Pool the summed tables of `n` frames (a group or a pool from a merge)."""
+        if self._pool is None:
+            self._pool = _Pool()
+        p = self._pool
+        p.layers, p.neurons = p._merge(p.layers, layers), p._merge(p.neurons, neurons)
+        p.timesteps = max(p.timesteps or 0, timesteps or 0) or timesteps
+        p.is_spiking = bool(p.is_spiking) or bool(is_spiking)
+        p.n += n
+
+    def to_state(self) -> dict:
+        """JSON-ready data (see frame_mean_state); FrameMean.from_state reads it back."""
+        return frame_mean_state(self)
+
+    @staticmethod
+    def from_state(state: dict) -> "FrameMean":
+        return frame_mean_from_state(state)
+
+    def merge(self, other: "FrameMean") -> "FrameMean":
+        """Fold another FrameMean's frames in (exact: see merge_frame_means); returns self."""
+        merge_frame_means(self, other)
+        return self
 
     def _parts(self) -> Iterator:
         yield from self._groups.values()
@@ -285,3 +305,125 @@ class FrameMean:
         first = groups[0][0]
         pool.timesteps, pool.is_spiking = first.timesteps, first.is_spiking
         return pool.mean(self.model)
+
+
+# ------------------------------------------------------------------------ transport and merge
+# A FrameMean travels between processes (a dataset run's workers and its driver) and to disk
+# (a finished sequence, read back when a run resumes) as plain JSON-ready data -- never a
+# pickle: a resumed output folder is a file on disk like any other input. Integer sums stay
+# Python ints (exact beyond float64), float sums are float64 (json writes them with repr, which
+# reads back bit for bit). merge() adds another FrameMean's groups exactly as if its frames had
+# been added here (integer sums are exact whatever the order; float columns add in the order
+# of the merges, which a caller fixes to make results reproducible).
+def _table_state(df: pd.DataFrame) -> dict:
+    cols = list(df.columns)
+    return {"columns": cols, "dtypes": [str(df[c].dtype) for c in cols],
+            "data": [[_plain(v) for v in df[c].tolist()] for c in cols]}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return {"tuple": [_plain(x) for x in v]}
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _unplain(v: Any) -> Any:
+    if isinstance(v, dict) and set(v) == {"tuple"}:
+        return tuple(_unplain(x) for x in v["tuple"])
+    return v
+
+
+def _table_from_state(state: dict) -> pd.DataFrame:
+    data = {}
+    for c, dt, values in zip(state["columns"], state["dtypes"], state["data"]):
+        values = [_unplain(v) for v in values]
+        data[c] = pd.Series(values, dtype=dt if dt != "object" else object)
+    return pd.DataFrame(data, columns=state["columns"])
+
+
+def _sum_state(acc: ExactSum) -> dict:
+    return {"ints": [int(x) for x in acc.ints], "floats": [float(x) for x in acc.floats]}
+
+
+def _sum_from_state(state: dict) -> ExactSum:
+    acc = ExactSum(len(state["ints"]))
+    acc.ints = np.asarray(state["ints"], dtype=np.int64).reshape(-1)
+    acc.floats = np.asarray(state["floats"], dtype=np.float64).reshape(-1)
+    return acc
+
+
+def _group_state(g: _Group) -> dict:
+    return {"layers": _table_state(g.layers), "neurons": _table_state(g.neurons), "l_sum": _sum_state(g.l_sum),
+            "n_sum": _sum_state(g.n_sum), "l_max": None if g.l_max is None else g.l_max.tolist(),
+            "timesteps": g.timesteps, "is_spiking": g.is_spiking, "n": int(g.n)}
+
+
+def _group_from_state(state: dict) -> _Group:
+    g = _Group(_table_from_state(state["layers"]), _table_from_state(state["neurons"]), state["timesteps"],
+               state["is_spiking"])
+    g.l_sum, g.n_sum = _sum_from_state(state["l_sum"]), _sum_from_state(state["n_sum"])
+    g.l_max = None if state["l_max"] is None else np.asarray(state["l_max"], dtype=np.float64)
+    g.n = int(state["n"])
+    return g
+
+
+def _signature(layers: pd.DataFrame, neurons: pd.DataFrame, timesteps, is_spiking) -> tuple:
+    """A frame's structure: every column but the spike-dependent ones (see the module docstring)."""
+    lkey = [c for c in layers.columns if c not in LAYER_EVENTS and c not in LAYER_MAXIMA]
+    nkey = [c for c in neurons.columns if c not in NEURON_EVENTS]
+    return (tuple(layers.columns), tuple(neurons.columns), timesteps, is_spiking,
+            _key_rows(layers, lkey), _key_rows(neurons, nkey))
+
+
+def frame_mean_state(fm: "FrameMean") -> dict:
+    pool = fm._pool
+    return {"format": 1, "model": fm.model, "max_groups": fm.max_groups, "n": int(fm.n),
+            "groups": [_group_state(g) for g in fm._groups.values()],
+            "pool": None if pool is None else {"layers": _table_state(pool.layers),
+                                               "neurons": _table_state(pool.neurons), "n": int(pool.n),
+                                               "timesteps": pool.timesteps, "is_spiking": pool.is_spiking}}
+
+
+def frame_mean_from_state(state: dict) -> "FrameMean":
+    if not isinstance(state, dict) or state.get("format") != 1:
+        raise ValueError("not a FrameMean state (format 1)")
+    fm = FrameMean(state["model"], state["max_groups"])
+    for gs in state["groups"]:
+        g = _group_from_state(gs)
+        fm._groups[_signature(g.layers, g.neurons, g.timesteps, g.is_spiking)] = g
+    if state["pool"] is not None:
+        p = _Pool()
+        p.layers, p.neurons = _table_from_state(state["pool"]["layers"]), _table_from_state(state["pool"]["neurons"])
+        p.n, p.timesteps, p.is_spiking = int(state["pool"]["n"]), state["pool"]["timesteps"], state["pool"]["is_spiking"]
+        fm._pool = p
+    fm.n = int(state["n"])
+    return fm
+
+
+def _absorb(g: _Group, other: _Group) -> None:
+    """Add another group of the same structure: exact sums, maxima, frames."""
+    g.l_sum.ints += other.l_sum.ints
+    g.l_sum.floats += other.l_sum.floats
+    g.n_sum.ints += other.n_sum.ints
+    g.n_sum.floats += other.n_sum.floats
+    if other.l_max is not None:
+        g.l_max = other.l_max.copy() if g.l_max is None else np.maximum(g.l_max, other.l_max)
+    g.n += other.n
+
+
+def merge_frame_means(fm: "FrameMean", other: "FrameMean") -> None:
+    """Fold `other` into `fm`, as if its frames had been added to `fm` (see above)."""
+    for sig, g in other._groups.items():
+        mine = fm._groups.get(sig)
+        if mine is not None:
+            _absorb(mine, g)
+        elif len(fm._groups) < fm.max_groups:
+            fm._groups[sig] = _group_from_state(_group_state(g))   # a copy: `other` stays as it was
+        else:
+            fm._pool_sums(*g.sums(), g.timesteps, g.is_spiking)
+    if other._pool is not None:
+        p = other._pool
+        fm._pool_sums(p.layers, p.neurons, p.n, p.timesteps, p.is_spiking)
+    fm.n += other.n

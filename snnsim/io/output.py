@@ -46,8 +46,9 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
-__all__ = ["MARKER", "OutputBusyError", "OutputError", "OutputFile", "OutputFolder", "Terminated",
-           "check_output", "install_signal_handlers", "open_output", "open_output_file", "writing_into"]
+__all__ = ["MARKER", "OutputBusyError", "OutputError", "OutputFile", "OutputFolder", "ResumableFolder", "Terminated",
+           "check_output", "install_signal_handlers", "open_output", "open_output_file", "open_resumable",
+           "writing_into"]
 
 MARKER = ".snnsim-output"            # in every output folder snnsim published
 STAGING_MARKER = ".snnsim-staging"   # in every staging folder: incomplete by definition
@@ -635,3 +636,111 @@ class writing_into:
         if self._own is not None:
             return self._own.__exit__(*exc)
         return False
+
+
+# ------------------------------------------------------------------ resumable folders
+TMP_PREFIX = ".snnsim-tmp-"   # a file being written inside a resumable folder (ours by its name)
+
+
+class ResumableFolder(OutputTarget):
+    """An output folder filled piece by piece and kept between runs (a dataset run: each
+    finished sequence lands as it completes; a rerun with the same settings continues).
+
+    The same rules as every output: ``--out`` must be new or an earlier output of ours with
+    nothing foreign in it (checked before work and again under the lock), and a second run on
+    it fails at once. Each file lands whole (written beside, then renamed over), and the marker
+    lists it as soon as it is there, so an interrupted run leaves only listed, complete files.
+    ``settings`` (JSON-ready) must equal the earlier run's: a folder of other settings is
+    refused in one line, never mixed."""
+
+    def __init__(self, out, command: str, settings: dict, inputs: Iterable = (), argv: Iterable[str] | None = None):
+        super().__init__(out, command, inputs, argv)
+        self.settings = json.loads(json.dumps(settings))
+        self._files: list[str] = []
+
+    def __enter__(self):
+        self._make_parents()
+        try:
+            self._lock()
+            self._sweep_tmp()
+            check_output(self.path, kind="folder", inputs=self.inputs)
+            if os.path.lexists(self.path):
+                marker = _read_marker(self.path) or {}
+                if marker.get("resumable") != self.settings:
+                    raise OutputError(f"--out {self.shown} holds a run with other settings "
+                                      f"({_settings_diff(marker.get('resumable'), self.settings)}); rerun with the same "
+                                      f"settings to resume it, or give another --out")
+                self._files = list(marker["files"])
+            else:
+                self.path.mkdir()
+                self._write_marker()
+        except BaseException:
+            self._release()
+            if not os.path.lexists(self.path):
+                self._remove_made_parents()
+            raise
+        self._staging = self.path
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._staging = None
+        self._release()
+        return False
+
+    def _sweep_tmp(self) -> None:
+        """Half-written files a killed run left (we hold the lock: no live run owns them)."""
+        if not self.path.is_dir() or _read_marker(self.path) is None:
+            return
+        for root, _dirs, files in os.walk(self.path):
+            for name in files:
+                if name.startswith(TMP_PREFIX):
+                    os.unlink(os.path.join(root, name))
+
+    def has(self, relpath: str) -> bool:
+        return relpath in self._files and (self.path / relpath).is_file()
+
+    def write(self, relpath: str, data: str | bytes) -> pathlib.Path:
+        """Write `relpath` (below the folder) whole: a temporary file beside it, renamed over."""
+        target = self.path / relpath
+        parts = pathlib.PurePosixPath(relpath).parts
+        if ".." in parts or pathlib.PurePosixPath(relpath).is_absolute():
+            raise ValueError(f"{relpath!r} is not a path below the output folder")
+        new_dirs = []
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if not (self.path / d).is_dir():
+                (self.path / d).mkdir()
+            new_dirs.append(d)
+        tmp = target.parent / f"{TMP_PREFIX}{self.identity.run_id[:8]}-{target.name}"
+        with open(tmp, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        for name in new_dirs + [relpath]:
+            if name not in self._files:
+                self._files.append(name)
+        self._write_marker()
+        return target
+
+    def _write_marker(self) -> None:
+        marker = self._marker(sorted(self._files))
+        marker["resumable"] = self.settings
+        tmp = self.path / f"{TMP_PREFIX}{self.identity.run_id[:8]}-marker"
+        tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
+        os.replace(tmp, self.path / MARKER)
+
+    def publish(self) -> pathlib.Path:   # each file is published as it is written
+        return self.path
+
+
+def _settings_diff(old, new: dict) -> str:
+    if not isinstance(old, dict):
+        return "it is not a resumable run"
+    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:3]) or "unknown"
+
+
+def open_resumable(out, command: str, settings: dict, inputs: Iterable = (),
+                   argv: Iterable[str] | None = None) -> ResumableFolder:
+    return ResumableFolder(out, command, settings, inputs, argv)

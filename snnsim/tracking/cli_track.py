@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snnsim.cli_options import (OneLineParser, add_frames, add_hardware, add_outputs, add_weights, run_job,
-                                weights_to_build)
+from snnsim.cli_options import (OneLineParser, add_dataset, add_frames, add_hardware, add_outputs, add_weights,
+                                run_job, weights_to_build)
 from snnsim.errors import check_hardware, check_weights
 
 __all__ = ["add_track_parser", "cmd_track", "parse_size"]
@@ -43,13 +43,15 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `track` sub-command to an argparse sub-parsers object and return its parser."""
     p = subparsers.add_parser("track", help=HELP, description=HELP, epilog=EXAMPLE)
     p.add_argument("model", help="registered model (snnsim models), e.g. spiketrack-tiny, transt, smtrack-s")
-    p.add_argument("sequence", help="sequence folder: GOT-10k / LaSOT / OTB (single object) or MOTChallenge")
+    p.add_argument("sequence", nargs="?", default=None,
+                   help="sequence folder: GOT-10k / LaSOT / OTB (single object) or MOTChallenge (or --dataset ROOT)")
     add_outputs(p, "track")
     add_hardware(p)
     add_weights(p)
     add_frames(p, None, "process at most N frames")
     p.add_argument("--input-size", type=parse_size, default=None,
                    help="detector input HxW for smtrack-s (multiples of 32, at most 4096x4096; default 608x1088)")
+    add_dataset(p)
     p.set_defaults(func=cmd_track)
     return p
 
@@ -58,6 +60,16 @@ def cmd_track(args) -> int:
     """The `track` job through cli_options.run_job (bad input: one line, exit 2, no output)."""
     from .run import TrackError, track_sequence
 
+    # (`snnsim track MODEL --dataset ROOT` is routed to snnsim.datasets by snnsim.cli before this)
+    if args.sequence is None or getattr(args, "dataset", None) is not None:
+        print("snnsim track: error: give a SEQUENCE folder, or --dataset ROOT (without a SEQUENCE) to track every "
+              "sequence of a dataset", file=sys.stderr)
+        return 2
+    for option in ("sequences", "max_frames", "ray_address"):
+        if getattr(args, option, None) is not None:
+            print(f"snnsim track: error: --{option.replace('_', '-')} applies to a dataset run; add --dataset ROOT",
+                  file=sys.stderr)
+            return 2
     hardware = args.hardware
     options = {}
     if getattr(args, "input_size", None) is not None:

@@ -279,7 +279,7 @@ def _one_at_a_time(head: list, rest: Iterator) -> Iterator:
     yield from rest
 
 
-def tracker_inputs(model, source: str = "random", frames: int = 1, sequence=None):
+def tracker_inputs(model, source: str = "random", frames: int = 1, sequence=None, skip: int = 0):
     """(template, searches, description) of the frames to profile: built-in data (`source`),
     or crops of the real sequence folder `sequence` (see sequence_inputs.py). `searches` is
     iterable (a sequence's frames are decoded one at a time)."""
@@ -288,20 +288,25 @@ def tracker_inputs(model, source: str = "random", frames: int = 1, sequence=None
     if sequence is not None:
         from .sequence_inputs import sequence_inputs
 
-        return sequence_inputs(model, sequence, frames)
+        return sequence_inputs(model, sequence, frames, skip)
     template, searches = frame_inputs(model, source, frames)
     return template, searches, {"source": source}
 
 
 def profile_tracker(model, source: str = "random", frames: int = 1, progress=None, sequence=None,
-                    capture=None) -> TrackerProfile:
+                    capture=None, skip: int = 0, on_frame=None) -> TrackerProfile:
     """Count one template pass and `frames` tracking frames of a registered tracker network,
     on built-in inputs or (`sequence`, a folder) on crops of a real sequence. The search
     inputs are consumed one at a time and each frame's Profile is folded into running
     aggregates (FrameAggregate): memory stays flat whatever `frames` is. `capture`: a
     snnsim.pipeline.capture.SpikeCapture fed during the same passes (spike maps without a
-    second forward); the TrackerProfile's `capture` holds its result."""
-    template, searches, inputs = tracker_inputs(model, source, frames, sequence)
+    second forward); the TrackerProfile's `capture` holds its result. `skip`: tracking frames
+    of the sequence left out before the counted ones (a dataset run's later chunks);
+    `on_frame(index, profile)` is handed each frame's Profile with its frame index."""
+    if skip and sequence is None:
+        raise ValueError("skip applies to a sequence's frames only")
+    template, searches, inputs = tracker_inputs(model, source, frames, sequence, skip)
+    indices = iter(getattr(searches, "indices", range(frames)))
     name = getattr(model, "registry_name", type(model).__name__)
     # ANNs have no spike formats: every operand is real, and no "no neurons" warning.
     formats = [] if model.kind == "ann" else None
@@ -326,6 +331,8 @@ def profile_tracker(model, source: str = "random", frames: int = 1, progress=Non
             model.forward_search(search, cache)
             frame = prof.result(batch)
             agg.add(frame)
+            if on_frame is not None:
+                on_frame(next(indices), frame)
             if capture is not None and capture.deciding:   # no template pass: chosen on the first frame
                 capture.choose(frame.neurons)
                 prof.observers = capture.observers()

@@ -57,14 +57,17 @@ def sequence_input(seq) -> dict:
             "frames_total": len(seq), "image_size": list(seq.image_size)}
 
 
-def sequence_inputs(model, path: str | os.PathLike, frames: int):
+def sequence_inputs(model, path: str | os.PathLike, frames: int, skip: int = 0):
     """(template, searches, description) for profiling `frames` tracking frames of `model` on
-    the sequence at `path`. `template` is None for SMTrack; `searches` is re-iterable."""
+    the sequence at `path`, after skipping the first `skip` tracking frames (a dataset run's
+    later chunks). `template` is None for SMTrack; `searches` is re-iterable."""
     from .sequences import open_sequence
     from .sot import SOT_FAMILIES, make_sot_runtime
 
     if frames < 1:
         raise SequenceError(f"--frames must be >= 1, got {frames}")
+    if skip < 0:
+        raise SequenceError(f"skip must be >= 0, got {skip}")
     seq = open_sequence(path)
     name = getattr(model, "registry_name", type(model).__name__)
     family = getattr(model, "family", "")
@@ -73,14 +76,14 @@ def sequence_inputs(model, path: str | os.PathLike, frames: int):
         if seq.kind != "mot":
             raise SequenceError(f"{name} is a multi-object tracker but {seq.root} is a single-object ({seq.layout}) "
                                 "sequence; pass a MOTChallenge sequence folder")
-        if frames > len(seq):
-            raise SequenceError(f"sequence {seq.name} has {len(seq)} frames; give --frames {len(seq)} or fewer")
+        if skip + frames > len(seq):
+            raise SequenceError(f"sequence {seq.name} has {len(seq)} frames; give --frames {len(seq) - skip} or fewer")
         from .mot import letterbox
 
         size = tuple(int(s) for s in model.input_size)
-        info.update(frames=[0, frames - 1],
+        info.update(frames=[skip, skip + frames - 1],
                     crops=f"whole frames letterboxed to {size[0]}x{size[1]} (the published input size)")
-        return None, SequenceFrames(lambda i: letterbox(seq.read_frame(i), size)[0], range(frames)), info
+        return None, SequenceFrames(lambda i: letterbox(seq.read_frame(i), size)[0], range(skip, skip + frames)), info
     if family not in SOT_FAMILIES:
         raise SequenceError(f"{name} has no tracking runtime to cut crops for (families: smtrack, "
                             f"{', '.join(SOT_FAMILIES)})")
@@ -91,19 +94,20 @@ def sequence_inputs(model, path: str | os.PathLike, frames: int):
         raise SequenceError(f"sequence {seq.name} has only {len(seq)} frame: frame 0 gives the template and the "
                             "search regions come from the frames after it, so --sequence needs a sequence of at "
                             "least 2 frames")
-    if frames + 1 > len(seq):
+    last = skip + frames   # the last search frame
+    if last + 1 > len(seq):
         raise SequenceError(f"sequence {seq.name} has {len(seq)} frames: frame 0 gives the template, so give "
-                            f"--frames {len(seq) - 1} or fewer")
-    if frames > 1 and not seq.has_full_gt:
+                            f"--frames {len(seq) - 1 - skip} or fewer")
+    if last > 1 and not seq.has_full_gt:
         raise SequenceError(f"sequence {seq.name} has a box for frame 0 only; --sequence crops each search region at "
                             "the previous frame's ground-truth box, so it needs boxes for frames 0..N-1: give "
                             "--frames 1, or run snnsim track for a closed-loop run")
-    boxes = held_boxes(seq.ground_truth, seq.valid, frames)
+    boxes = held_boxes(seq.ground_truth, seq.valid, last)
     runtime = make_sot_runtime(model)
     template = runtime.template_input_at(seq.read_frame(0), boxes[0])
-    info.update(frames=[1, frames],
+    info.update(frames=[skip + 1, last],
                 crops=f"template at frame 0's ground-truth box, search region of frame i at frame i-1's "
                       f"ground-truth box ({type(runtime).__name__}: context factors {runtime.template_factor:g} / "
                       f"{runtime.search_factor:g}, padding '{runtime.pad_rule}')")
     return template, SequenceFrames(lambda i: runtime.search_input_at(seq.read_frame(i), boxes[i - 1]),
-                                    range(1, frames + 1)), info
+                                    range(skip + 1, last + 1)), info

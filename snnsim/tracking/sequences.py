@@ -36,7 +36,7 @@ from .errors import SequenceError
 __all__ = [
     "IMAGE_EXTENSIONS", "SOTSequence", "MOTSequence", "open_sequence", "read_sot_sequence",
     "read_mot_sequence", "find_sequences", "load_image", "image_to_tensor",
-    "write_sot_result", "write_mot_result", "read_sot_result", "read_mot_file",
+    "write_sot_result", "write_mot_result", "read_sot_result", "read_mot_file", "is_sequence_folder", "natural_key",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -106,8 +106,12 @@ def image_to_tensor(image: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
 
 
-def _natural_key(p: Path):
+def natural_key(p: Path):
+    """Sort key: names in natural order (seq2 before seq10)."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+
+_natural_key = natural_key
 
 
 def _list_images(folder: Path, exts=IMAGE_EXTENSIONS) -> list[Path]:
@@ -469,6 +473,11 @@ def read_mot_sequence(path: str | os.PathLike, require_gt: bool = False) -> MOTS
 # --------------------------------------------------------------------------------------
 def _looks_mot(root: Path) -> bool:
     return (root / "seqinfo.ini").is_file() or (root / "img1").is_dir()
+
+
+def is_sequence_folder(path: Path) -> bool:
+    """Whether a folder looks like one sequence (MOTChallenge, or GOT-10k / LaSOT / OTB)."""
+    return _looks_mot(path) or _looks_sot(path)
 
 
 def _looks_sot(root: Path) -> bool:

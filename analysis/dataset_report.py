@@ -1,0 +1,97 @@
+"""report.html / report.md of a dataset run, rendered from the tables it is given (the run's
+summary, its per-sequence table and the per-sequence firing rates of each neuron module)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import figures
+from .report import Doc
+from .tables import fmt_energy, fmt_ratio
+
+__all__ = ["write_dataset_report", "sequence_ratios", "rate_spread"]
+
+PERCENTILES = (5, 25, 50, 75, 95)
+
+
+def sequence_ratios(summary: dict, seq_table: pd.DataFrame) -> pd.DataFrame:
+    """SNN / ANN energy per frame of every sequence both finished, per profile / estimator."""
+    cols = ["sequence", "snn", "ann", "profile", "ratio"]
+    if len(seq_table) == 0:
+        return pd.DataFrame(columns=cols)
+    kinds = {m: v["kind"] for m, v in summary["models"].items()}
+    energy = [c for c in seq_table.columns if c.startswith("energy_J/")]
+    by = seq_table.set_index(["model", "sequence"])
+    rows = []
+    for snn in [m for m, k in kinds.items() if k == "spiking"]:
+        for ann in [m for m, k in kinds.items() if k != "spiking"]:
+            for seq in seq_table.loc[seq_table["model"] == snn, "sequence"]:
+                if (ann, seq) not in by.index:
+                    continue
+                for c in energy:
+                    a, b = by.loc[(snn, seq), c], by.loc[(ann, seq), c]
+                    ok = pd.notna(a) and pd.notna(b) and float(b) > 0
+                    rows.append([seq, snn, ann, c.split("/", 1)[1], float(a) / float(b) if ok else None])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def rate_spread(rates: dict[str, list]) -> pd.DataFrame:
+    """Neuron module x percentiles of its per-sequence firing rates."""
+    rows = {m: [float(np.percentile(v, p)) for p in PERCENTILES] for m, v in rates.items() if v}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[f"p{p}" for p in PERCENTILES])
+
+
+def write_dataset_report(summary: dict, seq_table: pd.DataFrame, layer_rates: dict,
+                         timings: pd.DataFrame) -> dict[str, str]:
+    """{'report.html': ..., 'report.md': ...} of a dataset run."""
+    s = summary
+    doc = Doc(f"snnsim {s['command']} --dataset: {', '.join(s['models'])} on {s['dataset']}")
+    finished = s["sequences"]
+    doc.p(f"{s['sequences_line']} finished ({finished['failed']} failed); "
+          f"{'complete' if s['complete'] else 'NOT complete: the totals below cover the finished sequences only'}. "
+          f"Weights: {s['weights']}; at most {s['max_frames'] or 'all'} frames per sequence.", cls="lead")
+    if s["failed"]:
+        doc.box("Failed or unfinished sequences (failures.csv): " + "; ".join(
+            f"{k}: {v}" for k, v in list(s["failed"].items())[:10]) + (" ..." if len(s["failed"]) > 10 else ""),
+            "warn")
+    doc.h(2, "Energy per tracking frame", "energy")
+    doc.p(s["energy_accounting"] + ".", cls="muted")
+    rows = []
+    for m, v in s["models"].items():
+        for hw, by in v["energy"].items():
+            for est, j in by.items():
+                sp = v["energy_per_sequence"][hw][est] or {}
+                rows.append([m, f"{hw} / {est}", v["energy_precision"][hw][est],
+                             fmt_energy(j) if j is not None else "not applicable",
+                             fmt_energy(sp.get("p5")), fmt_energy(sp.get("p50")), fmt_energy(sp.get("p95")),
+                             v["frames"], v["sequences"]])
+    doc.table(rows, ["model", "profile / estimator", "number format", "mean per frame", "p5 of sequences",
+                     "median", "p95", "frames", "sequences"], numeric={3, 4, 5, 6, 7, 8})
+    energy_cols = [c for c in seq_table.columns if c.startswith("energy_J/")]
+    doc.figure(figures.dataset_energy_box(seq_table, energy_cols), "dataset-energy",
+               "No energy per sequence to draw (no applicable profile, or no finished sequence).")
+    ratios = sequence_ratios(s, seq_table)
+    doc.h(2, "SNN / ANN per sequence", "ratios")
+    doc.figure(figures.dataset_ratio_box(ratios), "dataset-ratios",
+               "No SNN / ANN pair in this run (give a spiking and an ANN model to compare them per sequence).")
+    if len(ratios.dropna(subset=["ratio"])):
+        med = ratios.dropna(subset=["ratio"]).groupby(["snn", "ann", "profile"], sort=False)["ratio"].median()
+        doc.table([[snn, ann, prof, fmt_ratio(r)] for (snn, ann, prof), r in med.items()],
+                  ["SNN", "ANN", "profile / estimator", "median ratio over sequences"], numeric={3})
+    doc.h(2, "Firing rates across the dataset", "rates")
+    if not layer_rates:
+        doc.p("No spiking model in this run: no firing rates.", cls="muted")
+    for m, rates in layer_rates.items():
+        doc.figure(figures.firing_rate_spread(rate_spread(rates), m), f"rates-{m}", f"No firing rates for {m}.")
+    doc.h(2, "Slowest and most expensive sequences", "outliers")
+    if len(timings):
+        slow = timings.sort_values("seconds", ascending=False).head(5)
+        doc.table([[r["sequence"], r["model"], f"{r['seconds']:.1f} s", int(r["frames"])] for _, r in slow.iterrows()],
+                  ["sequence", "model", "wall time", "frames"], numeric={2, 3})
+    if len(seq_table) and energy_cols:
+        col = energy_cols[0]
+        costly = seq_table.dropna(subset=[col]).sort_values(col, ascending=False).head(5)
+        doc.table([[r["sequence"], r["model"], fmt_energy(r[col])] for _, r in costly.iterrows()],
+                  ["sequence", "model", f"energy per frame ({col.split('/', 1)[1]})"], numeric={2})
+    html = doc.render_html("files: dataset_summary.json, sequences.csv, frames.parquet, failures.csv, timings.csv")
+    return {"report.html": html, "report.md": doc.render_md()}

@@ -1,0 +1,333 @@
+"""A dataset run's outputs, assembled from its finished sequences (sequences/*.json), one
+sequence at a time and in the dataset's order:
+
+* ``dataset_summary.json`` -- per model: frames, sequences, exact count sums and per-frame
+  means, the template pass, energy per frame on every profile x estimator priced once from the
+  merged counts (`profile`; `track` prices each frame's passes as `snnsim track` does and takes
+  the frame-weighted mean), per-sequence percentiles, the number format of every figure, what
+  was not counted; how many of the sequences finished.
+* ``sequences.csv`` -- one row per sequence and model; ``frames.parquet`` -- one row per frame
+  (counts, spikes, energy; for `track` the box and its IoU); ``failures.csv`` -- the sequences
+  that failed and why; ``metrics.json`` for `track`. These do not depend on the number of
+  workers or the order the sequences finished in (the same dataset gives the same bytes).
+* ``timings.csv`` (wall time per sequence) and ``report.html`` / ``report.md``, which show it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from snnsim.counting.result import UncountedTally
+from snnsim.energy import estimate, load_hardware
+from snnsim.energy.frames import FrameMean
+from snnsim.pipeline.pricing import number_format
+
+from . import run as _run
+from .run import DatasetRun, read_records
+from .worker import TOTAL_KEYS
+
+__all__ = ["assemble", "PERCENTILES"]
+
+PERCENTILES = (5, 25, 50, 75, 95)
+SCHEMA = "snnsim.dataset_summary/1"
+
+
+def _energy_columns(job: DatasetRun) -> list[tuple[str, str, str]]:
+    """(profile, estimator, column) of every priced pair, in the run's order."""
+    cols = []
+    for h in job.hardware:
+        hw = load_hardware(h)
+        cols += [(hw.name, est, f"energy_J/{hw.name}/{est}") for est in hw.estimators]
+    return cols
+
+
+def _spread(values: list[float]) -> dict | None:
+    vals = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if not len(vals):
+        return None
+    out = {"sequences": int(len(vals)), "min": float(vals.min()), "max": float(vals.max())}
+    out.update({f"p{p}": float(np.percentile(vals, p)) for p in PERCENTILES})
+    return out
+
+
+class _ModelTotals:
+    """One model's aggregate over the finished sequences, folded in one sequence at a time."""
+
+    def __init__(self, name: str, command: str):
+        self.name, self.command = name, command
+        self.frames = self.sequences = self.template_passes = 0
+        self.sums = dict.fromkeys(TOTAL_KEYS, 0)              # exact ints
+        self.template_sums = dict.fromkeys(TOTAL_KEYS, 0)
+        self.counts: FrameMean | None = None                   # profile: merged search passes
+        self.template: FrameMean | None = None                 # profile: merged template passes
+        self.energy_sums: dict[str, list] = {}                 # track: (J x frames, frames) per sequence
+        self.template_energy: dict[str, list] = {}             # track: (J x passes, passes) per sequence
+        self.with_template: dict[str, list] = {}               # track: (sum of per_frame.csv's J, frames)
+        self.precision: dict[str, dict] = {}
+        self.tally = UncountedTally()
+        self.unseen: list[str] = []
+        self.per_sequence: dict[str, list] = {}                # column -> energy per frame of each sequence
+        self.layer_rates: dict[str, list] = {}                 # neuron module -> firing rate of each sequence
+        self.kind = self.inputs = self.thop = self.timesteps = self.weights = None
+
+
+def assemble(job: DatasetRun, folder, failures: dict[str, str]) -> dict:
+    """Write the dataset's outputs into `folder` (a ResumableFolder); return the summary."""
+    energy_cols = _energy_columns(job)
+    models = {m: _ModelTotals(m, job.command) for m in job.models}
+    seq_rows: list[dict] = []
+    timings: list[dict] = []    # wall times: apart from the tables, which never depend on the run's timing
+    done: list[str] = []
+    frame_tables = _FrameTable(job, energy_cols)
+    metrics_parts: dict[str, list] = {m: [] for m in job.models}
+    for rec in read_records(folder, job):
+        done.append(rec["sequence"])
+        for name, res in rec["models"].items():
+            acc = models[name]
+            row = {"sequence": rec["sequence"], "model": name}
+            timings.append({"sequence": rec["sequence"], "model": name, "frames": int(res.get("frames", 0) or 0),
+                            "seconds": round(float(rec["seconds"]), 3)})
+            if job.command == "profile":
+                row.update(_fold_profile(acc, res, energy_cols, job))
+            else:
+                row.update(_fold_track(acc, res, energy_cols, metrics_parts[name]))
+            seq_rows.append(row)
+            frame_tables.add(rec["sequence"], name, res)
+    failed = {s.name: failures.get(s.name, "not finished (interrupted); rerun with the same --out to resume")
+              for s in job.sequences if s.name not in set(done)}
+    summary = _summary(job, models, energy_cols, done, failed)
+    if job.command == "track":
+        summary["metrics"] = _metrics(job, metrics_parts)
+        folder.write("metrics.json", json.dumps(summary["metrics"], indent=1) + "\n")
+    folder.write("dataset_summary.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
+    seq_table = pd.DataFrame(seq_rows)
+    folder.write("sequences.csv", seq_table.to_csv(index=False))
+    folder.write("failures.csv", pd.DataFrame([{"sequence": k, "reason": v} for k, v in failed.items()],
+                                              columns=["sequence", "reason"]).to_csv(index=False))
+    folder.write("frames.parquet", frame_tables.parquet())
+    from snnsim.analysis.dataset_report import write_dataset_report
+
+    timing_table = pd.DataFrame(timings, columns=["sequence", "model", "frames", "seconds"])
+    folder.write("timings.csv", timing_table.to_csv(index=False))
+    layer_rates = {m: acc.layer_rates for m, acc in models.items() if acc.layer_rates}
+    for rel, text in write_dataset_report(summary, seq_table, layer_rates, timing_table).items():
+        folder.write(rel, text)
+    return summary
+
+
+def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) -> dict:
+    counts = FrameMean.from_state(res["counts"])
+    acc.counts = counts if acc.counts is None else acc.counts.merge(counts)
+    if res["template"] is not None:
+        tpl = FrameMean.from_state(res["template"])
+        acc.template = tpl if acc.template is None else acc.template.merge(tpl)
+        acc.template_passes += tpl.n
+        for k, v in tpl.mean_totals().items():
+            acc.template_sums[k] += int(round(v * tpl.n))
+    acc.frames += int(res["frames"])
+    acc.sequences += 1
+    for r in res["rows"]:
+        for k in TOTAL_KEYS:
+            acc.sums[k] += int(r[k])
+    acc.tally.add_rows(res["uncounted"])
+    acc.unseen = list(dict.fromkeys(acc.unseen + list(res["unseen_neurons"])))
+    acc.kind, acc.inputs, acc.thop, acc.timesteps = res["kind"], res["inputs"], res["thop"], res["timesteps"]
+    acc.weights = res["weights"]
+    row: dict[str, Any] = {"frames": int(res["frames"])}
+    for k in TOTAL_KEYS:
+        row[k] = sum(int(r[k]) for r in res["rows"]) / max(int(res["frames"]), 1)
+    for hw, est, col in energy_cols:
+        e = estimate(counts, hw, est)
+        j = e.total_j if e.applicable else None
+        row[col] = j
+        acc.per_sequence.setdefault(col, []).append(j)
+    if res["kind"] == "spiking":
+        for L, N, _n in counts.sum_tables():
+            per = N.groupby("module", sort=False)[["neurons", "spikes"]].sum()
+            for module, r in per.iterrows():
+                if r["neurons"]:
+                    acc.layer_rates.setdefault(module, []).append(float(r["spikes"] / r["neurons"]))
+    return row
+
+
+def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list) -> dict:
+    s = res["summary"]
+    rows = res["rows"]
+    acc.frames += len(rows)
+    acc.sequences += 1
+    acc.template_passes += int(s["template_passes"])
+    for r in rows:
+        for k in TOTAL_KEYS:
+            acc.sums[k] += int(float(r[k])) if k in r and r[k] != "" else 0
+    acc.tally.add_rows(s["uncounted"])
+    acc.unseen = list(dict.fromkeys(acc.unseen + list(s.get("unseen_neurons", []))))
+    acc.kind, acc.inputs, acc.thop, acc.timesteps = s["kind"], s["input"], s["thop_macs"], s["timesteps"]
+    acc.weights = s["weights"]
+    row: dict[str, Any] = {"frames": len(rows)}
+    row.update({key: s["totals"][key] for key in TOTAL_KEYS})   # per frame, search pass alone
+    k = int(s["template_passes"])
+    for hw, est, col in energy_cols:
+        # search pass alone, template cached (summary.json's `energy`), weighted by the frames
+        j = (s["energy"].get(hw) or {}).get(est)
+        acc.energy_sums.setdefault(col, []).append((None if j is None else j * len(rows), len(rows)))
+        t = ((s.get("energy_template") or {}).get(hw) or {}).get(est)
+        acc.template_energy.setdefault(col, []).append((None if t is None else t * k, k))
+        # per_frame.csv's rows: each frame with the template passes that ran in it
+        vals = [float(r[col]) for r in rows if r.get(col, "") != ""]
+        acc.with_template.setdefault(col, []).append((math.fsum(vals) if len(vals) == len(rows) else None,
+                                                      len(rows)))
+        row[col] = j
+        acc.per_sequence.setdefault(col, []).append(j)
+        acc.precision.setdefault(hw, {})[est] = s["energy_precision"].get(hw, {}).get(est, "not stated")
+    m = s.get("metrics") or {}
+    for key in ("auc", "precision", "norm_precision", "HOTA", "MOTA", "IDF1"):
+        if key in m:
+            row[key] = m[key]
+    metrics_part.append({"sequence": s["input"].get("name"), "metrics": m, "frames": len(rows)})
+    return row
+
+
+def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed: dict) -> dict:
+    out_models = {}
+    for name, acc in models.items():
+        n = max(acc.frames, 1)
+        energy, energy_template, precision, spread, notes, with_template = {}, {}, {}, {}, [], {}
+        complete = not acc.tally.rows() and not acc.unseen
+        if acc.weights is not None and not acc.weights["trained"]:
+            notes.append(f"Weights are untrained ({acc.weights['source']}): firing rates and spike-driven energy are "
+                         "not those of a trained model.")
+        if not complete:
+            notes.append("Some operators ran with no counting formula or some neuron modules were never seen "
+                         "(uncounted, unseen_neurons): the counts and energy are lower bounds.")
+        for hw_name, est, col in energy_cols:
+            hw = load_hardware(hw_name)
+            if job.command == "profile" and acc.counts is not None:
+                e = estimate(acc.counts, hw, est)
+                j = e.total_j if e.applicable else None
+                precision.setdefault(hw_name, {})[est] = number_format(hw, e)
+                if acc.template is not None:
+                    t = estimate(acc.template, hw, est)
+                    energy_template.setdefault(hw_name, {})[est] = t.total_j if t.applicable else None
+            else:
+                j = _weighted(acc.energy_sums.get(col, []))
+                t = _weighted(acc.template_energy.get(col, []))
+                if t is not None:
+                    energy_template.setdefault(hw_name, {})[est] = t
+                with_template.setdefault(hw_name, {})[est] = _weighted(acc.with_template.get(col, []))
+                precision.setdefault(hw_name, {})[est] = acc.precision.get(hw_name, {}).get(est, hw.number_format)
+            energy.setdefault(hw_name, {})[est] = j
+            spread.setdefault(hw_name, {})[est] = _spread(acc.per_sequence.get(col, []))
+        out_models[name] = {
+            "kind": acc.kind, "weights": acc.weights, "sequences": acc.sequences, "frames": acc.frames,
+            "timesteps": acc.timesteps,
+            "totals_sum": dict(acc.sums), "totals": {k: v / n for k, v in acc.sums.items()},
+            "template_passes": acc.template_passes,
+            "template": ({k: v / acc.template_passes for k, v in acc.template_sums.items()}
+                         if acc.template_passes and job.command == "profile" else None),
+            "thop_macs": acc.thop if job.command == "track" else
+            (acc.thop["search"] + acc.thop["template"] if acc.thop else None),
+            "energy": energy, "energy_template": energy_template or None, "energy_precision": precision,
+            "energy_per_sequence": spread, "uncounted": acc.tally.rows(), "unseen_neurons": acc.unseen,
+            "complete": complete, "notes": notes,
+        }
+        if job.command == "track":
+            # per_frame.csv's counts: each frame with the template passes that ran in it
+            m = out_models[name]
+            m["totals_with_template_sum"] = m.pop("totals_sum")
+            m["totals_with_template_per_frame"] = m.pop("totals")
+            m["energy_with_template_per_frame"] = with_template
+    accounting = ("energy per tracking frame, template cached, priced once on the counts merged over every frame "
+                  "of every finished sequence (the frame-weighted mean of the per-frame energies); "
+                  "energy_template per template pass, one per sequence"
+                  if job.command == "profile" else
+                  "energy per tracking frame, search pass alone with the template cached: each sequence's "
+                  "`snnsim track` energy weighted by its frames; energy_template per template pass, weighted by "
+                  "the passes; energy_with_template_per_frame: per_frame.csv's view, the template passes charged to "
+                  "the frames where they ran")
+    total = len(job.sequences)
+    return {
+        "schema": SCHEMA, "command": job.command, "dataset": str(job.root), "models": out_models,
+        "sequences": {"total": total, "finished": len(done), "failed": len(failed)},
+        "sequences_line": f"{len(done)} of {total} sequences",
+        "frames": next(iter(out_models.values()))["frames"] if out_models else 0,
+        "hardware": list(job.hardware), "weights": job.weights or "default", "max_frames": job.max_frames,
+        "complete": not failed and all(m["complete"] for m in out_models.values()),
+        "failed": failed, "energy_accounting": accounting,
+        "chunk_frames": _run.CHUNK_FRAMES,
+    }
+
+
+def _weighted(parts: list[tuple]) -> float | None:
+    """Σ value / Σ weight over (value x weight, weight) pairs; None when any value is missing
+    (not applicable) or nothing was weighed."""
+    if not parts or any(v is None for v, _ in parts):
+        return None
+    total = sum(w for _, w in parts)
+    return math.fsum(v for v, _ in parts) / total if total else None
+
+
+def _metrics(job: DatasetRun, parts: dict[str, list]) -> dict:
+    """Dataset SOT metrics: success AUC / precision over every frame of every sequence
+    (frame-weighted, as the benchmarks' toolkits average per-frame overlaps per sequence then
+    over sequences: both given)."""
+    out = {}
+    for name, seqs in parts.items():
+        ms = [s for s in seqs if s["metrics"]]
+        if not ms:
+            out[name] = None
+            continue
+        keys = [k for k in ("auc", "precision", "norm_precision", "HOTA", "MOTA", "IDF1") if k in ms[0]["metrics"]]
+        out[name] = {"sequences": len(ms),
+                     "mean_over_sequences": {k: float(np.mean([s["metrics"][k] for s in ms])) for k in keys}}
+    return out
+
+
+class _FrameTable:
+    """frames.parquet: one row per frame and model, streamed sequence by sequence."""
+
+    def __init__(self, job: DatasetRun, energy_cols):
+        import pyarrow as pa
+
+        self.pa = pa
+        self.job = job
+        self.energy = [c for _, _, c in energy_cols]
+        fields = [("sequence", pa.string()), ("model", pa.string()), ("frame", pa.int64())]
+        fields += [(k, pa.int64()) for k in TOTAL_KEYS]
+        fields += [(c, pa.float64()) for c in self.energy]
+        if job.command == "track":
+            fields += [("template_pass", pa.bool_()), ("x", pa.float64()), ("y", pa.float64()), ("w", pa.float64()),
+                       ("h", pa.float64()), ("iou", pa.float64())]
+        self.schema = pa.schema(fields)
+        self.sink = io.BytesIO()
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(self.sink, self.schema)
+
+    def add(self, sequence: str, model: str, res: dict) -> None:
+        rows = res["rows"]
+        cols: dict[str, list] = {name: [] for name in self.schema.names}
+        for r in rows:
+            cols["sequence"].append(sequence)
+            cols["model"].append(model)
+            cols["frame"].append(int(float(r["frame"])))
+            for k in TOTAL_KEYS:
+                cols[k].append(int(float(r[k])) if r.get(k, "") != "" else None)
+            for c in self.energy:
+                v = r.get(c)
+                cols[c].append(None if v in (None, "") else float(v))
+            if self.job.command == "track":
+                cols["template_pass"].append(str(r.get("template_ran", "")).lower() in ("1", "true"))
+                for k in ("x", "y", "w", "h", "iou"):
+                    v = r.get(k, "")
+                    cols[k].append(None if v in (None, "") else float(v))
+        if rows:
+            self.writer.write_table(self.pa.table(cols, schema=self.schema))
+
+    def parquet(self) -> bytes:
+        self.writer.close()
+        return self.sink.getvalue()

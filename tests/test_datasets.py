@@ -1,0 +1,229 @@
+"""Dataset runs (issue 14): layouts and sequence choice, exact merges against single runs of the
+same sequences, the same bytes whatever the workers (in-process or Ray) and the completion
+order, resuming, failures listed and never hidden, a worker killed mid-run, the CLI's bad
+inputs. Small synthetic sequences and spiketrack-tiny keep it to seconds per run."""
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import snnsim
+from snnsim.cli import main
+from snnsim.datasets import find_dataset
+from snnsim.datasets import run as dataset_run
+from snnsim.datasets.layouts import read_sequence_list, select_sequences
+from snnsim.tracking.errors import SequenceError
+from snnsim.tracking.synthetic import write_mot_sequence, write_sot_sequence
+
+MODEL = "spiketrack-tiny"
+HW = ["horowitz-45nm-fp32", "loihi2"]
+LENGTHS = (5, 4, 6)
+SAME_BYTES = ("dataset_summary.json", "sequences.csv", "frames.parquet", "failures.csv")
+
+
+@pytest.fixture(scope="module")
+def got(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ds") / "got"
+    for i, n in enumerate(LENGTHS):
+        write_sot_sequence(root / f"seq{i + 1}", n_frames=n, size=(96, 128), seed=i)
+    return root
+
+
+@pytest.fixture()
+def small_chunks(monkeypatch):
+    """Chunks of 2 frames: every sequence is cut into several calls, so the merge is exercised."""
+    monkeypatch.setattr(dataset_run, "CHUNK_FRAMES", 2)
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+# ------------------------------------------------------------------------ layouts
+def test_layouts_and_sequence_choice(tmp_path, got):
+    assert [s.name for s in find_dataset(got)] == ["seq1", "seq2", "seq3"]
+    lasot = tmp_path / "lasot"
+    for cls, k in (("airplane", 2), ("bird", 1)):
+        for j in range(1, k + 1):
+            write_sot_sequence(lasot / cls / f"{cls}-{j}" / "img", n_frames=2, size=(64, 64), seed=j)
+            (lasot / cls / f"{cls}-{j}" / "groundtruth.txt").write_text(
+                (lasot / cls / f"{cls}-{j}" / "img" / "groundtruth.txt").read_text())
+    found = find_dataset(lasot)
+    assert [s.name for s in found] == ["airplane/airplane-1", "airplane/airplane-2", "bird/bird-1"]
+    assert [s.name for s in select_sequences(found, ["bird-1", "airplane/airplane-2"])] == [
+        "airplane/airplane-2", "bird/bird-1"]
+    mot = tmp_path / "mot"
+    write_mot_sequence(mot / "MOT-02", n_frames=2, size=(64, 96), seed=1)
+    assert [s.name for s in find_dataset(mot)] == ["MOT-02"]
+    names = tmp_path / "names.txt"
+    names.write_text("# chosen\nseq3\n\nseq1  # and this\n")
+    assert read_sequence_list(f"@{names}") == ["seq3", "seq1"]
+    assert [s.name for s in select_sequences(find_dataset(got), read_sequence_list("seq3,seq1"))] == ["seq1", "seq3"]
+    with pytest.raises(SequenceError, match="no sequence 'seq9'.*3 found: seq1, seq2, seq3"):
+        select_sequences(find_dataset(got), ["seq9"])
+    dup = tmp_path / "dup"
+    for cls in ("a", "b"):
+        write_sot_sequence(dup / cls / "x-1", n_frames=2, size=(64, 64), seed=0)
+    with pytest.raises(SequenceError, match="'x-1' matches 2 sequences"):
+        select_sequences(find_dataset(dup), ["x-1"])
+    with pytest.raises(SequenceError, match="is one sequence, not a dataset"):
+        find_dataset(got / "seq1")
+
+
+# ------------------------------------------------------------------------ exact merge
+def test_merged_totals_equal_single_runs_of_the_same_sequences(tmp_path, got, small_chunks):
+    """Chunks of 2 frames merged in the driver give exactly the counts of one profile run per
+    sequence, summed; the energy is priced once, on the merged counts."""
+    from snnsim.energy import estimate
+    from snnsim.models import build_model
+    from snnsim.tracking.frame_counts import profile_tracker
+
+    s = snnsim.profile_dataset(MODEL, got, tmp_path / "out", hardware=HW)
+    model = build_model(MODEL)
+    sums, merged, template = {}, None, None
+    for i, n in enumerate(LENGTHS):
+        tp = profile_tracker(model, frames=n - 1, sequence=str(got / f"seq{i + 1}"))
+        for k, v in zip(("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask",
+                         "neuron_updates", "spikes"), tp.aggregate.totals_sum.value()):
+            sums[k] = sums.get(k, 0) + int(v)
+        merged = tp.aggregate.counts if merged is None else merged.merge(tp.aggregate.counts)
+    m = s["models"][MODEL]
+    assert m["frames"] == sum(LENGTHS) - len(LENGTHS) and m["sequences"] == 3 and m["template_passes"] == 3
+    assert m["totals_sum"] == sums
+    for hw in HW:
+        for est, j in m["energy"][hw].items():
+            assert j == pytest.approx(estimate(merged, hw, est).total_j, rel=1e-12), (hw, est)
+    assert s["complete"] and s["sequences_line"] == "3 of 3 sequences"
+    frames = pd.read_parquet(tmp_path / "out" / "frames.parquet")
+    assert len(frames) == m["frames"] and int(frames["syn_events"].sum()) == sums["syn_events"]
+    assert str(frames["syn_events"].dtype) == "int64"
+
+
+def test_counts_survive_the_trip_through_json(got):
+    """A FrameMean's state (what workers return and sequences/*.json hold) reads back exactly."""
+    from snnsim.energy import estimate
+    from snnsim.energy.frames import FrameMean
+    from snnsim.models import build_model
+    from snnsim.tracking.frame_counts import profile_tracker
+
+    tp = profile_tracker(build_model(MODEL), frames=3, sequence=str(got / "seq1"))
+    back = FrameMean.from_state(json.loads(json.dumps(tp.aggregate.counts.to_state())))
+    for a, b in zip(tp.aggregate.counts.sum_tables(), back.sum_tables()):
+        pd.testing.assert_frame_equal(a[0], b[0])
+        pd.testing.assert_frame_equal(a[1], b[1])
+    assert estimate(back, "loihi2", "loihi").total_j == estimate(tp.aggregate.counts, "loihi2", "loihi").total_j
+
+
+# ------------------------------------------------------------------------ Ray, resume, failures
+def test_ray_workers_give_the_same_files_as_one_process(tmp_path, got, small_chunks, ray_session):
+    one = tmp_path / "one"
+    snnsim.profile_dataset(MODEL, got, one, hardware=HW)
+    two = tmp_path / "two"
+    snnsim.profile_dataset(MODEL, got, two, hardware=HW, workers=2)
+    for name in SAME_BYTES:
+        assert filecmp.cmp(one / name, two / name, shallow=False), name
+
+
+def test_a_killed_worker_is_retried_and_nothing_counts_twice(tmp_path, got, small_chunks, ray_session):
+    ref = tmp_path / "ref"
+    snnsim.profile_dataset(MODEL, got, ref, hardware=HW)
+    killed = []
+
+    def kill_one(progress):
+        if not killed:
+            pid = progress["pids"]()[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    from snnsim.datasets import _job
+
+    job = _job("profile", [MODEL], got, None, None, HW, None, 2, None)
+    s = dataset_run.run_dataset(job, tmp_path / "killed", on_progress=kill_one)
+    assert killed and s["complete"]
+    for name in SAME_BYTES:
+        assert filecmp.cmp(ref / name, tmp_path / "killed" / name, shallow=False), name
+
+
+def test_resume_skips_finished_sequences(tmp_path, got, small_chunks):
+    out = tmp_path / "run"
+    first = snnsim.profile_dataset(MODEL, got, out, hardware=HW, sequences=["seq1", "seq2"])
+    assert first["sequences_line"] == "2 of 2 sequences"
+    kept = {p.name: p.stat().st_mtime_ns for p in (out / "sequences").iterdir()}
+    ran = []
+    from snnsim.datasets import _job
+
+    job = _job("profile", [MODEL], got, None, None, HW, None, 1, None)
+    dataset_run.run_dataset(job, out, on_progress=lambda p: ran.append(p["sequence"]))
+    assert ran == ["seq3"]
+    assert all((out / "sequences" / n).stat().st_mtime_ns == t for n, t in kept.items())
+    fresh = tmp_path / "fresh"
+    snnsim.profile_dataset(MODEL, got, fresh, hardware=HW)
+    for name in SAME_BYTES:
+        assert filecmp.cmp(out / name, fresh / name, shallow=False), name
+    # other settings in the same folder: refused, nothing mixed
+    assert main(["profile", MODEL, "--dataset", str(got), "--out", str(out), "--hardware", "loihi2", "--quiet"]) == 2
+
+
+def test_a_broken_sequence_is_listed_and_the_others_complete(tmp_path, got, capsys):
+    broken = tmp_path / "broken"
+    for i, n in enumerate(LENGTHS):
+        write_sot_sequence(broken / f"seq{i + 1}", n_frames=n, size=(96, 128), seed=i)
+    (broken / "seq2" / "00000003.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    code = main(["profile", MODEL, "--dataset", str(broken), "--out", str(out), "--hardware", HW[0]])
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "2 of 3 sequences finished, 1 failed (failures.csv)" in printed
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(failures["sequence"]) == ["seq2"] and "00000003.jpg" in failures["reason"][0]
+    assert "\n" not in failures["reason"][0]
+    s = json.loads((out / "dataset_summary.json").read_text())
+    assert not s["complete"] and s["sequences"] == {"total": 3, "finished": 2, "failed": 1}
+    assert s["models"][MODEL]["sequences"] == 2
+    assert "NOT complete" in (out / "report.md").read_text()
+
+
+def test_track_dataset_boxes_metrics_and_energy(tmp_path, got):
+    s = snnsim.track_dataset(MODEL, got, tmp_path / "t", hardware=HW[:1])
+    m = s["models"][MODEL]
+    assert m["frames"] == sum(LENGTHS) and m["template_passes"] >= 3
+    frames = pd.read_parquet(tmp_path / "t" / "frames.parquet")
+    assert len(frames) == sum(LENGTHS) and frames["template_pass"].sum() == m["template_passes"]
+    assert frames.loc[frames["frame"] == 0, "iou"].eq(1.0).all()     # frame 0 reports the given box
+    per_seq = json.loads((tmp_path / "t" / "metrics.json").read_text())[MODEL]
+    assert per_seq["sequences"] == 3 and 0 <= per_seq["mean_over_sequences"]["auc"] <= 1
+    # search pass alone (template cached) below the view that charges template passes to their frames
+    for est, j in m["energy"][HW[0]].items():
+        assert j < m["energy_with_template_per_frame"][HW[0]][est]
+
+
+# ------------------------------------------------------------------------ the CLI's bad inputs
+@pytest.mark.parametrize("argv, message", [
+    (["profile", MODEL, "asymtrack-t"], "profile takes one MODEL (got 2)"),
+    (["profile", MODEL, "--dataset", "/no/such/folder"], "no such folder"),
+    (["profile", MODEL, "--dataset", "{got}/seq1"], "is one sequence, not a dataset"),
+    (["profile", MODEL, "--dataset", "{got}", "--sequences", "seq9"], "no sequence 'seq9'"),
+    (["profile", MODEL, "--dataset", "{got}", "--sequences", "@/no/list.txt"], "cannot read"),
+    (["profile", MODEL, "--dataset", "{got}", "--sequence", "{got}/seq1"], "not both"),
+    (["profile", MODEL, "--max-frames", "3"], "applies to a dataset run"),
+    (["profile", MODEL, MODEL, "--dataset", "{got}"], "given twice"),
+    (["profile", MODEL, "--dataset", "{got}", "--ray-address", "nowhere"], "--ray-address"),
+    (["track", MODEL, "{got}/seq1", "--dataset", "{got}"], "not both"),
+    (["track", MODEL], "give a SEQUENCE folder"),
+])
+def test_bad_dataset_arguments_are_one_line(tmp_path, got, capsys, argv, message):
+    argv = [a.replace("{got}", str(got)) for a in argv] + ["--out", str(tmp_path / "o"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
