@@ -67,6 +67,15 @@ def write_dataset_report(summary: dict, seq_table: pd.DataFrame, layer_rates: di
                              v["frames"], v["sequences"]])
     doc.table(rows, ["model", "profile / estimator", "number format", "mean per frame", "p5 of sequences",
                      "median", "p95", "frames", "sequences"], numeric={3, 4, 5, 6, 7, 8})
+    for m, met in (s.get("metrics") or {}).items():
+        if met and met.get("sot"):
+            x = met["sot"]
+            doc.p(f"{m}: success AUC {x['auc']:.3f}, precision {x['precision']:.3f}, normalised precision "
+                  f"{x['norm_precision']:.3f} over {met['sequences_scored']} sequences ({x['combined']}).")
+        if met and met.get("mot"):
+            x = met["mot"]
+            doc.p(f"{m}: HOTA {x['HOTA']:.3f}, MOTA {x['MOTA']:.3f}, IDF1 {x['IDF1']:.3f} over "
+                  f"{met['sequences_scored']} sequences ({x['combined']}).")
     energy_cols = [c for c in seq_table.columns if c.startswith("energy_J/")]
     doc.figure(figures.dataset_energy_box(seq_table, energy_cols), "dataset-energy",
                "No energy per sequence to draw (no applicable profile, or no finished sequence).")

@@ -200,8 +200,13 @@ def test_track_dataset_boxes_metrics_and_energy(tmp_path, got):
     frames = pd.read_parquet(tmp_path / "t" / "frames.parquet")
     assert len(frames) == sum(LENGTHS) and frames["template_pass"].sum() == m["template_passes"]
     assert frames.loc[frames["frame"] == 0, "iou"].eq(1.0).all()     # frame 0 reports the given box
-    per_seq = json.loads((tmp_path / "t" / "metrics.json").read_text())[MODEL]
-    assert per_seq["sequences"] == 3 and 0 <= per_seq["mean_over_sequences"]["auc"] <= 1
+    metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())[MODEL]
+    rows = pd.read_csv(tmp_path / "t" / "sequences.csv")
+    # success curves averaged over the sequences: the dataset AUC is the mean of the sequences' AUCs
+    # GOT-10k scoring leaves out frame 0 (the given box) of each sequence
+    assert metrics["sequences_scored"] == 3 and metrics["sot"]["n_frames"] == int(rows["frames"].sum()) - 3
+    assert metrics["sot"]["auc"] == pytest.approx(rows["auc"].mean(), rel=1e-12)
+    assert metrics["sot"]["precision"] == pytest.approx(rows["precision"].mean(), rel=1e-12)
     # search pass alone (template cached) below the view that charges template passes to their frames
     for est, j in m["energy"][HW[0]].items():
         assert j < m["energy_with_template_per_frame"][HW[0]][est]

@@ -188,7 +188,7 @@ def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list) -
     for key in ("auc", "precision", "norm_precision", "HOTA", "MOTA", "IDF1"):
         if key in m:
             row[key] = m[key]
-    metrics_part.append({"sequence": s["input"].get("name"), "metrics": m, "frames": len(rows)})
+    metrics_part.append({"sequence": s["input"].get("name"), "scores": res.get("scores"), "frames": len(rows)})
     return row
 
 
@@ -272,18 +272,34 @@ def _weighted(parts: list[tuple]) -> float | None:
 
 
 def _metrics(job: DatasetRun, parts: dict[str, list]) -> dict:
-    """Dataset SOT metrics: success AUC / precision over every frame of every sequence
-    (frame-weighted, as the benchmarks' toolkits average per-frame overlaps per sequence then
-    over sequences: both given)."""
+    """The dataset's tracking metrics, combined the way each benchmark combines them: SOT
+    success / precision curves averaged over the sequences (OTB / LaSOT; AO and SR too, as
+    GOT-10k), MOT through trackeval's combination of the sequences (HOTA / MOTA / IDF1 over the
+    whole split). Sequences without per-frame ground truth are left out and counted."""
+    import numpy as np
+
+    from snnsim.tracking.sot_metrics import SOTMetrics, average_sot_metrics
+
     out = {}
     for name, seqs in parts.items():
-        ms = [s for s in seqs if s["metrics"]]
-        if not ms:
-            out[name] = None
-            continue
-        keys = [k for k in ("auc", "precision", "norm_precision", "HOTA", "MOTA", "IDF1") if k in ms[0]["metrics"]]
-        out[name] = {"sequences": len(ms),
-                     "mean_over_sequences": {k: float(np.mean([s["metrics"][k] for s in ms])) for k in keys}}
+        scored = [s for s in seqs if s["scores"]]
+        entry: dict[str, Any] = {"sequences_scored": len(scored), "sequences_without_ground_truth":
+                                 len(seqs) - len(scored)}
+        sot = [s["scores"] for s in scored if s["scores"].get("task") == "sot"]
+        mot = {s["sequence"]: s["scores"] for s in scored if s["scores"].get("task") == "mot"}
+        if sot:
+            per = [SOTMetrics(**{k: (np.asarray(d[k]) if k.endswith("curve") else d[k])
+                                 for k in SOTMetrics.__dataclass_fields__}) for d in sot]
+            entry["sot"] = average_sot_metrics(per).as_dict()
+            entry["sot"]["combined"] = "curves averaged over the sequences (each sequence weighs the same)"
+        if mot:
+            from snnsim.tracking.mot_metrics import mot_metrics_combined
+
+            combined = mot_metrics_combined({k: (np.asarray(v["gt"]).reshape(-1, 9) if v["gt"] else np.zeros((0, 9)),
+                                                 np.asarray(v["res"]).reshape(-1, 7), v["frames"])
+                                             for k, v in mot.items()})["COMBINED"]
+            entry["mot"] = {**combined, "combined": "trackeval's combination of the sequences (no ReID)"}
+        out[name] = entry
     return out
 
 

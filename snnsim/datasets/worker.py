@@ -116,8 +116,8 @@ class CountingWorker:
         import csv
         import json
 
-        from snnsim.tracking.run import track_sequence
-        from snnsim.tracking.sequences import open_sequence, read_sot_result
+        from snnsim.tracking.run import sequence_metrics, track_sequence
+        from snnsim.tracking.sequences import open_sequence, read_mot_file, read_sot_result
 
         seq = open_sequence(path)
         out = {}
@@ -131,10 +131,18 @@ class CountingWorker:
                     raise SequenceFailure(str(exc)) from None
                 with open(run / "per_frame.csv", newline="") as fh:
                     rows = list(csv.DictReader(fh))
-                boxes = read_sot_result(run / f"{seq.name}.txt") if seq.kind == "sot" else None
+                result = run / f"{seq.name}.txt"
+                boxes = read_sot_result(result) if seq.kind == "sot" else None
+                mot_rows = read_mot_file(result)[:, :7] if seq.kind == "mot" else None
+            n = len(rows)
+            scores = None   # what the dataset's metrics are combined from
             if boxes is not None:
                 _add_boxes(rows, boxes, seq)
-            out[name] = {"summary": json.loads(json.dumps(summary)), "rows": rows}
+                scores, _ = sequence_metrics(seq, n, list(boxes), None, True, curves=True)
+            elif seq.ground_truth is not None:
+                gt = seq.ground_truth[seq.ground_truth[:, 0] <= n]
+                scores = {"task": "mot", "gt": gt.tolist(), "res": mot_rows.tolist(), "frames": n}
+            out[name] = {"summary": json.loads(json.dumps(summary)), "rows": rows, "scores": scores}
         return out
 
 

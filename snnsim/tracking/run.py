@@ -285,7 +285,7 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     else:
         write_mot_result(result_file, np.asarray(mot_rows, dtype=np.float64).reshape(-1, 7))
 
-    metrics, metrics_note = _metrics(seq, n, boxes, mot_rows, is_sot)
+    metrics, metrics_note = sequence_metrics(seq, n, boxes, mot_rows, is_sot)
     if metrics is not None:
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
@@ -367,7 +367,9 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     return summary
 
 
-def _metrics(seq, n: int, boxes, mot_rows, is_sot) -> tuple[dict | None, str | None]:
+def sequence_metrics(seq, n: int, boxes, mot_rows, is_sot, curves: bool = False) -> tuple[dict | None, str | None]:
+    """metrics.json of a run over the first `n` frames of `seq` (or None and the sentence why
+    there are none); `curves`: SOT success / precision curves too (a dataset run averages them)."""
     if is_sot:
         if not seq.has_full_gt:
             return None, "No metrics: the sequence has only the first-frame box (no per-frame ground truth)."
@@ -379,7 +381,7 @@ def _metrics(seq, n: int, boxes, mot_rows, is_sot) -> tuple[dict | None, str | N
                           + (" after frame 0 (GOT-10k scoring skips the given first box)."
                              if seq.layout == "got10k" else "."))
         m = sot_metrics(np.stack(boxes), seq.ground_truth[:n], valid=valid, skip_first=seq.layout == "got10k")
-        d = m.as_dict()
+        d = m.as_dict(curves=curves)
         d.update({"task": "sot", "skip_first": seq.layout == "got10k"})
         return d, None
     if seq.ground_truth is None:
