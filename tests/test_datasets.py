@@ -43,10 +43,15 @@ def small_chunks(monkeypatch):
 
 @pytest.fixture(scope="module")
 def ray_session():
-    ray = pytest.importorskip("ray")
+    import builtins
+
+    pytest.importorskip("ray")
+    printer = builtins.print
+    ray = dataset_run.import_ray()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+    assert builtins.print is printer   # Ray must not have replaced the user's print
 
 
 # ------------------------------------------------------------------------ layouts

@@ -106,17 +106,25 @@ class _InProcess:
         torch.set_num_threads(self.threads)
 
 
+def import_ray():
+    """ray, imported so that it leaves this process as it found it: by default Ray's progress-bar
+    manager replaces builtins.print in the driver (RAY_TQDM_PATCH_PRINT); snnsim's users keep
+    their own print."""
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
+    import ray
+
+    return ray
+
+
 class _RayEngine:
     """Ray actors, one per worker, each holding the run's models (built once). An actor whose
     process dies is restarted by Ray and its unfinished calls are retried, so a call's result
     arrives once (the driver never counts a chunk twice: it keeps results by chunk)."""
 
     def __init__(self, worker_args: tuple, workers: int, address: str | None):
-        import ray
-
         from .worker import CountingWorker
 
-        self.ray = ray
+        self.ray = ray = import_ray()
         self.started_here = False
         if not ray.is_initialized():
             opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
