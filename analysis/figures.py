@@ -379,15 +379,17 @@ def dataset_energy_box(seq_table: pd.DataFrame, energy_cols: list[str]) -> go.Fi
     fig = go.Figure()
     values = []
     for model, g in seq_table.groupby("model", sort=False):
-        xs, ys = [], []
+        xs, ys, names = [], [], []
         for col in energy_cols:
-            v = pd.to_numeric(g[col], errors="coerce").dropna()
-            xs += [col.split("/", 1)[1]] * len(v)
-            ys += list(v)
+            v = pd.to_numeric(g[col], errors="coerce")
+            keep = v.notna()
+            xs += [col.split("/", 1)[1]] * int(keep.sum())
+            ys += list(v[keep])
+            names += list(g.loc[keep, "sequence"])
         if ys:
             values += ys
-            fig.add_box(x=xs, y=ys, name=model, boxpoints="all", jitter=0.3, pointpos=0,
-                        hovertemplate="%{x}<br>%{y:.3s}J per frame<extra>" + model + "</extra>")
+            fig.add_box(x=xs, y=ys, name=model, boxpoints="all", jitter=0.3, pointpos=0, customdata=names,
+                        hovertemplate="%{customdata}<br>%{x}<br>%{y:.3s}J per frame<extra>" + model + "</extra>")
     if not values:
         return None
     fig.update_layout(**_LAYOUT, boxmode="group", height=520,

@@ -72,7 +72,8 @@ def add_dataset(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sequences", metavar="NAME,NAME|@FILE", default=None,
                    help="only these sequences (names relative to ROOT, or their last part), or @FILE with one per line")
     g.add_argument("--max-frames", type=whole_number("frames", "--max-frames"), default=None, metavar="N",
-                   help="at most N tracking frames per sequence (default all)")
+                   help="at most N frames per sequence (default all): profile counts N tracking frames after the "
+                        "template frame, track runs the first N frames, the template frame included")
     g.add_argument("--workers", type=workers_count, default=1, metavar="N",
                    help="worker processes (default 1: in this process, without Ray; more: an embedded local Ray "
                         "with N CPUs)")

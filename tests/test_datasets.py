@@ -218,6 +218,48 @@ def test_track_dataset_boxes_metrics_and_energy(tmp_path, got):
 
 
 # ------------------------------------------------------------------------ the CLI's bad inputs
+def test_an_interrupted_run_resumes_and_its_folder_is_never_replaced(tmp_path, got):
+    """A run killed mid-write leaves temporary files: the rerun sweeps them and finishes; a
+    damaged sequence file is counted again; another command may not replace the folder."""
+    out = tmp_path / "run"
+    snnsim.profile_dataset(MODEL, got, out, hardware=HW[:1], sequences=["seq1"])
+    (out / ".snnsim-tmp-0123abcd-report.html").write_text("half")
+    (out / "sequences" / ".snnsim-tmp-0123abcd-seq2.json").write_text("{")
+    (out / dataset_run.sequence_file("seq1")).write_text('{"sequence": "seq1", "mod')   # cut short
+    s = snnsim.profile_dataset(MODEL, got, out, hardware=HW[:1])
+    assert s["sequences_line"] == "3 of 3 sequences" and s["complete"]
+    assert not list(out.rglob(".snnsim-tmp-*"))
+    assert main(["profile", MODEL, "--sequence", str(got / "seq1"), "--out", str(out), "--quiet"]) == 2
+    assert (out / "sequences").is_dir()
+
+
+def test_models_without_shipped_weights_are_the_same_network_in_every_worker(tmp_path, got):
+    """Random initial weights are drawn after the seed `snnsim profile` uses: two runs (and any
+    two workers) count the same network."""
+    from snnsim import cli
+    from snnsim.datasets import worker
+
+    assert worker.RANDOM_SEED == cli.SEED
+    runs = [snnsim.profile_dataset("spiketrack-s256-t1", got, tmp_path / f"r{i}", hardware=[], sequences=["seq2"],
+                                   max_frames=1) for i in range(2)]
+    assert runs[0]["models"]["spiketrack-s256-t1"]["totals_sum"] == runs[1]["models"]["spiketrack-s256-t1"]["totals_sum"]
+    assert runs[0]["models"]["spiketrack-s256-t1"]["totals_sum"]["spikes"] > 0
+
+
+def test_links_and_long_names(tmp_path, got):
+    from snnsim.datasets.layouts import find_dataset as find
+
+    root = tmp_path / "links"
+    root.mkdir()
+    for name in ("a", "b"):
+        (root / name).symlink_to(got / "seq1")          # one sequence, reached twice
+    (root / "loop").symlink_to(root)                    # a link back up the tree
+    assert [s.name for s in find(root)] == ["a"]
+    long_name = "序列" * 80 + "/x"
+    rel = dataset_run.sequence_file(long_name)
+    assert len(rel.encode()) < 100 and rel.isascii() and rel != dataset_run.sequence_file(long_name + "y")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["profile", MODEL, "asymtrack-t"], "profile takes one MODEL (got 2)"),
     (["profile", MODEL, "--dataset", "/no/such/folder"], "no such folder"),
@@ -230,9 +272,15 @@ def test_track_dataset_boxes_metrics_and_energy(tmp_path, got):
     (["profile", MODEL, "--dataset", "{got}", "--ray-address", "nowhere"], "--ray-address"),
     (["track", MODEL, "{got}/seq1", "--dataset", "{got}"], "not both"),
     (["track", MODEL], "give a SEQUENCE folder"),
+    (["profile", "smtrack-s", "--dataset", "{got}"], "multi-object tracker but no sequence"),
+    (["profile", MODEL, "--dataset", "{got}", "--weights", "{ann_weights}"], "does not match"),
+    (["profile", MODEL, "--dataset", "{got}", "--ray-address", "127.0.0.1:1"], "nothing answers there"),
 ])
 def test_bad_dataset_arguments_are_one_line(tmp_path, got, capsys, argv, message):
-    argv = [a.replace("{got}", str(got)) for a in argv] + ["--out", str(tmp_path / "o"), "--quiet"]
+    from snnsim.models.spiketrack_tiny import ANN_WEIGHTS_PATH
+
+    argv = [a.replace("{got}", str(got)).replace("{ann_weights}", str(ANN_WEIGHTS_PATH)) for a in argv] + [
+        "--out", str(tmp_path / "o"), "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1

@@ -14,16 +14,38 @@ __all__ = ["DatasetError", "DatasetSequence", "SequenceFailure", "find_dataset",
 
 
 def _job(command: str, models: list[str], root, sequences, max_frames, hardware, weights, workers, ray_address):
+    """The run, every argument checked (one line each) before anything is built or written."""
+    from snnsim.errors import check_hardware, check_weights
+    from snnsim.models.registry import get_spec
+    from snnsim.tracking.sequences import looks_mot
+
     from .run import DatasetRun
 
+    models = list(models)
+    if not models:
+        raise DatasetError("no model given; name one or more registered models (snnsim models)")
+    if len(set(models)) != len(models):
+        raise DatasetError("a model is given twice; name each model once")
+    if command == "track" and len(models) != 1:
+        raise DatasetError("track --dataset runs one model; run it once per model")
+    specs = {m: get_spec(m) for m in models}   # UnknownModelError lists the known ones
+    weights = check_weights(weights)
+    weights = None if weights == "default" else weights
+    hardware = check_hardware(hardware if isinstance(hardware, str) else list(hardware or []))
     if isinstance(sequences, str):
         sequences = read_sequence_list(sequences)
     found = select_sequences(find_dataset(root), list(sequences) if sequences is not None else None)
     if max_frames is not None and int(max_frames) < 1:
         raise DatasetError(f"--max-frames must be at least 1 (got {max_frames})")
-    if isinstance(hardware, str):
-        hardware = [h for h in hardware.split(",") if h]
-    return DatasetRun(command, list(models), Path(root), found, list(hardware or []), weights,
+    if int(workers) < 1:
+        raise DatasetError(f"--workers must be at least 1 (got {workers})")
+    mot = [looks_mot(s.path) for s in found]
+    for m, spec in specs.items():   # a tracker and a dataset of the other task: said now, not per sequence
+        wants_mot = spec.family == "smtrack"
+        if not any(k == wants_mot for k in mot):
+            raise DatasetError(f"{m} is a {'multi' if wants_mot else 'single'}-object tracker but no sequence of "
+                               f"{root} is a {'MOTChallenge' if wants_mot else 'GOT-10k / LaSOT / OTB'} sequence")
+    return DatasetRun(command, models, Path(root), found, list(hardware), weights,
                       None if max_frames is None else int(max_frames), int(workers), ray_address)
 
 

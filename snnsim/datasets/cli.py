@@ -23,27 +23,18 @@ def cmd_track_dataset(args) -> int:
 
 
 def cmd_dataset(args, command: str) -> int:
-    from snnsim.errors import check_hardware, check_weights
-    from snnsim.models.registry import get_spec
-
     from . import _job
     from .errors import DatasetError
     from .run import run_dataset
 
     models = list(args.models) if command == "profile" else [args.model]
-    for name in models:
-        get_spec(name)
-    if len(set(models)) != len(models):
-        raise DatasetError("a model is given twice; name each model once")
-    weights = check_weights(args.weights)
-    hardware = check_hardware(args.hardware)
     if getattr(args, "frames", None) not in (None, 1) and command == "profile":
         raise DatasetError("--frames applies to one sequence; with --dataset give --max-frames N per sequence")
     address = args.ray_address
     if address is not None and not (address == "auto" or address.startswith("ray://") or ":" in address):
         raise DatasetError(f"--ray-address {address!r}: give auto, ray://HOST:PORT or HOST:PORT")
-    job = _job(command, models, args.dataset, args.sequences, args.max_frames, hardware,
-               None if weights == "default" else weights, args.workers, address)
+    job = _job(command, models, args.dataset, args.sequences, args.max_frames, args.hardware, args.weights,
+               args.workers, address)
     summary = run_dataset(job, args.out, quiet=args.quiet or args.json)
     if args.json:
         print(json.dumps(summary, indent=1))

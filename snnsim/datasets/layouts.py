@@ -39,10 +39,18 @@ def find_dataset(root: str | os.PathLike) -> list[DatasetSequence]:
         raise SequenceError(f"--dataset {root} is one sequence, not a dataset; pass it with --sequence, or pass "
                             "the folder that holds it")
     found: list[DatasetSequence] = []
+    # A folder reached twice (a link to a sequence beside it, a link back up the tree) is one
+    # sequence, counted once: the first name in natural order keeps it.
+    top = base.resolve()
+    seen = {top}
 
     def walk(folder: Path, depth: int) -> None:
         for sub in sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
                           key=natural_key):
+            real = sub.resolve()
+            if real in seen or top.is_relative_to(real):   # counted already, or a link back up the tree
+                continue
+            seen.add(real)
             if is_sequence_folder(sub):
                 found.append(DatasetSequence(sub.relative_to(base).as_posix(), sub))
             elif depth < MAX_DEPTH:

@@ -14,9 +14,9 @@ sequence at a time and in the dataset's order:
 """
 from __future__ import annotations
 
-import io
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,9 +82,36 @@ def assemble(job: DatasetRun, folder, failures: dict[str, str]) -> dict:
     models = {m: _ModelTotals(m, job.command) for m in job.models}
     seq_rows: list[dict] = []
     timings: list[dict] = []    # wall times: apart from the tables, which never depend on the run's timing
-    done: list[str] = []
-    frame_tables = _FrameTable(job, energy_cols)
     metrics_parts: dict[str, list] = {m: [] for m in job.models}
+    with folder.staged("frames.parquet") as parquet_path:   # streamed to disk, sequence by sequence
+        frame_tables = _FrameTable(job, energy_cols, parquet_path)
+        done = _fold_records(job, folder, models, energy_cols, seq_rows, timings, frame_tables, metrics_parts)
+        frame_tables.close()
+    finished = set(done)
+    failed = {s.name: failures.get(s.name, "not finished (interrupted); rerun with the same --out to resume")
+              for s in job.sequences if s.name not in finished}
+    summary = _summary(job, models, energy_cols, done, failed)
+    if job.command == "track":
+        summary["metrics"] = _metrics(job, metrics_parts)
+        folder.write("metrics.json", json.dumps(summary["metrics"], indent=1) + "\n")
+    folder.write("dataset_summary.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
+    seq_table = pd.DataFrame(seq_rows)
+    folder.write("sequences.csv", seq_table.to_csv(index=False))
+    folder.write("failures.csv", pd.DataFrame([{"sequence": k, "reason": v} for k, v in failed.items()],
+                                              columns=["sequence", "reason"]).to_csv(index=False))
+    from snnsim.analysis.dataset_report import write_dataset_report
+
+    timing_table = pd.DataFrame(timings, columns=["sequence", "model", "frames", "seconds"])
+    folder.write("timings.csv", timing_table.to_csv(index=False))
+    layer_rates = {m: acc.layer_rates for m, acc in models.items() if acc.layer_rates}
+    for rel, text in write_dataset_report(summary, seq_table, layer_rates, timing_table).items():
+        folder.write(rel, text)
+    return summary
+
+
+def _fold_records(job, folder, models, energy_cols, seq_rows, timings, frame_tables, metrics_parts) -> list[str]:
+    """Every finished sequence, one at a time in the dataset's order, into the aggregates."""
+    done: list[str] = []
     for rec in read_records(folder, job):
         done.append(rec["sequence"])
         for name, res in rec["models"].items():
@@ -95,29 +122,15 @@ def assemble(job: DatasetRun, folder, failures: dict[str, str]) -> dict:
             if job.command == "profile":
                 row.update(_fold_profile(acc, res, energy_cols, job))
             else:
-                row.update(_fold_track(acc, res, energy_cols, metrics_parts[name]))
+                row.update(_fold_track(acc, res, energy_cols, metrics_parts[name], rec["sequence"]))
             seq_rows.append(row)
             frame_tables.add(rec["sequence"], name, res)
-    failed = {s.name: failures.get(s.name, "not finished (interrupted); rerun with the same --out to resume")
-              for s in job.sequences if s.name not in set(done)}
-    summary = _summary(job, models, energy_cols, done, failed)
-    if job.command == "track":
-        summary["metrics"] = _metrics(job, metrics_parts)
-        folder.write("metrics.json", json.dumps(summary["metrics"], indent=1) + "\n")
-    folder.write("dataset_summary.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
-    seq_table = pd.DataFrame(seq_rows)
-    folder.write("sequences.csv", seq_table.to_csv(index=False))
-    folder.write("failures.csv", pd.DataFrame([{"sequence": k, "reason": v} for k, v in failed.items()],
-                                              columns=["sequence", "reason"]).to_csv(index=False))
-    folder.write("frames.parquet", frame_tables.parquet())
-    from snnsim.analysis.dataset_report import write_dataset_report
+    return done
 
-    timing_table = pd.DataFrame(timings, columns=["sequence", "model", "frames", "seconds"])
-    folder.write("timings.csv", timing_table.to_csv(index=False))
-    layer_rates = {m: acc.layer_rates for m, acc in models.items() if acc.layer_rates}
-    for rel, text in write_dataset_report(summary, seq_table, layer_rates, timing_table).items():
-        folder.write(rel, text)
-    return summary
+
+def _names(seen: list[str], more) -> list[str]:
+    """Neuron module names, in order, once (a summary lists them as names or {module: ...})."""
+    return list(dict.fromkeys(seen + [u["module"] if isinstance(u, dict) else str(u) for u in more]))
 
 
 def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) -> dict:
@@ -135,7 +148,7 @@ def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) ->
         for k in TOTAL_KEYS:
             acc.sums[k] += int(r[k])
     acc.tally.add_rows(res["uncounted"])
-    acc.unseen = list(dict.fromkeys(acc.unseen + list(res["unseen_neurons"])))
+    acc.unseen = _names(acc.unseen, res["unseen_neurons"])
     acc.kind, acc.inputs, acc.thop, acc.timesteps = res["kind"], res["inputs"], res["thop"], res["timesteps"]
     acc.weights = res["weights"]
     row: dict[str, Any] = {"frames": int(res["frames"])}
@@ -155,7 +168,7 @@ def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) ->
     return row
 
 
-def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list) -> dict:
+def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list, sequence: str) -> dict:
     s = res["summary"]
     rows = res["rows"]
     acc.frames += len(rows)
@@ -165,7 +178,7 @@ def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list) -
         for k in TOTAL_KEYS:
             acc.sums[k] += int(float(r[k])) if k in r and r[k] != "" else 0
     acc.tally.add_rows(s["uncounted"])
-    acc.unseen = list(dict.fromkeys(acc.unseen + list(s.get("unseen_neurons", []))))
+    acc.unseen = _names(acc.unseen, s.get("unseen_neurons", []))
     acc.kind, acc.inputs, acc.thop, acc.timesteps = s["kind"], s["input"], s["thop_macs"], s["timesteps"]
     acc.weights = s["weights"]
     row: dict[str, Any] = {"frames": len(rows)}
@@ -188,7 +201,7 @@ def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list) -
     for key in ("auc", "precision", "norm_precision", "HOTA", "MOTA", "IDF1"):
         if key in m:
             row[key] = m[key]
-    metrics_part.append({"sequence": s["input"].get("name"), "scores": res.get("scores"), "frames": len(rows)})
+    metrics_part.append({"sequence": sequence, "scores": res.get("scores"), "frames": len(rows)})
     return row
 
 
@@ -251,7 +264,7 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
                   "the frames where they ran")
     total = len(job.sequences)
     return {
-        "schema": SCHEMA, "command": job.command, "dataset": str(job.root), "models": out_models,
+        "schema": SCHEMA, "command": job.command, "dataset": str(Path(job.root).resolve()), "models": out_models,
         "sequences": {"total": total, "finished": len(done), "failed": len(failed)},
         "sequences_line": f"{len(done)} of {total} sequences",
         "frames": next(iter(out_models.values()))["frames"] if out_models else 0,
@@ -306,7 +319,7 @@ def _metrics(job: DatasetRun, parts: dict[str, list]) -> dict:
 class _FrameTable:
     """frames.parquet: one row per frame and model, streamed sequence by sequence."""
 
-    def __init__(self, job: DatasetRun, energy_cols):
+    def __init__(self, job: DatasetRun, energy_cols, path):
         import pyarrow as pa
 
         self.pa = pa
@@ -319,10 +332,9 @@ class _FrameTable:
             fields += [("template_pass", pa.bool_()), ("x", pa.float64()), ("y", pa.float64()), ("w", pa.float64()),
                        ("h", pa.float64()), ("iou", pa.float64())]
         self.schema = pa.schema(fields)
-        self.sink = io.BytesIO()
         import pyarrow.parquet as pq
 
-        self.writer = pq.ParquetWriter(self.sink, self.schema)
+        self.writer = pq.ParquetWriter(str(path), self.schema)
 
     def add(self, sequence: str, model: str, res: dict) -> None:
         rows = res["rows"]
@@ -344,6 +356,5 @@ class _FrameTable:
         if rows:
             self.writer.write_table(self.pa.table(cols, schema=self.schema))
 
-    def parquet(self) -> bytes:
+    def close(self) -> None:
         self.writer.close()
-        return self.sink.getvalue()

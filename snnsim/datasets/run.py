@@ -35,6 +35,7 @@ __all__ = ["CHUNK_FRAMES", "DatasetRun", "run_dataset", "sequence_file"]
 
 CHUNK_FRAMES = 32          # frames per profile task: fixed, so results never depend on --workers
 IN_FLIGHT_PER_WORKER = 2   # calls queued per worker (keeps workers busy, bounds the driver's memory)
+MAX_RETRIES = 2            # restarts of a worker process that died, per call
 
 
 @dataclass
@@ -53,16 +54,31 @@ class DatasetRun:
     threads_per_worker: int = 1
 
     def settings(self) -> dict:
-        """What a resumed run must share with the run that started the folder."""
-        return {"format": 1, "command": self.command, "models": list(self.models), "weights": self.weights,
+        """What a resumed run must share with the run that started the folder: the command,
+        models, weights (a checkpoint by its content), dataset, frame limit and hardware
+        profiles (a user's YAML by its content)."""
+        from snnsim.energy import load_hardware
+        from snnsim.models.registry import weights_record
+
+        weights = self.weights
+        if weights not in (None, "random", "golden"):
+            weights = {"path": str(Path(weights).resolve()), "sha256": weights_record("checkpoint", weights)["sha256"]}
+        return {"format": 1, "command": self.command, "models": list(self.models), "weights": weights,
                 "dataset": str(Path(self.root).resolve()), "max_frames": self.max_frames,
-                "hardware": list(self.hardware)}
+                "hardware": [{"name": p["name"], "sha256": p["sha256"]}
+                             for p in (load_hardware(h).provenance() for h in self.hardware)]}
 
 
 def sequence_file(name: str) -> str:
-    """sequences/<name>.json, the name made a file name (and kept unique by a hash)."""
-    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in name.replace("/", "__"))[:80]
+    """sequences/<name>.json: the name made a short ASCII file name (any script, any length:
+    file systems cap names at 255 bytes), kept unique by a hash of the full name."""
+    slug = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name.replace("/", "__"))[:60]
     return f"sequences/{slug}-{hashlib.sha1(name.encode()).hexdigest()[:8]}.json"
+
+
+def error_file(name: str) -> str:
+    """errors/<name>.txt: the traceback of a sequence that failed on a bug, not on its data."""
+    return "errors/" + sequence_file(name)[len("sequences/"):-len(".json")] + ".txt"
 
 
 # ------------------------------------------------------------------------ engines
@@ -116,28 +132,66 @@ def import_ray():
     return ray
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that nothing answers at is one line now, not minutes of
+    Ray's reconnection attempts."""
+    import socket
+
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"--ray-address {address}: nothing answers there ({exc.__class__.__name__}); give the "
+                           f"address of a running Ray head (auto, HOST:PORT or ray://HOST:PORT)") from None
+
+
 class _RayEngine:
     """Ray actors, one per worker, each holding the run's models (built once). An actor whose
     process dies is restarted by Ray and its unfinished calls are retried, so a call's result
     arrives once (the driver never counts a chunk twice: it keeps results by chunk)."""
 
     def __init__(self, worker_args: tuple, workers: int, address: str | None):
+        import signal
+        import threading
+
         from .worker import CountingWorker
 
+        if address:
+            _check_reachable(address)
         self.ray = ray = import_ray()
         self.started_here = False
-        if not ray.is_initialized():
+        if not ray.is_initialized():   # (in a session the caller opened, its cluster is used)
             opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-            if address:
-                ray.init(address=address, **opts)
-            else:
-                ray.init(num_cpus=workers, **opts)
+            main = threading.current_thread() is threading.main_thread()
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+            try:
+                ray.init(address=address, **opts) if address else ray.init(num_cpus=workers, **opts)
+            except ConnectionError as exc:
+                raise DatasetError(f"--ray-address {address}: no Ray cluster answers there ({str(exc).splitlines()[0]}); "
+                                   f"start one (ray start --head) or leave --ray-address out for a local Ray") from None
+            finally:
+                for s, h in handlers.items():   # Ray takes SIGTERM over; the caller's handling comes back
+                    if h is not None:
+                        signal.signal(s, h)
             self.started_here = True
-        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(CountingWorker)
-        self.actors = [actor.remote(*worker_args) for _ in range(workers)]
-        self.free = deque(range(workers))
+        # A worker process that dies (killed, out of memory) is restarted and its call retried,
+        # up to MAX_RETRIES times; past that the sequence fails (listed) and a fresh actor
+        # takes the slot, so a sequence that crashes every worker cannot stall the run.
+        self.actor_class = ray.remote(num_cpus=1, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES)(
+            CountingWorker)
+        self.worker_args = worker_args
+        self.actors = [self.actor_class.remote(*worker_args) for _ in range(workers)]
         self.load = [0] * workers
         self.refs: dict = {}
+        try:   # the models built in every actor: a bad checkpoint fails here, before anything is written
+            ray.get([a.pid.remote() for a in self.actors])
+        except Exception as exc:   # noqa: BLE001 - Ray wraps the builder's error
+            self.close()
+            raise getattr(exc, "cause", None) or exc from None
 
     @property
     def capacity(self) -> int:
@@ -158,6 +212,10 @@ class _RayEngine:
         self.load[i] -= 1
         try:
             return key, self.ray.get(ref), None
+        except self.ray.exceptions.RayActorError:
+            self.actors[i] = self.actor_class.remote(*self.worker_args)
+            return key, None, SequenceFailure(f"the worker process died while counting it, {MAX_RETRIES + 1} times "
+                                              f"(killed or out of memory?)")
         except Exception as exc:   # noqa: BLE001 - a sequence's failure travels wrapped by Ray
             cause = getattr(exc, "cause", None)
             if isinstance(cause, SequenceFailure) or isinstance(exc, SequenceFailure):
@@ -211,14 +269,34 @@ def run_dataset(job: DatasetRun, out, quiet: bool = True, on_progress: Callable[
         raise DatasetError(f"unknown dataset command {job.command!r}")
     if job.workers < 1:
         raise DatasetError(f"--workers must be at least 1 (got {job.workers})")
-    folder = open_resumable(out, f"snnsim {job.command} --dataset", job.settings(),
-                            inputs=[job.root, job.weights, *job.hardware], argv=argv)
-    with folder:
-        done = {s.name for s in job.sequences if folder.has(sequence_file(s.name))}
-        todo = [s for s in job.sequences if s.name not in done]
-        failures = _run_sequences(job, folder, todo, quiet, on_progress, len(done))
-        summary = assemble(job, folder, failures)
+    folder = open_resumable(out, f"snnsim {job.command} --dataset", job.settings(), managed=("sequences", "errors"),
+                            inputs=[job.root, job.weights, *job.hardware], argv=argv)   # checked, not yet made
+    worker_args = (list(job.models), job.weights, list(job.hardware), job.threads_per_worker)
+    # the workers and their models first: bad weights or an unreachable cluster fail before
+    # anything is written
+    engine = (_InProcess(worker_args) if job.workers == 1 and not job.ray_address
+              else _RayEngine(worker_args, job.workers, job.ray_address))
+    try:
+        with folder:
+            done = {s.name for s in job.sequences if _finished(folder, s.name)}
+            todo = [s for s in job.sequences if s.name not in done]
+            failures = _run_sequences(job, folder, engine, todo, quiet, on_progress, len(done))
+            summary = assemble(job, folder, failures)
+    finally:
+        engine.close()
     return summary
+
+
+def _finished(folder, name: str) -> bool:
+    """A sequence whose file is there, whole and its own (a damaged one is run again)."""
+    rel = sequence_file(name)
+    if not folder.has(rel):
+        return False
+    try:
+        with open(folder.path / rel, encoding="utf-8") as fh:
+            return json.load(fh).get("sequence") == name
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _progress_bar(total: int, done: int, quiet: bool):
@@ -229,16 +307,13 @@ def _progress_bar(total: int, done: int, quiet: bool):
     return tqdm(total=total, initial=done, unit="seq", desc="sequences", file=sys.stderr, dynamic_ncols=True)
 
 
-def _run_sequences(job: DatasetRun, folder, todo: list[DatasetSequence], quiet: bool,
+def _run_sequences(job: DatasetRun, folder, engine, todo: list[DatasetSequence], quiet: bool,
                    on_progress, already: int) -> dict[str, str]:
     """Count every sequence of `todo`; write each as it completes. Returns {name: reason} of
-    the sequences that failed (also written to failures.json for the assembly)."""
+    the sequences that failed (failures.csv is written from it by the assembly)."""
     failures: dict[str, str] = {}
     if not todo:
         return failures
-    worker_args = (list(job.models), job.weights, list(job.hardware), job.threads_per_worker)
-    engine = (_InProcess(worker_args) if job.workers == 1 and not job.ray_address
-              else _RayEngine(worker_args, job.workers, job.ray_address))
     bar = _progress_bar(already + len(todo), already, quiet)
     frames_done, t0 = 0, time.perf_counter()
     states = {s.name: _SeqState(s) for s in todo}
@@ -258,15 +333,15 @@ def _run_sequences(job: DatasetRun, folder, todo: list[DatasetSequence], quiet: 
                 else:
                     engine.submit((name, "track", 0), "track", str(st.seq.path), job.max_frames)
             (name, kind, skip), result, error = engine.next_result()
-            st = states[name]
-            if st.failure is not None:
+            st = states.get(name)
+            if st is None or st.failure is not None:
                 continue                                   # a late call of a failed sequence
             if error is not None:
                 st.failure = _reason(error)
                 failures[name] = st.failure
+                st.results.clear()
                 if not isinstance(error, SequenceFailure):   # a bug, not the data: keep its traceback
-                    folder.write(sequence_file(name).replace("sequences/", "errors/").replace(".json", ".txt"),
-                                 getattr(error, "traceback_text", repr(error)))
+                    folder.write(error_file(name), getattr(error, "traceback_text", repr(error)))
                 if bar is not None:
                     bar.update(1)
                 continue
@@ -289,6 +364,7 @@ def _run_sequences(job: DatasetRun, folder, todo: list[DatasetSequence], quiet: 
                 continue
             record = _sequence_record(job, st)
             folder.write(sequence_file(name), json.dumps(record, allow_nan=True))
+            folder.remove(error_file(name))                 # an earlier run's failure, now resolved
             frames_done += record["frames"]
             del states[name]                                # nothing of it stays in memory
             if bar is not None:
@@ -299,7 +375,6 @@ def _run_sequences(job: DatasetRun, folder, todo: list[DatasetSequence], quiet: 
     finally:
         if bar is not None:
             bar.close()
-        engine.close()
     return failures
 
 
@@ -332,7 +407,8 @@ def _sequence_record(job: DatasetRun, st: _SeqState) -> dict:
         tally = UncountedTally()
         for c in chunks:
             tally.add_rows(c["uncounted"])
-        unseen = list(dict.fromkeys(u for c in chunks for u in c["unseen_neurons"]))
+        unseen = list(dict.fromkeys(u["module"] if isinstance(u, dict) else str(u)
+                                    for c in chunks for u in c["unseen_neurons"]))
         first = chunks[0]
         models[name] = {"frames": counts.n, "kind": first["kind"], "timesteps": first["timesteps"],
                         "weights": first["weights"],

@@ -22,10 +22,15 @@ from snnsim.energy import load_hardware
 from snnsim.energy.frames import FrameMean
 from snnsim.pipeline import price_each
 
+from snnsim.tracking.errors import SequenceError
+
 from .errors import SequenceFailure
 
 __all__ = ["CountingWorker", "TOTAL_KEYS"]
 
+# Models without shipped weights are drawn after this seed, as `snnsim profile` draws them
+# (snnsim.cli.SEED): every worker, and every restarted worker, holds the same network.
+RANDOM_SEED = 0
 TOTAL_KEYS = ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask", "neuron_updates",
               "spikes")
 
@@ -45,7 +50,10 @@ class CountingWorker:
         from snnsim.models import build_model
 
         torch.set_num_threads(max(1, int(threads)))
-        self.models = {name: build_model(name, weights=weights) for name in models}
+        self.models = {}
+        for name in models:
+            torch.manual_seed(RANDOM_SEED)
+            self.models[name] = build_model(name, weights=weights)
         self.hardware = [load_hardware(h) for h in hardware]
 
     def pid(self) -> int:
@@ -59,7 +67,7 @@ class CountingWorker:
 
         try:
             seq = open_sequence(path, require_gt=command == "profile")
-        except ValueError as exc:
+        except SequenceError as exc:
             raise SequenceFailure(str(exc)) from None
         return {"frames": len(seq), "kind": seq.kind, "layout": seq.layout}
 
@@ -82,7 +90,7 @@ class CountingWorker:
 
             try:
                 tp = profile_tracker(model, frames=count, sequence=path, skip=skip, on_frame=on_frame)
-            except ValueError as exc:   # the sequence's fault (a frame, a box): the sequence fails
+            except SequenceError as exc:   # the sequence's fault (a frame, a box): the sequence fails
                 raise SequenceFailure(str(exc)) from None
             template = None
             if with_template and tp.template is not None:
@@ -116,7 +124,7 @@ class CountingWorker:
         import csv
         import json
 
-        from snnsim.tracking.run import sequence_metrics, track_sequence
+        from snnsim.tracking.run import TrackError, sequence_metrics, track_sequence
         from snnsim.tracking.sequences import open_sequence, read_mot_file, read_sot_result
 
         seq = open_sequence(path)
@@ -127,7 +135,7 @@ class CountingWorker:
                 try:
                     summary = track_sequence(model, path, run, hardware=[h.name for h in self.hardware],
                                              frames=max_frames, quiet=True)
-                except ValueError as exc:
+                except (SequenceError, TrackError) as exc:
                     raise SequenceFailure(str(exc)) from None
                 with open(run / "per_frame.csv", newline="") as fh:
                     rows = list(csv.DictReader(fh))

@@ -30,6 +30,7 @@ is its first line, a comment ``# snnsim-output {...}``.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as _dt
 import errno
@@ -53,6 +54,7 @@ __all__ = ["MARKER", "OutputBusyError", "OutputError", "OutputFile", "OutputFold
 MARKER = ".snnsim-output"            # in every output folder snnsim published
 STAGING_MARKER = ".snnsim-staging"   # in every staging folder: incomplete by definition
 FILE_HEADER = "# snnsim-output "     # first line of a single-file output
+TMP_PREFIX = ".snnsim-tmp-"          # a file being written inside a resumable folder (ours by its name)
 _MAX_MARKER_BYTES = 1 << 20          # a marker is a few KiB; a bigger "marker" is not ours
 _SHOWN_FOREIGN = 3                   # foreign names quoted in a refusal
 
@@ -169,8 +171,15 @@ def _entries(folder: pathlib.Path) -> list[str]:
 
 
 def _foreign_entries(folder: pathlib.Path, marker: dict) -> list[str]:
-    listed = set(marker["files"]) | {MARKER}
-    return [e for e in _entries(folder) if e not in listed]
+    """Entries the marker does not account for. A resumable folder (a dataset run) also owns
+    what lies in its `managed` sub-folders (one file per finished sequence, written there whole)
+    and the temporary files of a write that was cut short (TMP_PREFIX): a rerun sweeps those."""
+    dirs = [d.strip("/") for d in marker.get("managed", []) if isinstance(d, str) and d.strip("/")]
+    listed = set(marker["files"]) | {MARKER} | set(dirs)
+    managed = tuple(f"{d}/" for d in dirs)
+    return [e for e in _entries(folder)
+            if e not in listed and not (managed and e.startswith(managed))
+            and not (marker.get("resumable") is not None and e.rsplit("/", 1)[-1].startswith(TMP_PREFIX))]
 
 
 def _quote(names: list[str]) -> str:
@@ -204,11 +213,12 @@ def _file_marker(path: pathlib.Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("tool") == "snnsim" else None
 
 
-def check_output(out, *, kind: str = "folder", inputs: Iterable = ()) -> pathlib.Path:
+def check_output(out, *, kind: str = "folder", inputs: Iterable = (), resumable: bool = False) -> pathlib.Path:
     """Refuse (OutputError, one line) an ``--out`` snnsim may not write; return it as a Path.
     ``kind`` is 'folder' or 'file'; ``inputs`` are the run's input paths (sequence, weights,
     profiles: anything that is not an existing path is ignored), which ``--out`` may neither
-    be nor contain."""
+    be nor contain. A resumable folder (a dataset run's) is only ever continued by a resumable
+    writer (``resumable=True``), never replaced by another command's output."""
     if out is None or not os.fspath(out).strip():
         raise OutputError(f"--out {_shown(out or '')} is empty; give the name of a {kind} to create, e.g. "
                           f"--out {'out/run1' if kind == 'folder' else 'out/profile.yaml'}")
@@ -255,6 +265,9 @@ def check_output(out, *, kind: str = "folder", inputs: Iterable = ()) -> pathlib
                                       f"the name of a folder that does not exist yet (or remove it: rmdir {shown})")
                 raise OutputError(f"--out {shown} already holds files snnsim did not write; give the name of a "
                                   f"folder that does not exist yet (snnsim replaces only its own outputs)")
+            if marker.get("resumable") is not None and not resumable:
+                raise OutputError(f"--out {shown} holds a dataset run (resumable: its finished sequences are kept "
+                                  f"there); give another --out, or rerun that dataset command to continue it")
             foreign = _foreign_entries(path, marker)
             if foreign:
                 raise OutputError(f"--out {shown} is an earlier snnsim output but now also holds {_quote(foreign)}, "
@@ -639,7 +652,6 @@ class writing_into:
 
 
 # ------------------------------------------------------------------ resumable folders
-TMP_PREFIX = ".snnsim-tmp-"   # a file being written inside a resumable folder (ours by its name)
 
 
 class ResumableFolder(OutputTarget):
@@ -648,32 +660,46 @@ class ResumableFolder(OutputTarget):
 
     The same rules as every output: ``--out`` must be new or an earlier output of ours with
     nothing foreign in it (checked before work and again under the lock), and a second run on
-    it fails at once. Each file lands whole (written beside, then renamed over), and the marker
-    lists it as soon as it is there, so an interrupted run leaves only listed, complete files.
+    it fails at once. Each file lands whole: written under a temporary name (TMP_PREFIX) beside
+    its place, then renamed over it; a killed run leaves at most such a temporary file, which
+    the next run sweeps under the lock. Top-level files are listed in the marker before they
+    appear; the files of the `managed` sub-folders (one per sequence, thousands in a large
+    dataset) are owned by their folder, so the marker is not rewritten for each of them.
     ``settings`` (JSON-ready) must equal the earlier run's: a folder of other settings is
     refused in one line, never mixed."""
 
-    def __init__(self, out, command: str, settings: dict, inputs: Iterable = (), argv: Iterable[str] | None = None):
-        super().__init__(out, command, inputs, argv)
+    def __init__(self, out, command: str, settings: dict, managed: Iterable[str] = (), inputs: Iterable = (),
+                 argv: Iterable[str] | None = None):
+        self.inputs = [i for i in inputs]
+        self.path = check_output(out, kind="folder", inputs=self.inputs, resumable=True)
+        self.shown = os.fspath(out)
+        self.identity = RunIdentity.new(command, argv)
+        self.published = False
+        self._lock_fd = None
+        self._made = []
+        self._staging = None
         self.settings = json.loads(json.dumps(settings))
-        self._files: list[str] = []
+        self.managed = sorted(str(m).strip("/") for m in managed)
+        self._files: set[str] = set()
 
     def __enter__(self):
         self._make_parents()
         try:
             self._lock()
             self._sweep_tmp()
-            check_output(self.path, kind="folder", inputs=self.inputs)
+            check_output(self.path, kind="folder", inputs=self.inputs, resumable=True)
             if os.path.lexists(self.path):
                 marker = _read_marker(self.path) or {}
                 if marker.get("resumable") != self.settings:
                     raise OutputError(f"--out {self.shown} holds a run with other settings "
                                       f"({_settings_diff(marker.get('resumable'), self.settings)}); rerun with the same "
                                       f"settings to resume it, or give another --out")
-                self._files = list(marker["files"])
+                self._files = set(marker["files"])
             else:
                 self.path.mkdir()
                 self._write_marker()
+            for d in self.managed:
+                self._folder(d)
         except BaseException:
             self._release()
             if not os.path.lexists(self.path):
@@ -691,41 +717,72 @@ class ResumableFolder(OutputTarget):
         """Half-written files a killed run left (we hold the lock: no live run owns them)."""
         if not self.path.is_dir() or _read_marker(self.path) is None:
             return
-        for root, _dirs, files in os.walk(self.path):
+        for root, dirs, files in os.walk(self.path):
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
             for name in files:
                 if name.startswith(TMP_PREFIX):
                     os.unlink(os.path.join(root, name))
 
+    def _folder(self, rel: str) -> pathlib.Path:
+        """A sub-folder of the output, made if missing; never a link (nothing is written
+        through links)."""
+        d = self.path / rel
+        if os.path.islink(d) or (d.exists() and not d.is_dir()):
+            raise OutputError(f"--out {self.shown}: {rel} is a link or a file, not a folder snnsim made; move it away "
+                              f"or give another --out")
+        if not d.exists():
+            d.mkdir()
+            if rel not in self.managed:
+                self._files.add(rel)
+                self._write_marker()
+        return d
+
+    def _target(self, relpath: str) -> pathlib.Path:
+        pure = pathlib.PurePosixPath(relpath)
+        if ".." in pure.parts or pure.is_absolute() or len(pure.parts) > 2:
+            raise ValueError(f"{relpath!r} is not a file or a sub-folder's file of the output folder")
+        if len(pure.parts) == 2:
+            self._folder(pure.parts[0])
+        return self.path / relpath
+
     def has(self, relpath: str) -> bool:
-        return relpath in self._files and (self.path / relpath).is_file()
+        owned = relpath in self._files or relpath.split("/", 1)[0] in self.managed
+        return owned and (self.path / relpath).is_file() and not (self.path / relpath).is_symlink()
+
+    @contextlib.contextmanager
+    def staged(self, relpath: str):
+        """A temporary path to write `relpath` at; renamed into place when the block ends
+        without an exception, removed otherwise."""
+        target = self._target(relpath)
+        tmp = target.parent / f"{TMP_PREFIX}{self.identity.run_id[:8]}-{target.name}"
+        try:
+            yield tmp
+            if relpath.split("/", 1)[0] not in self.managed and relpath not in self._files:
+                self._files.add(relpath)       # listed before it appears: never an unlisted file of ours
+                self._write_marker()
+            os.replace(tmp, target)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
 
     def write(self, relpath: str, data: str | bytes) -> pathlib.Path:
-        """Write `relpath` (below the folder) whole: a temporary file beside it, renamed over."""
-        target = self.path / relpath
-        parts = pathlib.PurePosixPath(relpath).parts
-        if ".." in parts or pathlib.PurePosixPath(relpath).is_absolute():
-            raise ValueError(f"{relpath!r} is not a path below the output folder")
-        new_dirs = []
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if not (self.path / d).is_dir():
-                (self.path / d).mkdir()
-            new_dirs.append(d)
-        tmp = target.parent / f"{TMP_PREFIX}{self.identity.run_id[:8]}-{target.name}"
-        with open(tmp, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        for name in new_dirs + [relpath]:
-            if name not in self._files:
-                self._files.append(name)
-        self._write_marker()
-        return target
+        """Write `relpath` (a file, or a sub-folder's file) whole."""
+        with self.staged(relpath) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        return self.path / relpath
+
+    def remove(self, relpath: str) -> None:
+        """Remove a file of ours (an error report of a sequence that has since finished)."""
+        if self.has(relpath):
+            os.unlink(self.path / relpath)
 
     def _write_marker(self) -> None:
         marker = self._marker(sorted(self._files))
         marker["resumable"] = self.settings
+        marker["managed"] = self.managed
         tmp = self.path / f"{TMP_PREFIX}{self.identity.run_id[:8]}-marker"
         tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
         os.replace(tmp, self.path / MARKER)
@@ -741,6 +798,6 @@ def _settings_diff(old, new: dict) -> str:
     return "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:3]) or "unknown"
 
 
-def open_resumable(out, command: str, settings: dict, inputs: Iterable = (),
+def open_resumable(out, command: str, settings: dict, managed: Iterable[str] = (), inputs: Iterable = (),
                    argv: Iterable[str] | None = None) -> ResumableFolder:
-    return ResumableFolder(out, command, settings, inputs, argv)
+    return ResumableFolder(out, command, settings, managed, inputs, argv)

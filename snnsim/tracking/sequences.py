@@ -36,7 +36,7 @@ from .errors import SequenceError
 __all__ = [
     "IMAGE_EXTENSIONS", "SOTSequence", "MOTSequence", "open_sequence", "read_sot_sequence",
     "read_mot_sequence", "find_sequences", "load_image", "image_to_tensor",
-    "write_sot_result", "write_mot_result", "read_sot_result", "read_mot_file", "is_sequence_folder", "natural_key",
+    "write_sot_result", "write_mot_result", "read_sot_result", "read_mot_file", "is_sequence_folder", "looks_mot", "natural_key",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -473,6 +473,11 @@ def read_mot_sequence(path: str | os.PathLike, require_gt: bool = False) -> MOTS
 # --------------------------------------------------------------------------------------
 def _looks_mot(root: Path) -> bool:
     return (root / "seqinfo.ini").is_file() or (root / "img1").is_dir()
+
+
+def looks_mot(path: Path) -> bool:
+    """Whether a folder looks like a MOTChallenge sequence (seqinfo.ini or img1/)."""
+    return _looks_mot(path)
 
 
 def is_sequence_folder(path: Path) -> bool:
