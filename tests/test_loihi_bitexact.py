@@ -386,14 +386,16 @@ def test_batched_run_equals_separate_runs(backend):
 
 # --------------------------------------------------------------------------- bridge errors
 def test_from_lava_rejects_unknown_process():
+    from lava.proc.dense.process import DelayDense
+
     src = RingBuffer(data=np.ones((3, 4), dtype=np.int64))
-    dense = Dense(weights=np.ones((2, 3), dtype=np.int64))
-    odd = LIFReset(shape=(2,), reset_interval=4, name="odd_one")
+    dense = DelayDense(weights=np.ones((2, 3), dtype=np.int64), delays=1, name="odd_one")
+    lif = LIF(shape=(2,), vth=4)
     src.s_out.connect(dense.s_in)
-    dense.a_out.connect(odd.a_in)
+    dense.a_out.connect(lif.a_in)
     with pytest.raises(TypeError, match="odd_one") as exc:
         from_lava(src)
-    assert "LIFReset" in str(exc.value) and "lava.proc.lif.process.LIF" in str(exc.value)
+    assert "DelayDense" in str(exc.value) and "lava.proc.lif.process.LIFReset" in str(exc.value)
 
 
 # --------------------------------------------------------------------------- pure functions

@@ -107,6 +107,7 @@ class LIFPopulation(Node):
 
     kind = "lif"
     state_keys = ("u", "v", "s")
+    binary_spikes = True   # sends 0 / 1 (a Dense or Conv fed by it alone may use them as they are)
 
     def __init__(self, name: str, shape: Any, *, u: Any = 0, v: Any = 0, du: Any = 0, dv: Any = 0,
                  bias_mant: Any = 0, bias_exp: Any = 0, vth: Any = 10):
@@ -141,6 +142,49 @@ class LIFPopulation(Node):
         return fp.lif_fused_kernel() is not None
 
 
+class LIFResetPopulation(LIFPopulation):
+    """lava ``LIFReset`` (``PyLifResetModelBitAcc``): a LIF whose u and v are set to 0 before the
+    update of every step t with t % reset_interval == reset_offset % reset_interval."""
+
+    kind = "lif-reset"
+
+    def __init__(self, name: str, shape: Any, *, reset_interval: Any = 1, reset_offset: Any = 0, **lif: Any):
+        super().__init__(name, shape, **lif)
+        self.reset_interval = _as_int(reset_interval, f"LIFReset {name!r} reset_interval")
+        offset = _as_int(reset_offset, f"LIFReset {name!r} reset_offset")
+        if self.reset_interval < 1 or offset < 0:
+            raise ValueError(f"LIFReset {name!r}: reset_interval must be >= 1 and reset_offset >= 0 (as lava), "
+                             f"got {self.reset_interval}, {offset}")
+        self.reset_offset = offset % self.reset_interval
+
+    def resets_at(self, t: int) -> bool:
+        return t % self.reset_interval == self.reset_offset
+
+    def process_model(self, ctx: "RunContext") -> "ProcessModel":
+        return _LIFResetModel(self, ctx)
+
+
+class TernaryLIFPopulation(LIFPopulation):
+    """lava ``TernaryLIF`` (``PyTernLifModelFixed``): LIF dynamics, and a spike of +1 when v >
+    vth_hi << 6, of -1 when v < vth_lo << 6 (v then set to 0). No fused kernel: the torch path."""
+
+    kind = "ternary-lif"
+    binary_spikes = False
+
+    def __init__(self, name: str, shape: Any, *, vth_hi: Any = 10, vth_lo: Any = -10, **lif: Any):
+        super().__init__(name, shape, **lif)
+        shape = self.out_shape
+        # lava keeps the thresholds as int32 arrays and left-shifts them in int32
+        self.vth_hi_eff = fp.wrap32(fp.as_int32_values(vth_hi).to(torch.int64) << fp.VTH_SHIFT).expand(shape)
+        self.vth_lo_eff = fp.wrap32(fp.as_int32_values(vth_lo).to(torch.int64) << fp.VTH_SHIFT).expand(shape)
+
+    def ready(self, ctx: "RunContext") -> bool:
+        return False
+
+    def process_model(self, ctx: "RunContext") -> "ProcessModel":
+        return _TernaryLIFModel(self, ctx)
+
+
 class DenseLayer(Node):
     """lava ``Dense`` with ``PyDenseModelBitAcc``: ``weights`` is (n_out, n_in)."""
 
@@ -172,6 +216,18 @@ class DenseLayer(Node):
 
     def process_model(self, ctx: "RunContext") -> "ProcessModel":
         return _DenseModel(self, ctx)
+
+
+class SparseLayer(DenseLayer):
+    """lava ``Sparse`` (``PySparseModelBitAcc``): the same arithmetic as Dense -- weights clipped and
+    truncated alike, int32 products, the same shifts -- on a scipy sparse matrix, which lava's
+    sign-mode rule reads with its implicit zeros, as a dense array has them."""
+
+    kind = "sparse"
+
+    def __init__(self, name: str, weights: Any, **dense: Any):
+        w = weights.toarray() if hasattr(weights, "toarray") else np.asarray(weights)
+        super().__init__(name, w, **dense)
 
 
 class ConvLayer(Node):
@@ -379,6 +435,36 @@ class _LIFModel(ProcessModel):
         return {"u": self.u, "v": self.v}
 
 
+class _LIFResetModel(_LIFModel):
+    """LIFReset: u and v zeroed in place (the fused kernel's views see it) before the step."""
+
+    def step(self, t, a_in):
+        if self.n.resets_at(t):
+            self.u.zero_()
+            self.v.zero_()
+        return super().step(t, a_in)
+
+
+class _TernaryLIFModel(_LIFModel):
+    """TernaryLIF: LIF's sub-threshold update (no spike can reach an unreachable threshold),
+    then lava's two thresholds and the reset of every neuron that spiked either way."""
+
+    _NEVER = 1 << 40
+
+    def step(self, t, a_in):
+        n = self.n
+        u, v, _ = fp.lif_fixed_step(self.u, self.v, a_in, n.du, n.dv, n.bias, self._NEVER,
+                                    exact_int32=self.exact32)
+        s = (v > n.vth_hi_eff).to(torch.int8) - (v < n.vth_lo_eff).to(torch.int8)
+        v = torch.where(s != 0, torch.zeros_like(v), v)
+        self.u, self.v = u, v
+        for key, val in (("u", u), ("v", v), ("s", s)):
+            rec = self.records.get(key)
+            if rec is not None:
+                rec[t - 1].copy_(val)
+        return s
+
+
 class _DenseModel(ProcessModel):
     """``PyDenseModelBitAcc`` (:func:`fixed_point.dense_apply`)."""
 
@@ -569,7 +655,7 @@ class LoihiNetwork:
             dt = torch.float32 if float_messages else \
                 torch.int8 if b < 128 else torch.int16 if b < 32768 else torch.int32
             source_steps[name] = d.movedim(-1, 0).to(dt, memory_format=torch.contiguous_format)  # (T, b, *shape)
-        sole_lif = {name: len(conns) == 1 and isinstance(conns[0].src, LIFPopulation)
+        sole_lif = {name: len(conns) == 1 and getattr(conns[0].src, "binary_spikes", False)
                     for name, conns in in_conns.items()}
         recorded = tuple(n.name for n in self.nodes.values()
                          if n.state_keys and (populations is None or n.name in populations))

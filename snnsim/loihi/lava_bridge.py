@@ -3,9 +3,12 @@
 ``from_lava(*processes)`` starts from any process(es) of a lava network, walks the port
 connections both ways (through virtual reshape / transpose ports and hierarchical port
 forwarding) to the whole connected graph, reads every process's variables and returns the
-emulator network. Supported: ``RingBuffer`` (lava.proc.io.source), ``Dense``, ``Conv`` and
-``LIF``. Monitors and sink RingBuffers only observe and are left out. Anything else raises a
-``TypeError`` naming the process and the supported types.
+emulator network. Supported: ``RingBuffer`` (lava.proc.io.source), ``Dense``, ``Sparse``,
+``Conv``, ``LIF``, ``LIFReset``, ``TernaryLIF`` and subclasses of LIF that keep LIF's process
+model. Monitors and sink RingBuffers only observe and are left out. A process lava-nc itself
+cannot run in fixed point (no ``fixed_pt`` process model, e.g. ``LIFRefractory`` in lava 0.10)
+is refused with exactly that reason; anything else raises a ``TypeError`` naming the process and
+the supported types.
 """
 from __future__ import annotations
 
@@ -13,10 +16,12 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from .emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, Node, RingBufferSource
+from .emulator import (ConvLayer, DenseLayer, LIFPopulation, LIFResetPopulation, LoihiNetwork, Node, RingBufferSource,
+                       SparseLayer, TernaryLIFPopulation)
 
-SUPPORTED = ("lava.proc.io.source.RingBuffer", "lava.proc.dense.process.Dense",
-             "lava.proc.conv.process.Conv", "lava.proc.lif.process.LIF")
+SUPPORTED = ("lava.proc.io.source.RingBuffer", "lava.proc.dense.process.Dense", "lava.proc.sparse.process.Sparse",
+             "lava.proc.conv.process.Conv", "lava.proc.lif.process.LIF", "lava.proc.lif.process.LIFReset",
+             "lava.proc.lif.process.TernaryLIF", "subclasses of LIF that keep its process model")
 
 Transforms = Tuple[Tuple[str, Tuple[int, ...]], ...]
 
@@ -28,12 +33,13 @@ def _lava():
         from lava.proc.dense.process import Dense
         from lava.proc.io.sink import RingBuffer as SinkRingBuffer
         from lava.proc.io.source import RingBuffer
-        from lava.proc.lif.process import LIF
+        from lava.proc.lif.process import LIF, LIFReset, TernaryLIF
         from lava.proc.monitor.process import Monitor
+        from lava.proc.sparse.process import Sparse
     except ImportError as e:  # pragma: no cover - lava is in requirements.lock
         raise ImportError("from_lava needs lava-nc (see shared/specs/loihi.md)") from e
-    return dict(ports=lp, LIF=LIF, Dense=Dense, Conv=Conv, RingBuffer=RingBuffer,
-                observers=(Monitor, SinkRingBuffer))
+    return dict(ports=lp, LIF=LIF, LIFReset=LIFReset, TernaryLIF=TernaryLIF, Dense=Dense, Sparse=Sparse, Conv=Conv,
+                RingBuffer=RingBuffer, observers=(Monitor, SinkRingBuffer))
 
 
 def _qualname(obj: Any) -> str:
@@ -70,22 +76,84 @@ def _var(proc: Any, name: str) -> Any:
     return getattr(proc, name).init
 
 
-def _to_node(proc: Any, L: Dict[str, Any]) -> Node:
+# the methods of lava's LIF fixed-point model that make its behaviour
+_LIF_BEHAVIOUR = ("run_spk", "subthr_dynamics", "spiking_activation", "reset_voltage", "scale_bias", "scale_threshold")
+
+
+def _fixed_pt_models(proc_class: type) -> list[type]:
+    """The fixed_pt process models written for exactly `proc_class`, where lava looks for them:
+    its own module and the `models` module beside it."""
+    import importlib
+    import inspect
+    import sys
+
+    names = [proc_class.__module__, proc_class.__module__.rsplit(".", 1)[0] + ".models"]
+    found = []
+    for name in dict.fromkeys(names):
+        module = sys.modules.get(name)
+        if module is None:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+        found += [m for m in vars(module).values() if inspect.isclass(m)
+                  and getattr(m, "implements_process", None) is proc_class
+                  and "fixed_pt" in (getattr(m, "tags", None) or [])]
+    return list(dict.fromkeys(found))
+
+
+def _lif_subclass_refusal(proc: Any, model_map: Dict[type, type]) -> str | None:
+    """Why a subclass of LIF cannot be emulated as LIF, or None when the fixed-point model lava
+    runs it with (the run config's exception_proc_model_map, else the models written for it)
+    is LIF's: PyLifModelBitAcc, or a model that changes none of its behaviour."""
+    from lava.proc.lif.models import PyLifModelBitAcc
+
+    # lava 0.10's compiler looks the process object up in the map, its run config the class
+    mapped = model_map.get(proc) or model_map.get(type(proc))
+    models = [mapped] if mapped is not None else _fixed_pt_models(type(proc))
+    if not models:
+        return ("lava-nc has no fixed_pt process model for it, so there is no fixed-point behaviour to emulate (if "
+                "your run config maps it to one, give from_lava the same exception_proc_model_map)")
+    for m in models:
+        changed = [f for f in _LIF_BEHAVIOUR if getattr(m, f) is not getattr(PyLifModelBitAcc, f)]
+        if changed:
+            return (f"its process model {m.__qualname__} changes {', '.join(changed)} of LIF's, which the emulator "
+                    f"cannot follow")
+    return None
+
+
+def _lif_state(proc: Any) -> Dict[str, Any]:
+    return dict(u=_var(proc, "u"), v=_var(proc, "v"), du=_var(proc, "du"), dv=_var(proc, "dv"),
+                bias_mant=_var(proc, "bias_mant"), bias_exp=_var(proc, "bias_exp"))
+
+
+def _to_node(proc: Any, L: Dict[str, Any], model_map: Dict[type, type]) -> Node:
     name = proc.name
     t = type(proc)
-    if t is L["LIF"]:
-        return LIFPopulation(name, proc.s_out.shape, u=_var(proc, "u"), v=_var(proc, "v"),
-                             du=_var(proc, "du"), dv=_var(proc, "dv"), bias_mant=_var(proc, "bias_mant"),
-                             bias_exp=_var(proc, "bias_exp"), vth=_var(proc, "vth"))
-    if t is L["Dense"]:
+    if t is L["TernaryLIF"]:
+        return TernaryLIFPopulation(name, proc.s_out.shape, vth_hi=_var(proc, "vth_hi"), vth_lo=_var(proc, "vth_lo"),
+                                    **_lif_state(proc))
+    if t is L["LIFReset"]:
+        pp = proc.proc_params
+        return LIFResetPopulation(name, proc.s_out.shape, vth=_var(proc, "vth"), reset_interval=pp["reset_interval"],
+                                  reset_offset=pp["reset_offset"], **_lif_state(proc))
+    if isinstance(proc, L["LIF"]) and t is not L["LIF"]:
+        why = _lif_subclass_refusal(proc, model_map)
+        if why is not None:
+            raise TypeError(f"from_lava: process {name!r} of type {_qualname(proc)}: {why}")
+    if isinstance(proc, L["LIF"]):
+        return LIFPopulation(name, proc.s_out.shape, vth=_var(proc, "vth"), **_lif_state(proc))
+    if t is L["Dense"] or t is L["Sparse"]:
         pp = proc.proc_params
         sign_mode = pp.get("sign_mode")
         if sign_mode is not None and getattr(type(sign_mode), "__name__", "") != "SignMode":
             # lava: `sign_mode or determine_sign_mode(w)`, then compares with SignMode members
             sign_mode = "NULL" if sign_mode else None
-        return DenseLayer(name, np.asarray(_var(proc, "weights")), weight_exp=pp.get("weight_exp", 0),
-                          num_weight_bits=pp.get("num_weight_bits", 8), sign_mode=sign_mode,
-                          num_message_bits=_var(proc, "num_message_bits"))
+        layer = SparseLayer if t is L["Sparse"] else DenseLayer
+        weights = _var(proc, "weights")
+        return layer(name, weights if hasattr(weights, "toarray") else np.asarray(weights),
+                     weight_exp=pp.get("weight_exp", 0), num_weight_bits=pp.get("num_weight_bits", 8),
+                     sign_mode=sign_mode, num_message_bits=_var(proc, "num_message_bits"))
     if t is L["Conv"]:
         return ConvLayer(name, np.asarray(_var(proc, "weight")), tuple(proc.s_in.shape),
                          stride=_var(proc, "stride"), padding=_var(proc, "padding"),
@@ -98,8 +166,11 @@ def _to_node(proc: Any, L: Dict[str, Any]) -> Node:
                     f"supported types: {', '.join(SUPPORTED)} (Monitor and sink RingBuffer are ignored)")
 
 
-def from_lava(*processes: Any) -> LoihiNetwork:
+def from_lava(*processes: Any, exception_proc_model_map: Dict[type, type] | None = None) -> LoihiNetwork:
     """The emulator network of the lava graph connected to ``processes``.
+
+    ``exception_proc_model_map``: the same map the lava run config is given (process, or process
+    class, -> process model), for subclasses of LIF the run maps to a model explicitly.
 
     Its ``run(num_steps)`` returns ``{lif.name: {'u', 'v', 's'}}`` equal to what lava's
     Monitors record for ``u``, ``v`` and ``s_out`` on a ``Loihi2SimCfg(select_tag='fixed_pt')``
@@ -136,7 +207,7 @@ def from_lava(*processes: Any) -> LoihiNetwork:
     for proc in order:
         if proc.name in net.nodes:
             raise ValueError(f"two processes are named {proc.name!r}: results are keyed by name")
-        nodes[id(proc)] = net.add(_to_node(proc, L))
+        nodes[id(proc)] = net.add(_to_node(proc, L, dict(exception_proc_model_map or {})))
     for src, dst, tr in edges:
         net.connect(nodes[id(src)], nodes[id(dst)], tr)
     return net
