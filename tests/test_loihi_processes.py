@@ -179,32 +179,28 @@ def test_wrong_variants_fail(case):
     assert _differs(net.run(T, backend="torch"), ref) is not None, kind
 
 
-def test_a_process_lava_cannot_run_in_fixed_point_is_refused_with_that_reason():
+def _fed(population):
+    """RingBuffer -> Dense -> `population`: a graph for from_lava (its source returned)."""
     src = RingBuffer(data=np.ones((3, 4), dtype=np.int64))
     d = Dense(weights=np.ones((2, 3), dtype=np.int64))
-    r = LIFRefractory(shape=(2,), refractory_period=2, name="refr")
     src.s_out.connect(d.s_in)
-    d.a_out.connect(r.a_in)
-    with pytest.raises(TypeError, match="'refr'.*LIFRefractory: lava-nc has no fixed_pt process model"):
-        from_lava(src)
+    d.a_out.connect(population.a_in)
+    return src
 
 
-def test_a_lif_subclass_without_a_model_is_refused_unless_mapped_to_lifs():
-    src = RingBuffer(data=np.ones((3, 4), dtype=np.int64))
-    d = Dense(weights=np.ones((2, 3), dtype=np.int64))
-    p = PlainSubLIF(shape=(2,), vth=3, name="plain")
-    src.s_out.connect(d.s_in)
-    d.a_out.connect(p.a_in)
-    with pytest.raises(TypeError, match="'plain'.*no fixed_pt process model.*exception_proc_model_map"):
-        from_lava(src)
+@pytest.mark.parametrize("population, message", [
+    (lambda: LIFRefractory(shape=(2,), refractory_period=2, name="refr"),
+     "'refr'.*LIFRefractory: lava-nc has no fixed_pt process model"),
+    (lambda: PlainSubLIF(shape=(2,), vth=3, name="plain"),
+     "'plain'.*no fixed_pt process model.*exception_proc_model_map"),
+    (lambda: ChangedSubLIF(shape=(2,), vth=3, name="changed"),
+     "'changed'.*PyChangedSubLIFModel changes scale_threshold, spiking_activation"),
+], ids=["no-fixed-pt-model", "unmapped-subclass", "changed-behaviour"])
+def test_processes_the_emulator_cannot_follow_are_refused_with_the_reason(population, message):
+    with pytest.raises(TypeError, match=message):
+        from_lava(_fed(population()))
+
+
+def test_a_lif_subclass_mapped_to_lifs_model_is_a_lif():
+    src = _fed(PlainSubLIF(shape=(2,), vth=3, name="plain"))
     assert type(from_lava(src, exception_proc_model_map=MODEL_MAP).nodes["plain"]).__name__ == "LIFPopulation"
-
-
-def test_a_lif_subclass_with_its_own_behaviour_is_refused():
-    src = RingBuffer(data=np.ones((3, 4), dtype=np.int64))
-    d = Dense(weights=np.ones((2, 3), dtype=np.int64))
-    c = ChangedSubLIF(shape=(2,), vth=3, name="changed")
-    src.s_out.connect(d.s_in)
-    d.a_out.connect(c.a_in)
-    with pytest.raises(TypeError, match="'changed'.*PyChangedSubLIFModel.*spiking_activation"):
-        from_lava(src)
