@@ -194,7 +194,7 @@ def _fed(population):
     (lambda: PlainSubLIF(shape=(2,), vth=3, name="plain"),
      "'plain'.*no fixed_pt process model.*exception_proc_model_map"),
     (lambda: ChangedSubLIF(shape=(2,), vth=3, name="changed"),
-     "'changed'.*PyChangedSubLIFModel changes scale_threshold, spiking_activation"),
+     "'changed'.*PyChangedSubLIFModel changes spiking_activation, scale_threshold of LIF's"),
 ], ids=["no-fixed-pt-model", "unmapped-subclass", "changed-behaviour"])
 def test_processes_the_emulator_cannot_follow_are_refused_with_the_reason(population, message):
     with pytest.raises(TypeError, match=message):
