@@ -194,7 +194,7 @@ def _fed(population):
     (lambda: PlainSubLIF(shape=(2,), vth=3, name="plain"),
      "'plain'.*no fixed_pt process model.*exception_proc_model_map"),
     (lambda: ChangedSubLIF(shape=(2,), vth=3, name="changed"),
-     "'changed'.*PyChangedSubLIFModel changes spiking_activation, scale_threshold of LIF's"),
+     "'changed'.*PyChangedSubLIFModel is not PyLifModelBitAcc \(it defines scale_threshold, spiking_activation\)"),
 ], ids=["no-fixed-pt-model", "unmapped-subclass", "changed-behaviour"])
 def test_processes_the_emulator_cannot_follow_are_refused_with_the_reason(population, message):
     with pytest.raises(TypeError, match=message):
@@ -204,3 +204,29 @@ def test_processes_the_emulator_cannot_follow_are_refused_with_the_reason(popula
 def test_a_lif_subclass_mapped_to_lifs_model_is_a_lif():
     src = _fed(PlainSubLIF(shape=(2,), vth=3, name="plain"))
     assert type(from_lava(src, exception_proc_model_map=MODEL_MAP).nodes["plain"]).__name__ == "LIFPopulation"
+
+
+def test_a_run_config_mapping_a_process_to_another_model_is_refused():
+    from lava.proc.lif.models import PyLifModelFloat
+
+    lif = LIF(shape=(2,), vth=3, name="floaty")
+    src = _fed(lif)
+    with pytest.raises(TypeError, match="'floaty'.*maps it to PyLifModelFloat, not PyLifModelBitAcc"):
+        from_lava(src, exception_proc_model_map={lif: PyLifModelFloat})
+    assert type(from_lava(src, exception_proc_model_map={LIF: PyLifModelBitAcc}).nodes["floaty"]).__name__ == \
+        "LIFPopulation"
+
+
+def test_sparse_decides_its_sign_mode_on_the_weights_as_given():
+    """lava's Sparse reads the sign mode off the raw matrix (a -0.5 makes it MIXED) and casts to
+    int32 afterwards; Dense casts first. Both checked against lava, one step of a recorded LIF."""
+    w = np.array([[-0.5, 3.0], [5.0, 7.0]])
+    src = RingBuffer(data=np.ones((2, 3), dtype=np.int64))
+    sp = Sparse(weights=csr_matrix(w), name="sp")
+    lif = LIF(shape=(2,), vth=1000, du=4095, name="probe")
+    src.s_out.connect(sp.s_in)
+    sp.a_out.connect(lif.a_in)
+    ref = _lava_records([lif], steps=3)
+    emu = from_lava(src).run(3)
+    assert _differs(emu, ref) is None
+    assert ref["probe"]["u"][1].tolist() == [(0 + 2) << 6, (4 + 6) << 6]   # MIXED: 3 -> 2, 5 -> 4, 7 -> 6

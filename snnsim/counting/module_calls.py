@@ -14,6 +14,7 @@ modules get a forward hook pair of their own instead.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Iterable
 
 from torch import nn
@@ -47,6 +48,9 @@ class ModuleCalls:
         return self.stack[-1] if self.stack else ""
 
     def install(self) -> None:
+        # fresh tables on every install: a wrapper of an earlier install that a later tracer
+        # kept in place (removed out of order) holds the old, emptied ones and passes through
+        self._names, self._hooked = {}, {}
         for name, m in self.named:
             if type(m).__call__ is nn.Module.__call__:
                 self._names[id(m)] = name
@@ -66,13 +70,13 @@ class ModuleCalls:
             name = names.get(id(module))
             if name is None:
                 return call(module, *args, **kwargs)
+            depth = len(stack)
             stack.append(name)
-            enter(name, args, kwargs)
             try:
+                enter(name, args, kwargs)
                 out = call(module, *args, **kwargs)
             except BaseException:
-                if stack and stack[-1] == name:
-                    stack.pop()
+                del stack[depth:]     # this module and anything a failure left above it
                 abort(name)
                 raise
             if stack and stack[-1] == name:
@@ -93,7 +97,10 @@ class ModuleCalls:
         if name is not None:
             if self.stack and self.stack[-1] == name:
                 self.stack.pop()
-            self.leave(name, args, output)
+            if sys.exc_info()[0] is not None:   # torch runs always-call hooks while the forward raises
+                self.abort(name)
+            else:
+                self.leave(name, args, output)
 
     def remove(self) -> None:
         # restored only while ours is outermost; under a later wrapper (a tracer installed

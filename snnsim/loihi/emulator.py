@@ -227,6 +227,10 @@ class SparseLayer(DenseLayer):
 
     def __init__(self, name: str, weights: Any, **dense: Any):
         w = weights.toarray() if hasattr(weights, "toarray") else np.asarray(weights)
+        if dense.get("sign_mode") is None:
+            # lava's Sparse decides the sign mode on the matrix as given (a float or out-of-range
+            # weight included) and casts to int32 later, where Dense casts first
+            dense["sign_mode"] = fp.determine_sign_mode(torch.as_tensor(w, dtype=torch.float64))
         super().__init__(name, w, **dense)
 
 
@@ -386,8 +390,9 @@ class _LIFModel(ProcessModel):
         self.n, self.fused = n, ctx.fused
         self.exact32 = not n.fast_ok(ctx.in_bounds[n.name])
         dt = torch.int32 if ctx.fused else torch.int64
-        self.u = n.u0.expand(shape).to(dt, memory_format=torch.contiguous_format)
-        self.v = n.v0.expand(shape).to(dt, memory_format=torch.contiguous_format)
+        # copies: the run updates them in place and must never touch the node's initial state
+        self.u = n.u0.expand(shape).to(dt, memory_format=torch.contiguous_format, copy=True)
+        self.v = n.v0.expand(shape).to(dt, memory_format=torch.contiguous_format, copy=True)
         wanted = n.name in ctx.recorded and bool(ctx.record)
         # the kernel writes u, v and s rows every step: all three are recorded when any is
         self.records = record_tensors(n, ctx, ("u", "v", "s") if ctx.fused and wanted else
@@ -643,9 +648,11 @@ class LoihiNetwork:
         in_bounds = {name: sum(bounds[c.src.name] for c in conns) for name, conns in in_conns.items()}
         probe = RunContext(batch=B, num_steps=num_steps, fused=True, float_messages=False, bounds=bounds,
                            in_bounds=in_bounds, sole_lif_input={}, source_steps={}, record=record, recorded=())
-        fused = backend == "fused" or (backend == "auto" and all(n.ready(probe) for n in self.nodes.values()))
-        if fused and not all(n.ready(probe) for n in self.nodes.values()):
-            raise RuntimeError("backend='fused' needs numba")
+        not_ready = [n for n in self.nodes.values() if not n.ready(probe)]
+        fused = backend == "fused" or (backend == "auto" and not not_ready)
+        if fused and not_ready:
+            raise RuntimeError(f"backend='fused': {not_ready[0]!r} has no fused kernel here (numba missing, or a "
+                               f"node the torch path alone steps); use backend='torch' or 'auto'")
         # float32 messages (sources, sums of several inputs) where every value is exact in it
         float_messages = fused and all(b < fp.MAX_UV for b in bounds.values()) and \
             all(b < fp.FLOAT32_EXACT for b in in_bounds.values())

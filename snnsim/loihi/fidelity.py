@@ -274,7 +274,8 @@ def loihi_energy(variants: Dict[str, Sequence[LoihiCounts]], hardware: Sequence[
             t.insert(0, "hardware", e.hardware)
             tables.append(t)
             summary.setdefault(e.hardware, {})[label] = {
-                "joules_per_frame": e.total_j, "precision": number_format(priced[0][0], e), "mapping_verdict": e.details.get("mapping", {}).get("verdict"),
+                "joules_per_frame": e.total_j, "precision": number_format(priced[0][0], e),
+                "mapping_verdict": e.details.get("mapping", {}).get("verdict"),
                 "estimator_cores": e.details.get("mapping", {}).get("cores_needed"),
                 "assumptions": e.assumptions, "omitted": e.omitted}
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -165,9 +165,10 @@ def lif_fixed_step(u: torch.Tensor, v: torch.Tensor, a_in: Optional[torch.Tensor
 # --------------------------------------------------------------------------- Dense
 def determine_sign_mode(weights: torch.Tensor) -> SignMode:
     """lava's ``determine_sign_mode``: EXCITATORY if min >= 0, INHIBITORY if max <= 0."""
-    if int(weights.min()) >= 0:
+    # compared as they are: Sparse decides on raw (possibly fractional) weights
+    if float(weights.min()) >= 0:
         return SignMode.EXCITATORY
-    if int(weights.max()) <= 0:
+    if float(weights.max()) <= 0:
         return SignMode.INHIBITORY
     return SignMode.MIXED
 

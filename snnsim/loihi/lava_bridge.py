@@ -76,13 +76,9 @@ def _var(proc: Any, name: str) -> Any:
     return getattr(proc, name).init
 
 
-# the methods of lava's LIF fixed-point model that make its behaviour
-_LIF_BEHAVIOUR = ("run_spk", "subthr_dynamics", "spiking_activation", "reset_voltage", "scale_bias", "scale_threshold")
-
-
 def _fixed_pt_models(proc_class: type) -> list[type]:
-    """The fixed_pt process models written for exactly `proc_class`, where lava looks for them:
-    its own module and the `models` module beside it."""
+    """The fixed_pt process models written for exactly `proc_class`, where lava looks for them
+    first: its own module and the `models` module beside it."""
     import importlib
     import inspect
     import sys
@@ -102,23 +98,42 @@ def _fixed_pt_models(proc_class: type) -> list[type]:
     return list(dict.fromkeys(found))
 
 
-def _lif_subclass_refusal(proc: Any, model_map: Dict[type, type]) -> str | None:
-    """Why a subclass of LIF cannot be emulated as LIF, or None when the fixed-point model lava
-    runs it with (the run config's exception_proc_model_map, else the models written for it)
-    is LIF's: PyLifModelBitAcc, or a model that changes none of its behaviour."""
-    from lava.proc.lif.models import PyLifModelBitAcc
+def _emulated_models() -> Dict[str, type]:
+    """The lava process model each emulated process type stands for."""
+    from lava.proc.conv.models import PyConvModelFixed
+    from lava.proc.dense.models import PyDenseModelBitAcc
+    from lava.proc.io.source import PySendModelFixed
+    from lava.proc.lif.models import PyLifModelBitAcc, PyLifResetModelBitAcc, PyTernLifModelFixed
+    from lava.proc.sparse.models import PySparseModelBitAcc
 
+    return {"LIF": PyLifModelBitAcc, "LIFReset": PyLifResetModelBitAcc, "TernaryLIF": PyTernLifModelFixed,
+            "Dense": PyDenseModelBitAcc, "Sparse": PySparseModelBitAcc, "Conv": PyConvModelFixed,
+            "RingBuffer": PySendModelFixed}
+
+
+def _model_refusal(proc: Any, kind: str, model_map: Dict[Any, type]) -> str | None:
+    """Why `proc` (emulated as lava's `kind`) cannot be: the run config maps it to a model other
+    than the one the emulator follows, or (a subclass) lava has no fixed_pt model for it, or
+    its own model is not that one. None when it runs with exactly the emulated model."""
+    import inspect
+
+    want = _emulated_models()[kind]
     # lava 0.10's compiler looks the process object up in the map, its run config the class
     mapped = model_map.get(proc) or model_map.get(type(proc))
-    models = [mapped] if mapped is not None else _fixed_pt_models(type(proc))
+    if mapped is not None:
+        return None if mapped is want else (f"the run config maps it to {getattr(mapped, '__qualname__', mapped)}, "
+                                            f"not {want.__qualname__}, which is what the emulator follows")
+    if type(proc).__name__ == kind and type(proc).__module__.startswith("lava."):
+        return None
+    models = _fixed_pt_models(type(proc))
     if not models:
         return ("lava-nc has no fixed_pt process model for it, so there is no fixed-point behaviour to emulate (if "
                 "your run config maps it to one, give from_lava the same exception_proc_model_map)")
-    for m in models:
-        changed = [f for f in _LIF_BEHAVIOUR if getattr(m, f) is not getattr(PyLifModelBitAcc, f)]
-        if changed:
-            return (f"its process model {m.__qualname__} changes {', '.join(changed)} of LIF's, which the emulator "
-                    f"cannot follow")
+    other = [m for m in models if m is not want]
+    if other:
+        defined = sorted(k for k, v in vars(other[0]).items() if inspect.isfunction(v) and not k.startswith("__"))
+        return (f"its process model {other[0].__qualname__} is not {want.__qualname__} (it defines "
+                f"{', '.join(defined) or 'its own attributes'}), which the emulator cannot follow")
     return None
 
 
@@ -127,9 +142,22 @@ def _lif_state(proc: Any) -> Dict[str, Any]:
                 bias_mant=_var(proc, "bias_mant"), bias_exp=_var(proc, "bias_exp"))
 
 
-def _to_node(proc: Any, L: Dict[str, Any], model_map: Dict[type, type]) -> Node:
+def _kind(proc: Any, L: Dict[str, Any]) -> str | None:
+    """The lava process type `proc` is emulated as (a subclass as its nearest supported type)."""
+    for kind in ("TernaryLIF", "LIFReset", "LIF", "Sparse", "Dense", "Conv", "RingBuffer"):
+        if isinstance(proc, L[kind]):
+            return kind
+    return None
+
+
+def _to_node(proc: Any, L: Dict[str, Any], model_map: Dict[Any, type]) -> Node:
     name = proc.name
-    t = type(proc)
+    kind = _kind(proc, L)
+    if kind is not None:
+        why = _model_refusal(proc, kind, model_map)
+        if why is not None:
+            raise TypeError(f"from_lava: process {name!r} of type {_qualname(proc)}: {why}")
+    t = L[kind] if kind is not None else type(proc)
     if t is L["TernaryLIF"]:
         return TernaryLIFPopulation(name, proc.s_out.shape, vth_hi=_var(proc, "vth_hi"), vth_lo=_var(proc, "vth_lo"),
                                     **_lif_state(proc))
@@ -137,11 +165,7 @@ def _to_node(proc: Any, L: Dict[str, Any], model_map: Dict[type, type]) -> Node:
         pp = proc.proc_params
         return LIFResetPopulation(name, proc.s_out.shape, vth=_var(proc, "vth"), reset_interval=pp["reset_interval"],
                                   reset_offset=pp["reset_offset"], **_lif_state(proc))
-    if isinstance(proc, L["LIF"]) and t is not L["LIF"]:
-        why = _lif_subclass_refusal(proc, model_map)
-        if why is not None:
-            raise TypeError(f"from_lava: process {name!r} of type {_qualname(proc)}: {why}")
-    if isinstance(proc, L["LIF"]):
+    if t is L["LIF"]:
         return LIFPopulation(name, proc.s_out.shape, vth=_var(proc, "vth"), **_lif_state(proc))
     if t is L["Dense"] or t is L["Sparse"]:
         pp = proc.proc_params

@@ -94,7 +94,7 @@ def box_area(xyxy) -> np.ndarray:
 def iou_matrix(a_xyxy, b_xyxy) -> np.ndarray:
     """IoU of every box in a [N, 4] with every box in b [M, 4] -> [N, M] (numpy, float64)."""
     a, b = as_boxes(a_xyxy), as_boxes(b_xyxy)
-    return box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    return box_iou(torch.from_numpy(np.array(a)), torch.from_numpy(np.array(b))).numpy()   # writable copies
 
 
 def iou_paired(a_xyxy, b_xyxy) -> np.ndarray:
@@ -102,7 +102,7 @@ def iou_paired(a_xyxy, b_xyxy) -> np.ndarray:
     a, b = as_boxes(a_xyxy), as_boxes(b_xyxy)
     if a.shape != b.shape:
         raise ValueError(f"iou_paired needs equal shapes, got {a.shape} and {b.shape}")
-    out = box_iou_paired(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    out = box_iou_paired(torch.from_numpy(np.array(a)), torch.from_numpy(np.array(b))).numpy()  # writable copies
     out[~np.isfinite(out)] = 0.0      # inf - inf and inf / inf in boxes that are not finite
     return out
 

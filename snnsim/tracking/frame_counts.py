@@ -200,13 +200,13 @@ class TrackerProfile:
             timesteps=self.timesteps, frames=self.aggregate.n, totals=self.totals, template=self.template_totals,
             template_passes=1 if self.template is not None else 0, thop_macs=self.thop_macs,
             energy=energy or {}, energy_template=energy_template, energy_precision=energy_precision or {},
-            uncounted=self.uncounted,
-            complete=not self.uncounted and not self.unseen_neurons, notes=self.notes)
+            uncounted=self.run_uncounted,
+            complete=not self.run_uncounted and not self.unseen_neurons, notes=self.notes)
         summary.update({
             "params": self.params, "frames_profiled": self.aggregate.n, "thop_params": self.thop_params,
             "full_macs_per_frame": self.totals["dense_macs"],
             "unseen_neurons": self.unseen_neurons,
-            "partial_note": partial_note(self.uncounted, self.unseen_neurons),
+            "partial_note": partial_note(self.run_uncounted, self.unseen_neurons),
             "graded_spike_layers": self.frame.graded_spike_layers().to_dict(orient="records"),
             "non_spiking_neurons": self.frame.non_spiking_neurons,
         })
@@ -214,12 +214,17 @@ class TrackerProfile:
 
     @property
     def uncounted(self) -> list[dict]:
-        """Operators that ran with no counting formula ({module, op, calls, shapes} rows, calls
-        summed over the profiled frames and the template pass, as in every command's summary):
-        the estimators read this (snnsim.energy.estimate) to mark totals partial."""
-        tally = self.aggregate.uncounted
+        """Operators that ran with no counting formula in the profiled frames ({module, op,
+        calls, shapes} rows): the estimators read this (snnsim.energy.estimate) to mark the
+        per-frame energy partial; the template pass is priced from its own Profile."""
+        return self.aggregate.uncounted.rows()
+
+    @property
+    def run_uncounted(self) -> list[dict]:
+        """The run's uncounted operators, frames and template pass together (calls summed over
+        every counted pass): summary.json's `uncounted`, as in every command."""
+        tally = copy.deepcopy(self.aggregate.uncounted)
         if self.template is not None:
-            tally = copy.deepcopy(tally)
             tally.add(self.template.uncounted)
         return tally.rows()
 
