@@ -194,7 +194,7 @@ def _fed(population):
     (lambda: PlainSubLIF(shape=(2,), vth=3, name="plain"),
      "'plain'.*no fixed_pt process model.*exception_proc_model_map"),
     (lambda: ChangedSubLIF(shape=(2,), vth=3, name="changed"),
-     "'changed'.*PyChangedSubLIFModel is not PyLifModelBitAcc \(it defines scale_threshold, spiking_activation\)"),
+     r"'changed'.*PyChangedSubLIFModel is not PyLifModelBitAcc \(it defines scale_threshold, spiking_activation\)"),
 ], ids=["no-fixed-pt-model", "unmapped-subclass", "changed-behaviour"])
 def test_processes_the_emulator_cannot_follow_are_refused_with_the_reason(population, message):
     with pytest.raises(TypeError, match=message):
@@ -230,3 +230,69 @@ def test_sparse_decides_its_sign_mode_on_the_weights_as_given():
     emu = from_lava(src).run(3)
     assert _differs(emu, ref) is None
     assert ref["probe"]["u"][1].tolist() == [(0 + 2) << 6, (4 + 6) << 6]   # MIXED: 3 -> 2, 5 -> 4, 7 -> 6
+
+
+# --------------------------------------------------------------------------- random mixed networks
+def random_network(seed: int):
+    """A random graph of LIF / LIFReset / TernaryLIF populations joined by Dense and Sparse
+    synapses (binary and graded messages, mixed signs, weight exponents, recurrent edges), fed
+    by a RingBuffer of graded values: (populations, source)."""
+    rng = np.random.default_rng(1000 + seed)
+    n_in = int(rng.integers(6, 12))
+    data = rng.integers(-5, 8, size=(n_in, int(rng.integers(5, 20)))) * (rng.random((n_in, 1)) < 0.7)
+    src = RingBuffer(data=data)
+    pops, sizes = [], []
+    for i in range(int(rng.integers(3, 6))):
+        n = int(rng.integers(4, 10))
+        kind = rng.choice(["lif", "reset", "ternary"])
+        params = dict(shape=(n,), name=f"r{seed}_{i}", **_lif(rng, n))
+        if kind == "lif":
+            pops.append(LIF(vth=int(rng.integers(10, 60)), **params))
+        elif kind == "reset":
+            pops.append(LIFReset(vth=int(rng.integers(10, 60)), reset_interval=int(rng.integers(2, 9)),
+                                 reset_offset=int(rng.integers(0, 12)), **params))
+        else:
+            pops.append(TernaryLIF(vth_hi=int(rng.integers(10, 50)), vth_lo=-int(rng.integers(10, 50)), **params))
+        sizes.append(n)
+    senders = [(src.s_out, n_in)]
+    for i, p in enumerate(pops):
+        # every population hears one earlier sender, sometimes a second one (or a later one: recurrence)
+        picks = [int(rng.integers(0, len(senders)))]
+        if rng.random() < 0.5:
+            picks.append(int(rng.integers(0, len(senders))))
+        if i >= 1 and rng.random() < 0.3:
+            picks.append(-1)   # recurrent: from this population itself
+        for j, pick in enumerate(picks):
+            out, n_out = (p.s_out, sizes[i]) if pick == -1 else senders[pick]
+            w = rng.integers(-150, 150, size=(sizes[i], n_out))
+            graded = 8 if rng.random() < 0.5 else 0
+            kw = dict(num_message_bits=graded, weight_exp=int(rng.integers(-1, 2)), name=f"s{seed}_{i}_{j}")
+            syn = Sparse(weights=csr_matrix(w * (rng.random(w.shape) < 0.5)), **kw) if rng.random() < 0.5 else \
+                Dense(weights=w, **kw)
+            out.connect(syn.s_in)
+            syn.a_out.connect(p.a_in)
+        senders.append((p.s_out, sizes[i]))
+    return pops, src
+
+
+SEEDS = range(12)
+
+
+def test_the_random_networks_mix_every_kind():
+    kinds = set()
+    for seed in SEEDS:
+        net = from_lava(random_network(seed)[1])
+        kinds |= {type(n).__name__ for n in net.nodes.values()}
+        kinds |= {"graded" for n in net.nodes.values() if getattr(n, "graded", False)}
+    assert {"LIFPopulation", "LIFResetPopulation", "TernaryLIFPopulation", "DenseLayer", "SparseLayer",
+            "graded"} <= kinds, kinds
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_mixed_networks_bitexact_every_step(seed):
+    pops, src = random_network(seed)
+    ref = _lava_records(pops, steps=30)
+    for backend in ("torch", "auto"):
+        emu = from_lava(src).run(30, backend=backend)
+        assert _differs(emu, ref) is None, f"seed {seed} ({backend}): {_differs(emu, ref)} differs from lava"
+    assert sum(int(np.abs(r["s"]).sum()) for r in ref.values()) > 0   # something fired
