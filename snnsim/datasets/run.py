@@ -201,19 +201,20 @@ class _RayEngine:
         i = min(range(len(self.actors)), key=lambda j: self.load[j])
         ref = getattr(self.actors[i], method).remote(*args)
         self.load[i] += 1
-        self.refs[ref] = (key, i)
+        self.refs[ref] = (key, i, self.actors[i])
 
     def pending(self) -> int:
         return len(self.refs)
 
     def next_result(self) -> tuple[Any, Any, BaseException | None]:
         [ref], _ = self.ray.wait(list(self.refs), num_returns=1)
-        key, i = self.refs.pop(ref)
+        key, i, actor = self.refs.pop(ref)
         self.load[i] -= 1
         try:
             return key, self.ray.get(ref), None
         except self.ray.exceptions.RayActorError:
-            self.actors[i] = self.actor_class.remote(*self.worker_args)
+            if self.actors[i] is actor:   # (the other calls it held fail too: one replacement)
+                self.actors[i] = self.actor_class.remote(*self.worker_args)
             return key, None, SequenceFailure(f"the worker process died while counting it, {MAX_RETRIES + 1} times "
                                               f"(killed or out of memory?)")
         except Exception as exc:   # noqa: BLE001 - a sequence's failure travels wrapped by Ray
