@@ -215,6 +215,22 @@ def test_track_dataset_boxes_metrics_and_energy(tmp_path, got):
     # search pass alone (template cached) below the view that charges template passes to their frames
     for est, j in m["energy"][HW[0]].items():
         assert j < m["energy_with_template_per_frame"][HW[0]][est]
+    # the same as one `snnsim track` per sequence: their search totals summed, and the energy priced
+    # once on their merged count tables
+    from snnsim.energy import estimate
+    from snnsim.tracking.run import track_sequence
+
+    merged, totals = None, {}
+    for i, n in enumerate(LENGTHS):
+        tables: dict = {}
+        single = track_sequence(MODEL, got / f"seq{i + 1}", tmp_path / f"single{i}", hardware=HW[:1], counts=tables)
+        for k, v in single["totals"].items():
+            totals[k] = totals.get(k, 0.0) + v * single["frames"]
+        merged = tables["search"] if merged is None else merged.merge(tables["search"])
+    for k, v in totals.items():
+        assert m["totals_sum"][k] == pytest.approx(v, rel=1e-12, abs=1e-6), k
+    for est, j in m["energy"][HW[0]].items():
+        assert j == pytest.approx(estimate(merged, HW[0], est).total_j, rel=1e-12), est
 
 
 # ------------------------------------------------------------------------ the CLI's bad inputs

@@ -63,12 +63,9 @@ class _ModelTotals:
         self.frames = self.sequences = self.template_passes = 0
         self.sums = dict.fromkeys(TOTAL_KEYS, 0)              # exact ints
         self.template_sums = dict.fromkeys(TOTAL_KEYS, 0)
-        self.counts: FrameMean | None = None                   # profile: merged search passes
-        self.template: FrameMean | None = None                 # profile: merged template passes
-        self.energy_sums: dict[str, list] = {}                 # track: (J x frames, frames) per sequence
-        self.template_energy: dict[str, list] = {}             # track: (J x passes, passes) per sequence
+        self.counts: FrameMean | None = None                   # merged search passes (template cached)
+        self.template: FrameMean | None = None                 # merged template passes
         self.with_template: dict[str, list] = {}               # track: (sum of per_frame.csv's J, frames)
-        self.precision: dict[str, dict] = {}
         self.tally = UncountedTally()
         self.unseen: list[str] = []
         self.per_sequence: dict[str, list] = {}                # column -> energy per frame of each sequence
@@ -183,20 +180,21 @@ def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list, s
     acc.weights = s["weights"]
     row: dict[str, Any] = {"frames": len(rows)}
     row.update({key: s["totals"][key] for key in TOTAL_KEYS})   # per frame, search pass alone
-    k = int(s["template_passes"])
+    counts = FrameMean.from_state(res["counts"])
+    acc.counts = counts if acc.counts is None else acc.counts.merge(counts)
+    if res["template"] is not None:
+        tpl = FrameMean.from_state(res["template"])
+        acc.template = tpl if acc.template is None else acc.template.merge(tpl)
     for hw, est, col in energy_cols:
-        # search pass alone, template cached (summary.json's `energy`), weighted by the frames
-        j = (s["energy"].get(hw) or {}).get(est)
-        acc.energy_sums.setdefault(col, []).append((None if j is None else j * len(rows), len(rows)))
-        t = ((s.get("energy_template") or {}).get(hw) or {}).get(est)
-        acc.template_energy.setdefault(col, []).append((None if t is None else t * k, k))
+        # the sequence's search passes (template cached), priced on its own merged counts
+        e = estimate(counts, hw, est)
+        j = e.total_j if e.applicable else None
         # per_frame.csv's rows: each frame with the template passes that ran in it
         vals = [float(r[col]) for r in rows if r.get(col, "") != ""]
         acc.with_template.setdefault(col, []).append((math.fsum(vals) if len(vals) == len(rows) else None,
                                                       len(rows)))
         row[col] = j
         acc.per_sequence.setdefault(col, []).append(j)
-        acc.precision.setdefault(hw, {})[est] = s["energy_precision"].get(hw, {}).get(est, "not stated")
     m = s.get("metrics") or {}
     for key in ("auc", "precision", "norm_precision", "HOTA", "MOTA", "IDF1"):
         if key in m:
@@ -219,20 +217,16 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
                          "(uncounted, unseen_neurons): the counts and energy are lower bounds.")
         for hw_name, est, col in energy_cols:
             hw = load_hardware(hw_name)
-            if job.command == "profile" and acc.counts is not None:
+            j = None
+            if acc.counts is not None:   # priced once, on the counts merged over every finished sequence
                 e = estimate(acc.counts, hw, est)
                 j = e.total_j if e.applicable else None
                 precision.setdefault(hw_name, {})[est] = number_format(hw, e)
                 if acc.template is not None:
                     t = estimate(acc.template, hw, est)
                     energy_template.setdefault(hw_name, {})[est] = t.total_j if t.applicable else None
-            else:
-                j = _weighted(acc.energy_sums.get(col, []))
-                t = _weighted(acc.template_energy.get(col, []))
-                if t is not None:
-                    energy_template.setdefault(hw_name, {})[est] = t
+            if job.command == "track":
                 with_template.setdefault(hw_name, {})[est] = _weighted(acc.with_template.get(col, []))
-                precision.setdefault(hw_name, {})[est] = acc.precision.get(hw_name, {}).get(est, hw.number_format)
             energy.setdefault(hw_name, {})[est] = j
             spread.setdefault(hw_name, {})[est] = _spread(acc.per_sequence.get(col, []))
         out_models[name] = {
@@ -249,19 +243,25 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
             "complete": complete, "notes": notes,
         }
         if job.command == "track":
-            # per_frame.csv's counts: each frame with the template passes that ran in it
             m = out_models[name]
-            m["totals_with_template_sum"] = m.pop("totals_sum")
-            m["totals_with_template_per_frame"] = m.pop("totals")
+            # per_frame.csv's counts: each frame with the template passes that ran in it
+            m["totals_with_template_sum"] = dict(acc.sums)
+            m["totals_with_template_per_frame"] = {k: v / n for k, v in acc.sums.items()}
+            # the search passes alone and the template passes apart, from the merged count tables
+            m["totals_sum"] = _exact_totals(acc.counts)
+            m["totals"] = {k: v / n for k, v in m["totals_sum"].items()}
+            tsum = _exact_totals(acc.template)
+            m["template"] = {k: v / acc.template_passes for k, v in tsum.items()} if acc.template_passes else None
             m["energy_with_template_per_frame"] = with_template
     accounting = ("energy per tracking frame, template cached, priced once on the counts merged over every frame "
                   "of every finished sequence (the frame-weighted mean of the per-frame energies); "
                   "energy_template per template pass, one per sequence"
                   if job.command == "profile" else
-                  "energy per tracking frame, search pass alone with the template cached: each sequence's "
-                  "`snnsim track` energy weighted by its frames; energy_template per template pass, weighted by "
-                  "the passes; energy_with_template_per_frame: per_frame.csv's view, the template passes charged to "
-                  "the frames where they ran")
+                  "energy per tracking frame, search pass alone with the template cached, priced once on the "
+                  "search passes' counts merged over every frame of every finished sequence; energy_template per "
+                  "template pass, priced once on the template passes' merged counts; "
+                  "energy_with_template_per_frame: per_frame.csv's view, the template passes charged to the frames "
+                  "where they ran (the frame-weighted mean of those rows)")
     total = len(job.sequences)
     return {
         "schema": SCHEMA, "command": job.command, "dataset": str(Path(job.root).resolve()), "models": out_models,
@@ -273,6 +273,17 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
         "failed": failed, "energy_accounting": accounting,
         "chunk_frames": _run.CHUNK_FRAMES,
     }
+
+
+def _exact_totals(fm: FrameMean | None) -> dict[str, int]:
+    """The count totals summed over every frame of a merged FrameMean, as exact ints."""
+    from snnsim.energy.frames import table_totals
+
+    out = dict.fromkeys(TOTAL_KEYS, 0)
+    for L, N, _n in (fm.sum_tables() if fm is not None and len(fm) else []):
+        for k, v in table_totals(L, N).items():
+            out[k] += int(round(v))
+    return out
 
 
 def _weighted(parts: list[tuple]) -> float | None:

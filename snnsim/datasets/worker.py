@@ -132,9 +132,10 @@ class CountingWorker:
         for name, model in self.models.items():
             with tempfile.TemporaryDirectory(prefix="snnsim-dataset-") as tmp:
                 run = Path(tmp) / "run"
+                tables: dict = {}
                 try:
                     summary = track_sequence(model, path, run, hardware=[h.name for h in self.hardware],
-                                             frames=max_frames, quiet=True)
+                                             frames=max_frames, quiet=True, counts=tables)
                 except (SequenceError, TrackError) as exc:
                     raise SequenceFailure(str(exc)) from None
                 with open(run / "per_frame.csv", newline="") as fh:
@@ -150,7 +151,9 @@ class CountingWorker:
             elif seq.ground_truth is not None:
                 gt = seq.ground_truth[seq.ground_truth[:, 0] <= n]
                 scores = {"task": "mot", "gt": gt.tolist(), "res": mot_rows.tolist(), "frames": n}
-            out[name] = {"summary": json.loads(json.dumps(summary)), "rows": rows, "scores": scores}
+            out[name] = {"summary": json.loads(json.dumps(summary)), "rows": rows, "scores": scores,
+                         "counts": tables["search"].to_state(),
+                         "template": tables["template"].to_state() if len(tables["template"]) else None}
         return out
 
 

@@ -168,11 +168,14 @@ def _fmt(v) -> str:
 
 def track_sequence(model, sequence, out, hardware=DEFAULT_HARDWARE, weights: str | None = None,
                    frames: int | None = None, quiet: bool = True, input_size=None,
-                   progress: Callable[[int], None] | None = None, **runtime_options) -> dict:
+                   progress: Callable[[int], None] | None = None, counts: dict | None = None,
+                   **runtime_options) -> dict:
     """Run ``model`` (a registered name, or a built TrackerNet) over the sequence folder
     ``sequence`` and write the outputs to ``out`` (replaced if it exists). Returns summary.json's
     dict. ``frames`` limits the frames processed; ``input_size`` (H, W) sets SMTrack's detector
-    input; other keyword arguments go to the runtime (e.g. update_interval for SpikeTrack)."""
+    input; ``counts``, a dict, receives the run's count tables ({'search': FrameMean of the
+    search passes, 'template': FrameMean of the template passes}: a dataset run merges and
+    prices them); other keyword arguments go to the runtime (e.g. update_interval for SpikeTrack)."""
     from snnsim.counting import Profiler
 
     from snnsim.io import open_output
@@ -198,15 +201,21 @@ def track_sequence(model, sequence, out, hardware=DEFAULT_HARDWARE, weights: str
 
     with output:   # locked and staged; published only when every file is written
         tmp = output.staging
-        summary = _run(net, name, seq, n, pricer, tmp, quiet, input_size, progress, runtime_options, Profiler)
+        summary = _run(net, name, seq, n, pricer, tmp, quiet, input_size, progress, runtime_options, Profiler,
+                       counts)
         summary["output"] = str(output.path)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runtime_options, Profiler) -> dict:
+def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runtime_options, Profiler,
+         counts_out: dict | None = None) -> dict:
     from tqdm import tqdm
 
+    from snnsim.energy.frames import FrameMean
+
+    if counts_out is not None:   # the run's count tables, streamed (bounded memory), for a caller to merge
+        counts_out.update(search=FrameMean(name), template=FrameMean(name))
     is_sot = seq.kind == "sot"
     formats = [] if net.kind == "ann" else None
     energy_cols = [energy_column(h, e) for h, e in pricer.columns]
@@ -249,6 +258,10 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
             del image
             search = meter.results.get("search")
             tpl = meter.results.get("template")
+            if counts_out is not None:
+                counts_out["search"].add(search)
+                if tpl is not None:
+                    counts_out["template"].add(tpl)
             counts = _totals(search)
             for k in COUNT_COLUMNS:
                 search_sums[k] += counts[k]
