@@ -238,12 +238,53 @@ class _RayEngine:
 # ------------------------------------------------------------------------ the driver
 @dataclass
 class _SeqState:
+    """One sequence in flight. Its chunks are folded into the sequence's tables as soon as every
+    chunk before them is in (frame order, so the result never depends on arrival order), and
+    dropped: the driver holds one set of count tables and the per-frame rows per sequence, not
+    every chunk's."""
+
     seq: DatasetSequence
-    chunks: int = 0                                   # calls expected (0: not described yet)
-    results: dict = field(default_factory=dict)       # first frame -> result
+    expected: deque = field(default_factory=deque)   # chunk keys (skips) not folded yet, in frame order
+    pending: dict = field(default_factory=dict)      # chunks that arrived before their predecessors
+    merged: dict = field(default_factory=dict)       # model -> what its folded chunks add up to
+    described: bool = False
     failure: str | None = None
-    seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def complete(self) -> bool:
+        return self.described and not self.expected and not self.pending
+
+    def drop(self) -> None:
+        self.expected.clear()
+        self.pending.clear()
+        self.merged.clear()
+
+    def fold(self, key: int, result: dict) -> None:
+        self.pending[key] = result
+        while self.expected and self.expected[0] in self.pending:
+            part = self.pending.pop(self.expected.popleft())
+            for name, chunk in part.items():
+                self._fold_model(name, chunk)
+
+    def _fold_model(self, name: str, chunk: dict) -> None:
+        from snnsim.counting.result import UncountedTally
+        from snnsim.energy.frames import FrameMean
+
+        if "counts" not in chunk or "summary" in chunk:    # a tracked sequence: one call, kept whole
+            self.merged[name] = chunk
+            return
+        acc = self.merged.get(name)
+        if acc is None:
+            acc = self.merged[name] = {"first": {k: v for k, v in chunk.items() if k not in ("rows", "counts")},
+                                       "counts": FrameMean.from_state(chunk["counts"]), "tally": UncountedTally(),
+                                       "unseen": [], "rows": []}
+        else:
+            acc["counts"].merge(FrameMean.from_state(chunk["counts"]))
+        acc["tally"].add_rows(chunk["uncounted"])
+        acc["unseen"] = list(dict.fromkeys(acc["unseen"] + [u["module"] if isinstance(u, dict) else str(u)
+                                                            for u in chunk["unseen_neurons"]]))
+        acc["rows"].extend(chunk["rows"])
 
 
 def _chunks(frames: int, max_frames: int | None, kind: str) -> list[tuple[int, int]]:
@@ -340,7 +381,7 @@ def _run_sequences(job: DatasetRun, folder, engine, todo: list[DatasetSequence],
             if error is not None:
                 st.failure = _reason(error)
                 failures[name] = st.failure
-                st.results.clear()
+                st.drop()
                 if not isinstance(error, SequenceFailure):   # a bug, not the data: keep its traceback
                     folder.write(error_file(name), getattr(error, "traceback_text", repr(error)))
                 if bar is not None:
@@ -349,19 +390,20 @@ def _run_sequences(job: DatasetRun, folder, engine, todo: list[DatasetSequence],
             if kind == "describe":
                 try:
                     if job.command == "track":
-                        st.chunks = 1
+                        st.expected.append(0)
                         waiting.append(("track", name, None))
                     else:
                         parts = _chunks(result["frames"], job.max_frames, result["kind"])
-                        st.chunks = len(parts)
+                        st.expected.extend(skip for skip, _count in parts)
                         waiting.extend(("chunk", name, p) for p in parts)
+                    st.described = True
                 except SequenceFailure as exc:
                     st.failure = failures[name] = str(exc)
                     if bar is not None:
                         bar.update(1)
                 continue
-            st.results[skip] = result
-            if len(st.results) < st.chunks:
+            st.fold(skip, result)
+            if not st.complete:
                 continue
             record = _sequence_record(job, st)
             folder.write(sequence_file(name), json.dumps(record, allow_nan=True))
@@ -388,34 +430,21 @@ def _reason(error: BaseException) -> str:
 
 
 def _sequence_record(job: DatasetRun, st: _SeqState) -> dict:
-    """One finished sequence: its calls merged in frame order (profile) or as tracked."""
+    """One finished sequence: its chunks as folded in frame order (profile) or as tracked."""
     seconds = time.perf_counter() - st.started
     if job.command == "track":
-        res = st.results[0]
+        res = st.merged
         frames = max(len(r["rows"]) for r in res.values()) if res else 0
         return {"sequence": st.seq.name, "path": str(st.seq.path), "command": "track", "frames": frames,
                 "seconds": seconds, "models": res}
-    from snnsim.counting.result import UncountedTally
-    from snnsim.energy.frames import FrameMean
-
-    parts = [st.results[k] for k in sorted(st.results)]
     models = {}
     for name in job.models:
-        chunks = [p[name] for p in parts]
-        counts = FrameMean.from_state(chunks[0]["counts"])
-        for c in chunks[1:]:
-            counts.merge(FrameMean.from_state(c["counts"]))
-        tally = UncountedTally()
-        for c in chunks:
-            tally.add_rows(c["uncounted"])
-        unseen = list(dict.fromkeys(u["module"] if isinstance(u, dict) else str(u)
-                                    for c in chunks for u in c["unseen_neurons"]))
-        first = chunks[0]
-        models[name] = {"frames": counts.n, "kind": first["kind"], "timesteps": first["timesteps"],
-                        "weights": first["weights"],
-                        "inputs": first["inputs"], "thop": first["thop"], "counts": counts.to_state(),
-                        "template": first["template"], "uncounted": tally.rows(), "unseen_neurons": unseen,
-                        "rows": [r for c in chunks for r in c["rows"]]}
+        acc = st.merged[name]
+        first = acc["first"]
+        models[name] = {"frames": acc["counts"].n, "kind": first["kind"], "timesteps": first["timesteps"],
+                        "weights": first["weights"], "inputs": first["inputs"], "thop": first["thop"],
+                        "counts": acc["counts"].to_state(), "template": first["template"],
+                        "uncounted": acc["tally"].rows(), "unseen_neurons": acc["unseen"], "rows": acc["rows"]}
     frames = models[job.models[0]]["frames"]
     return {"sequence": st.seq.name, "path": str(st.seq.path), "command": "profile", "frames": frames,
             "seconds": seconds, "models": models}
