@@ -301,3 +301,16 @@ def test_bad_dataset_arguments_are_one_line(tmp_path, got, capsys, argv, message
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_run_where_no_sequence_finishes_lists_them_all(tmp_path, capsys):
+    broken = tmp_path / "broken"
+    for i in range(2):
+        write_sot_sequence(broken / f"seq{i + 1}", n_frames=3, size=(64, 64), seed=i)
+        (broken / f"seq{i + 1}" / "00000002.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    assert main(["profile", MODEL, "--dataset", str(broken), "--out", str(out), "--hardware", HW[0]]) == 1
+    assert "0 of 2 sequences finished, 2 failed" in capsys.readouterr().out
+    s = json.loads((out / "dataset_summary.json").read_text())
+    assert s["models"][MODEL]["frames"] == 0 and s["models"][MODEL]["energy"][HW[0]]["ac-mac"] is None
+    assert len(pd.read_csv(out / "failures.csv")) == 2 and (out / "report.html").is_file()

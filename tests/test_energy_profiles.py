@@ -538,3 +538,17 @@ def test_orin_rates_are_the_gpu_alone():
     assert hw.si("peak_int8") == pytest.approx(85e12)
     assert hw.si("peak_int8_sparse") + hw.si("dla_int8_sparse") == pytest.approx(275e12)
     assert "fp32" in hw.precisions()
+
+
+def test_every_shipped_profile_states_its_number_format_and_blank_is_refused():
+    from snnsim.energy.schema import HardwareProfileError, validate_profile
+
+    for path in sorted(pathlib.Path(__file__).resolve().parents[1].joinpath("hardware_profiles").glob("*.yaml")):
+        hw = load_hardware(str(path))
+        assert hw.number_format != "not stated in the profile", path.name
+    data = yaml.safe_load(pathlib.Path(__file__).resolve().parents[1].joinpath(
+        "hardware_profiles", "horowitz-45nm-fp32.yaml").read_text())
+    assert load_hardware("horowitz-45nm-fp32").number_format == "fp32"
+    data.update(name="blank-format", arithmetic="   ")
+    with pytest.raises(HardwareProfileError, match="arithmetic: must say the number format"):
+        validate_profile(data)

@@ -43,10 +43,6 @@ class ModuleCalls:
         self._hooks: list = []
         self._before = self._wrapper = None       # nn.Module.__call__ before / while installed
 
-    @property
-    def current(self) -> str:
-        return self.stack[-1] if self.stack else ""
-
     def install(self) -> None:
         # fresh tables on every install: a wrapper of an earlier install that a later tracer
         # kept in place (removed out of order) holds the old, emptied ones and passes through

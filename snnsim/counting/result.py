@@ -37,6 +37,12 @@ UNCOUNTED_COLUMNS = ["module", "op", "calls", "shapes"]
 MAX_UNCOUNTED_SHAPES = 3   # operand-shape signatures kept per uncounted operator (a hint, not a census)
 
 
+def module_names(seen: list[str], more) -> list[str]:
+    """Neuron module names, in order, once: `seen` and then `more` (names, or {module: ...}
+    rows as a summary's unseen_neurons lists them)."""
+    return list(dict.fromkeys(list(seen) + [u["module"] if isinstance(u, dict) else str(u) for u in more]))
+
+
 class UncountedTally:
     """The uncounted operators of a whole run, one meaning in every command: one row per
     (module, op), ``calls`` summed over every counted pass folded in (tracking frames and

@@ -37,8 +37,6 @@ def _job(command: str, models: list[str], root, sequences, max_frames, hardware,
     found = select_sequences(find_dataset(root), list(sequences) if sequences is not None else None)
     if max_frames is not None and int(max_frames) < 1:
         raise DatasetError(f"--max-frames must be at least 1 (got {max_frames})")
-    if int(workers) < 1:
-        raise DatasetError(f"--workers must be at least 1 (got {workers})")
     mot = [looks_mot(s.path) for s in found]
     for m, spec in specs.items():   # a tracker and a dataset of the other task: said now, not per sequence
         wants_mot = spec.family == "smtrack"

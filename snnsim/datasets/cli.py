@@ -17,8 +17,6 @@ def cmd_track_dataset(args) -> int:
         raise DatasetError("give a SEQUENCE folder or --dataset ROOT, not both")
     if getattr(args, "input_size", None) is not None:
         raise DatasetError("--input-size is not available with --dataset; run smtrack-s sequences one at a time")
-    if getattr(args, "frames", None) is not None:
-        raise DatasetError("--frames applies to one sequence; with --dataset give --max-frames N per sequence")
     return cmd_dataset(args, "track")
 
 
@@ -28,7 +26,7 @@ def cmd_dataset(args, command: str) -> int:
     from .run import run_dataset
 
     models = list(args.models) if command == "profile" else [args.model]
-    if getattr(args, "frames", None) not in (None, 1) and command == "profile":
+    if getattr(args, "frames", None) != (1 if command == "profile" else None):   # (each command's default)
         raise DatasetError("--frames applies to one sequence; with --dataset give --max-frames N per sequence")
     address = args.ray_address
     if address is not None and not (address == "auto" or address.startswith("ray://") or ":" in address):

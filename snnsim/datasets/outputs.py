@@ -22,18 +22,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from snnsim.counting.result import UncountedTally
+from snnsim.analysis.dataset_report import PERCENTILES
+from snnsim.counting.result import TOTAL_FIELDS, UncountedTally, module_names
 from snnsim.energy import estimate, load_hardware
 from snnsim.energy.frames import FrameMean
 from snnsim.pipeline.pricing import number_format
 
+from snnsim.tracking.run import energy_column
+
 from . import run as _run
 from .run import DatasetRun, read_records
-from .worker import TOTAL_KEYS
 
-__all__ = ["assemble", "PERCENTILES"]
-
-PERCENTILES = (5, 25, 50, 75, 95)
+__all__ = ["assemble"]
 SCHEMA = "snnsim.dataset_summary/1"
 
 
@@ -42,7 +42,7 @@ def _energy_columns(job: DatasetRun) -> list[tuple[str, str, str]]:
     cols = []
     for h in job.hardware:
         hw = load_hardware(h)
-        cols += [(hw.name, est, f"energy_J/{hw.name}/{est}") for est in hw.estimators]
+        cols += [(hw.name, est, energy_column(hw.name, est)) for est in hw.estimators]
     return cols
 
 
@@ -61,8 +61,7 @@ class _ModelTotals:
     def __init__(self, name: str, command: str):
         self.name, self.command = name, command
         self.frames = self.sequences = self.template_passes = 0
-        self.sums = dict.fromkeys(TOTAL_KEYS, 0)              # exact ints
-        self.template_sums = dict.fromkeys(TOTAL_KEYS, 0)
+        self.sums = dict.fromkeys(TOTAL_FIELDS, 0)              # track: per_frame.csv's rows summed (exact)
         self.counts: FrameMean | None = None                   # merged search passes (template cached)
         self.template: FrameMean | None = None                 # merged template passes
         self.with_template: dict[str, list] = {}               # track: (sum of per_frame.csv's J, frames)
@@ -125,11 +124,6 @@ def _fold_records(job, folder, models, energy_cols, seq_rows, timings, frame_tab
     return done
 
 
-def _names(seen: list[str], more) -> list[str]:
-    """Neuron module names, in order, once (a summary lists them as names or {module: ...})."""
-    return list(dict.fromkeys(seen + [u["module"] if isinstance(u, dict) else str(u) for u in more]))
-
-
 def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) -> dict:
     counts = FrameMean.from_state(res["counts"])
     acc.counts = counts if acc.counts is None else acc.counts.merge(counts)
@@ -137,19 +131,14 @@ def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) ->
         tpl = FrameMean.from_state(res["template"])
         acc.template = tpl if acc.template is None else acc.template.merge(tpl)
         acc.template_passes += tpl.n
-        for k, v in tpl.mean_totals().items():
-            acc.template_sums[k] += int(round(v * tpl.n))
     acc.frames += int(res["frames"])
     acc.sequences += 1
-    for r in res["rows"]:
-        for k in TOTAL_KEYS:
-            acc.sums[k] += int(r[k])
     acc.tally.add_rows(res["uncounted"])
-    acc.unseen = _names(acc.unseen, res["unseen_neurons"])
+    acc.unseen = module_names(acc.unseen, res["unseen_neurons"])
     acc.kind, acc.inputs, acc.thop, acc.timesteps = res["kind"], res["inputs"], res["thop"], res["timesteps"]
     acc.weights = res["weights"]
     row: dict[str, Any] = {"frames": int(res["frames"])}
-    for k in TOTAL_KEYS:
+    for k in TOTAL_FIELDS:
         row[k] = sum(int(r[k]) for r in res["rows"]) / max(int(res["frames"]), 1)
     for hw, est, col in energy_cols:
         e = estimate(counts, hw, est)
@@ -172,14 +161,14 @@ def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list, s
     acc.sequences += 1
     acc.template_passes += int(s["template_passes"])
     for r in rows:
-        for k in TOTAL_KEYS:
+        for k in TOTAL_FIELDS:
             acc.sums[k] += int(float(r[k])) if k in r and r[k] != "" else 0
     acc.tally.add_rows(s["uncounted"])
-    acc.unseen = _names(acc.unseen, s.get("unseen_neurons", []))
+    acc.unseen = module_names(acc.unseen, s.get("unseen_neurons", []))
     acc.kind, acc.inputs, acc.thop, acc.timesteps = s["kind"], s["input"], s["thop_macs"], s["timesteps"]
     acc.weights = s["weights"]
     row: dict[str, Any] = {"frames": len(rows)}
-    row.update({key: s["totals"][key] for key in TOTAL_KEYS})   # per frame, search pass alone
+    row.update({key: s["totals"][key] for key in TOTAL_FIELDS})   # per frame, search pass alone
     counts = FrameMean.from_state(res["counts"])
     acc.counts = counts if acc.counts is None else acc.counts.merge(counts)
     if res["template"] is not None:
@@ -218,6 +207,7 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
         for hw_name, est, col in energy_cols:
             hw = load_hardware(hw_name)
             j = None
+            precision.setdefault(hw_name, {})[est] = hw.number_format   # (no sequence finished: nothing priced)
             if acc.counts is not None:   # priced once, on the counts merged over every finished sequence
                 e = estimate(acc.counts, hw, est)
                 j = e.total_j if e.applicable else None
@@ -229,13 +219,15 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
                 with_template.setdefault(hw_name, {})[est] = _weighted(acc.with_template.get(col, []))
             energy.setdefault(hw_name, {})[est] = j
             spread.setdefault(hw_name, {})[est] = _spread(acc.per_sequence.get(col, []))
+        # counts from the merged tables: the search passes (template cached), the template passes apart
+        totals_sum, template_sum = _exact_totals(acc.counts), _exact_totals(acc.template)
         out_models[name] = {
             "kind": acc.kind, "weights": acc.weights, "sequences": acc.sequences, "frames": acc.frames,
             "timesteps": acc.timesteps,
-            "totals_sum": dict(acc.sums), "totals": {k: v / n for k, v in acc.sums.items()},
+            "totals_sum": totals_sum, "totals": {k: v / n for k, v in totals_sum.items()},
             "template_passes": acc.template_passes,
-            "template": ({k: v / acc.template_passes for k, v in acc.template_sums.items()}
-                         if acc.template_passes and job.command == "profile" else None),
+            "template": ({k: v / acc.template_passes for k, v in template_sum.items()}
+                         if acc.template_passes else None),
             "thop_macs": acc.thop if job.command == "track" else
             (acc.thop["search"] + acc.thop["template"] if acc.thop else None),
             "energy": energy, "energy_template": energy_template or None, "energy_precision": precision,
@@ -247,11 +239,6 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
             # per_frame.csv's counts: each frame with the template passes that ran in it
             m["totals_with_template_sum"] = dict(acc.sums)
             m["totals_with_template_per_frame"] = {k: v / n for k, v in acc.sums.items()}
-            # the search passes alone and the template passes apart, from the merged count tables
-            m["totals_sum"] = _exact_totals(acc.counts)
-            m["totals"] = {k: v / n for k, v in m["totals_sum"].items()}
-            tsum = _exact_totals(acc.template)
-            m["template"] = {k: v / acc.template_passes for k, v in tsum.items()} if acc.template_passes else None
             m["energy_with_template_per_frame"] = with_template
     accounting = ("energy per tracking frame, template cached, priced once on the counts merged over every frame "
                   "of every finished sequence (the frame-weighted mean of the per-frame energies); "
@@ -279,7 +266,7 @@ def _exact_totals(fm: FrameMean | None) -> dict[str, int]:
     """The count totals summed over every frame of a merged FrameMean, as exact ints."""
     from snnsim.energy.frames import table_totals
 
-    out = dict.fromkeys(TOTAL_KEYS, 0)
+    out = dict.fromkeys(TOTAL_FIELDS, 0)
     for L, N, _n in (fm.sum_tables() if fm is not None and len(fm) else []):
         for k, v in table_totals(L, N).items():
             out[k] += int(round(v))
@@ -337,7 +324,7 @@ class _FrameTable:
         self.job = job
         self.energy = [c for _, _, c in energy_cols]
         fields = [("sequence", pa.string()), ("model", pa.string()), ("frame", pa.int64())]
-        fields += [(k, pa.int64()) for k in TOTAL_KEYS]
+        fields += [(k, pa.int64()) for k in TOTAL_FIELDS]
         fields += [(c, pa.float64()) for c in self.energy]
         if job.command == "track":
             fields += [("template_pass", pa.bool_()), ("x", pa.float64()), ("y", pa.float64()), ("w", pa.float64()),
@@ -354,7 +341,7 @@ class _FrameTable:
             cols["sequence"].append(sequence)
             cols["model"].append(model)
             cols["frame"].append(int(float(r["frame"])))
-            for k in TOTAL_KEYS:
+            for k in TOTAL_FIELDS:
                 cols[k].append(int(float(r[k])) if r.get(k, "") != "" else None)
             for c in self.energy:
                 v = r.get(c)

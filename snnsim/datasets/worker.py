@@ -17,22 +17,21 @@ from typing import Any
 
 import torch
 
-from snnsim.counting.result import UncountedTally
+from snnsim.counting.result import TOTAL_FIELDS, UncountedTally
 from snnsim.energy import load_hardware
 from snnsim.energy.frames import FrameMean
 from snnsim.pipeline import price_each
+from snnsim.tracking.run import energy_column
 
 from snnsim.tracking.errors import SequenceError
 
 from .errors import SequenceFailure
 
-__all__ = ["CountingWorker", "TOTAL_KEYS"]
+__all__ = ["CountingWorker"]
 
 # Models without shipped weights are drawn after this seed, as `snnsim profile` draws them
 # (snnsim.cli.SEED): every worker, and every restarted worker, holds the same network.
 RANDOM_SEED = 0
-TOTAL_KEYS = ("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask", "neuron_updates",
-              "spikes")
 
 
 def _as_int(v: float) -> int:
@@ -69,7 +68,7 @@ class CountingWorker:
             seq = open_sequence(path, require_gt=command == "profile")
         except SequenceError as exc:
             raise SequenceFailure(str(exc)) from None
-        return {"frames": len(seq), "kind": seq.kind, "layout": seq.layout}
+        return {"frames": len(seq), "kind": seq.kind}
 
     # ---------------------------------------------------------------- profile
     def profile_chunk(self, path: str, skip: int, count: int, with_template: bool) -> dict:
@@ -111,9 +110,9 @@ class CountingWorker:
     def _frame_row(self, index: int, frame) -> dict:
         """One frame's totals (exact ints) and its energy on every (profile, estimator)."""
         row: dict[str, Any] = {"frame": int(index)}
-        row.update({k: _as_int(frame.totals.get(k, 0.0)) for k in TOTAL_KEYS})
+        row.update({k: _as_int(frame.totals.get(k, 0.0)) for k in TOTAL_FIELDS})
         for hw, est, e in price_each(frame, self.hardware):
-            row[f"energy_J/{hw.name}/{est}"] = e.total_j if e.applicable else None
+            row[energy_column(hw.name, est)] = e.total_j if e.applicable else None
         return row
 
     # ---------------------------------------------------------------- track

@@ -181,12 +181,13 @@ class _Pool:
         out = both.groupby(keys, sort=False, dropna=False, as_index=False).agg(agg)
         return out[list(both.columns)]
 
-    def add(self, layers, neurons, timesteps, is_spiking) -> None:
+    def add(self, layers, neurons, timesteps, is_spiking, n: int = 1) -> None:
+        """One frame's tables, or (a merge) the summed tables of `n` frames."""
         self.layers = self._merge(self.layers, layers)
         self.neurons = self._merge(self.neurons, neurons)
         self.timesteps = max(self.timesteps or 0, timesteps or 0) or timesteps
         self.is_spiking = bool(self.is_spiking) or bool(is_spiking)
-        self.n += 1
+        self.n += n
 
     def mean(self, model) -> MeanCounts:
         L, N = self.layers.copy(), self.neurons.copy()
@@ -231,32 +232,25 @@ class FrameMean:
         if group is not None:
             group.add(layers, neurons)
         else:
-            if self._pool is None:
-                self._pool = _Pool()
-            self._pool.add(layers, neurons, timesteps, is_spiking)
+            self._pool_for().add(layers, neurons, timesteps, is_spiking)
         self.n += 1
 
-    def _pool_sums(self, layers: pd.DataFrame, neurons: pd.DataFrame, n: int, timesteps, is_spiking) -> None:
-        """Pool the summed tables of `n` frames (a group or a pool from a merge)."""
+    def _pool_for(self) -> "_Pool":
         if self._pool is None:
             self._pool = _Pool()
-        p = self._pool
-        p.layers, p.neurons = p._merge(p.layers, layers), p._merge(p.neurons, neurons)
-        p.timesteps = max(p.timesteps or 0, timesteps or 0) or timesteps
-        p.is_spiking = bool(p.is_spiking) or bool(is_spiking)
-        p.n += n
+        return self._pool
 
     def to_state(self) -> dict:
-        """JSON-ready data (see frame_mean_state); FrameMean.from_state reads it back."""
-        return frame_mean_state(self)
+        """JSON-ready data (see _frame_mean_state); FrameMean.from_state reads it back."""
+        return _frame_mean_state(self)
 
     @staticmethod
     def from_state(state: dict) -> "FrameMean":
-        return frame_mean_from_state(state)
+        return _frame_mean_from_state(state)
 
     def merge(self, other: "FrameMean") -> "FrameMean":
-        """Fold another FrameMean's frames in (exact: see merge_frame_means); returns self."""
-        merge_frame_means(self, other)
+        """Fold another FrameMean's frames in (exact: see _merge_frame_means); returns self."""
+        _merge_frame_means(self, other)
         return self
 
     def _parts(self) -> Iterator:
@@ -377,7 +371,7 @@ def _signature(layers: pd.DataFrame, neurons: pd.DataFrame, timesteps, is_spikin
             _key_rows(layers, lkey), _key_rows(neurons, nkey))
 
 
-def frame_mean_state(fm: "FrameMean") -> dict:
+def _frame_mean_state(fm: "FrameMean") -> dict:
     pool = fm._pool
     return {"format": 1, "model": fm.model, "max_groups": fm.max_groups, "n": int(fm.n),
             "groups": [_group_state(g) for g in fm._groups.values()],
@@ -386,7 +380,7 @@ def frame_mean_state(fm: "FrameMean") -> dict:
                                                "timesteps": pool.timesteps, "is_spiking": pool.is_spiking}}
 
 
-def frame_mean_from_state(state: dict) -> "FrameMean":
+def _frame_mean_from_state(state: dict) -> "FrameMean":
     if not isinstance(state, dict) or state.get("format") != 1:
         raise ValueError("not a FrameMean state (format 1)")
     fm = FrameMean(state["model"], state["max_groups"])
@@ -413,7 +407,7 @@ def _absorb(g: _Group, other: _Group) -> None:
     g.n += other.n
 
 
-def merge_frame_means(fm: "FrameMean", other: "FrameMean") -> None:
+def _merge_frame_means(fm: "FrameMean", other: "FrameMean") -> None:
     """Fold `other` into `fm`, as if its frames had been added to `fm` (see above)."""
     for sig, g in other._groups.items():
         mine = fm._groups.get(sig)
@@ -422,8 +416,9 @@ def merge_frame_means(fm: "FrameMean", other: "FrameMean") -> None:
         elif len(fm._groups) < fm.max_groups:
             fm._groups[sig] = _group_from_state(_group_state(g))   # a copy: `other` stays as it was
         else:
-            fm._pool_sums(*g.sums(), g.timesteps, g.is_spiking)
+            L, N, k = g.sums()
+            fm._pool_for().add(L, N, g.timesteps, g.is_spiking, n=k)
     if other._pool is not None:
         p = other._pool
-        fm._pool_sums(p.layers, p.neurons, p.n, p.timesteps, p.is_spiking)
+        fm._pool_for().add(p.layers, p.neurons, p.timesteps, p.is_spiking, n=p.n)
     fm.n += other.n

@@ -182,8 +182,15 @@ class HardwareProfile(_Strict):
     default_precision: Optional[Literal["fp32", "tf32", "fp16", "int8"]] = None
     # the number format the priced operations are in (every energy table shows it beside the
     # figure); GPU profiles price in the precision an estimate picks (default_precision) instead
-    arithmetic: Optional[str] = Field(default=None, min_length=1, max_length=160)
+    arithmetic: Optional[str] = Field(default=None, max_length=160)
     binary_spikes_only: Optional[bool] = None
+
+    @field_validator("arithmetic")
+    @classmethod
+    def _arithmetic_said(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.strip():
+            raise ValueError("must say the number format (e.g. fp32, int8, fixed point: ...), not be blank")
+        return v
     pricing: dict[str, str] = Field(default_factory=dict)
     measurements: dict[str, Measurement] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
