@@ -10,6 +10,7 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,9 +96,10 @@ def test_merged_totals_equal_single_runs_of_the_same_sequences(tmp_path, got, sm
 
     s = snnsim.profile_dataset(MODEL, got, tmp_path / "out", hardware=HW)
     model = build_model(MODEL)
-    sums, merged, template = {}, None, None
+    sums, merged, template, per_seq = {}, None, None, []
     for i, n in enumerate(LENGTHS):
         tp = profile_tracker(model, frames=n - 1, sequence=str(got / f"seq{i + 1}"))
+        per_seq.append(estimate(tp, HW[0], "ac-mac").total_j)
         for k, v in zip(("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask",
                          "neuron_updates", "spikes"), tp.aggregate.totals_sum.value()):
             sums[k] = sums.get(k, 0) + int(v)
@@ -109,6 +111,12 @@ def test_merged_totals_equal_single_runs_of_the_same_sequences(tmp_path, got, sm
         for est, j in m["energy"][hw].items():
             assert j == pytest.approx(estimate(merged, hw, est).total_j, rel=1e-12), (hw, est)
     assert s["complete"] and s["sequences_line"] == "3 of 3 sequences"
+    # each sequence's energy (sequences.csv) and their spread equal single runs of those sequences
+    rows = pd.read_csv(tmp_path / "out" / "sequences.csv")
+    assert list(rows[f"energy_J/{HW[0]}/ac-mac"]) == pytest.approx(per_seq, rel=1e-12)
+    spread = m["energy_per_sequence"][HW[0]]["ac-mac"]
+    assert spread["p50"] == pytest.approx(float(np.median(per_seq)), rel=1e-12)
+    assert spread["min"] == pytest.approx(min(per_seq), rel=1e-12) and spread["sequences"] == 3
     frames = pd.read_parquet(tmp_path / "out" / "frames.parquet")
     assert len(frames) == m["frames"] and int(frames["syn_events"].sum()) == sums["syn_events"]
     assert str(frames["syn_events"].dtype) == "int64"
