@@ -734,7 +734,7 @@ def write_track_report(path: pathlib.Path, summary: dict, per_frame_csv: pathlib
         for est, j in by.items():
             tpl = (summary.get("energy_template") or {}).get(hw, {}).get(est)
             spread = summary["energy_with_template_per_frame"][hw][est]
-            fmt = summary["energy_precision"].get(hw, {}).get(est, "not stated")
+            fmt = summary["energy_precision"].get(hw, {}).get(est, "not stated") or "n/a"
             rows.append([f"energy, {hw} / {est} ({fmt})", "not applicable" if j is None else
                          f"{fmt_energy(j)} per frame (search pass)"
                          + (f"; {fmt_energy(tpl)} per template pass; {fmt_energy(spread)} per frame with the "

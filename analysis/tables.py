@@ -84,7 +84,7 @@ def energy_rows(summary: dict) -> pd.DataFrame:
             tpl = (template.get(hw) or {}).get(est)
             applicable = bool(d.get("applicable", joules is not None)) and joules is not None
             rows.append({"model": summary.get("model"), "kind": summary.get("kind"), "hardware": hw,
-                         "estimator": est, "precision": (precision.get(hw) or {}).get(est, "not stated"),
+                         "estimator": est, "precision": (precision.get(hw) or {}).get(est, "not stated") or "n/a",
                          "applicable": applicable,
                          "joules_per_frame": _num(joules) if applicable else None,
                          "joules_template_pass": _num(tpl) if applicable else None,

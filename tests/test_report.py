@@ -111,8 +111,8 @@ def test_not_applicable_is_a_sentence_never_zero(demo):
     row = headline[headline["hardware"] == "loihi2"].iloc[0]
     assert not row["applicable"] and pd.isna(row["joules_per_frame"]) and "no spiking neurons" in row["reason"]
     opening = text[text.index("Energy per tracking frame"):text.index("Weights and inputs")]
-    assert ("loihi2 loihi fixed point: weights up to 8 bits, 24-bit neuron state, graded spikes with an integer "
-            "payload not applicable not applicable") in " ".join(opening.split())
+    # no figure, so no number format either
+    assert "loihi2 loihi n/a not applicable not applicable" in " ".join(opening.split())
     assert f"Firing-rate heatmaps are not applicable to {ANN}" in text
     comp = _text(out / "comparison.html")
     assert f"not applicable to {ANN}" in comp
@@ -291,3 +291,8 @@ def test_every_energy_figure_says_its_number_format(demo):
     assert "horowitz-45nm-fp32 ac-mac fp32" in opening and "jetson-agx-orin gpu int8" in opening
     comparison = " ".join(_text(out / "comparison.html").split())
     assert "jetson-agx-orin gpu int8" in comparison
+    # a figure that does not exist has no format: the ANN on a neuromorphic chip
+    ann = json.loads((out / ANN / "summary.json").read_text())
+    assert ann["energy"]["loihi2"]["loihi"] is None and ann["energy_precision"]["loihi2"]["loihi"] is None
+    ann_headline = pd.read_csv(out / ANN / "tables" / "headline.csv", keep_default_na=False)
+    assert list(ann_headline.loc[ann_headline["hardware"] == "loihi2", "precision"]) == ["n/a"]

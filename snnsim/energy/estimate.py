@@ -82,8 +82,9 @@ def estimate(profile, hardware: str | os.PathLike | HardwareProfile,
                              f"{', '.join(['view', 'model'] + allowed)})")
     counts = read_counts(profile, view=view, model=model)
     energy = ESTIMATOR_FUNCTIONS[name](counts, hw, **options)
-    # every figure says the number format it prices (a GPU estimate sets the precision it chose)
-    energy.details.setdefault("precision", hw.number_format)
+    # every figure says the number format it prices (a GPU estimate sets the precision it chose);
+    # an estimate that does not apply has no figure, so no format either
+    energy.details["precision"] = (energy.details.get("precision") or hw.number_format) if energy.applicable else None
     return _mark_partial(energy, profile)
 
 

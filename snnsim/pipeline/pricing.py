@@ -19,9 +19,12 @@ from snnsim.energy.schema import HardwareProfile
 __all__ = ["number_format", "price_each", "price_tracker", "tracker_energy"]
 
 
-def number_format(hw: HardwareProfile, energy: Energy | None) -> str:
+def number_format(hw: HardwareProfile, energy: Energy | None) -> str | None:
     """The number format a figure prices: what its estimate says (every estimate sets
-    details['precision']; a GPU's is the precision it picked), else the profile's."""
+    details['precision']; a GPU's is the precision it picked), else the profile's; None for an
+    estimate that does not apply (there is no figure to have a format)."""
+    if energy is not None and not energy.applicable:
+        return None
     if energy is not None and energy.details.get("precision"):
         return str(energy.details["precision"])
     return hw.number_format
@@ -89,7 +92,7 @@ def price_tracker(tp, hardware, command: str = "profile") -> tuple[dict, pd.Data
     energy, energy_template, details, layers = tracker_energy(tp, profiles) if profiles else ({}, None, [], None)
     precision: dict = {}
     for row in details:
-        precision.setdefault(row["hardware"], {})[row["estimator"]] = str(row["details"]["precision"])
+        precision.setdefault(row["hardware"], {})[row["estimator"]] = row["details"]["precision"]   # None: no figure
     summary = tp.summary(command, energy, energy_template, precision)
     summary["energy_details"] = details
     # where each profile's numbers came from: file (a user's by absolute path) and sha256

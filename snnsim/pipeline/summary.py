@@ -81,9 +81,10 @@ class RunSummary(BaseModel):
                                          "as thop counts them (the papers' FLOPs)")
     energy: EnergyTable = Field(description="J per tracking frame, search pass alone")
     energy_template: Optional[EnergyTable] = Field(description="J per template pass")
-    energy_precision: dict[str, dict[str, str]] = Field(
+    energy_precision: dict[str, dict[str, Optional[str]]] = Field(
         description="the number format each energy figure prices, {hardware profile: {estimator: format}} "
-                    "(fp32, int8, a neuromorphic chip's fixed point...)")
+                    "(fp32, int8, a neuromorphic chip's fixed point...); null where the estimator does not "
+                    "apply (no figure)")
     template_accounting: str = TEMPLATE_ACCOUNTING
     uncounted: list[dict] = Field(description="operators that ran with no formula, one row per (module, op): calls "
                                               "summed over every counted pass of the run (frames and template "
