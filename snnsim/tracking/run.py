@@ -113,14 +113,12 @@ class _Pricer:
         self.applicable: dict[tuple[str, str], bool] = {}
         self.reasons: dict[tuple[str, str], str] = {}
         self.omitted: dict[tuple[str, str], list[str]] = {}
-        self.precision: dict[tuple[str, str], str] = {}
 
     def price(self, profile, branch: str = "search") -> dict[tuple[str, str], float | None]:
         """{(hardware, estimator): joules of this pass, None where not applicable}. Only the
         search pass may use a device measurement of the model (a measured joules-per-frame
         covers a tracking frame; it must not be charged again for a template pass)."""
         from snnsim.pipeline import price_each
-        from snnsim.pipeline.pricing import number_format
 
         out = {}
         model = self.model_name if branch == "search" else None
@@ -131,9 +129,23 @@ class _Pricer:
                 self.applicable[key] = bool(e.applicable)
                 self.reasons[key] = e.reason or ""
                 self.omitted[key] = list(e.omitted)
-                self.precision[key] = number_format(hw, e)
             out[key] = e.total_j if e is not None and e.applicable else None
         return out
+
+    def price_tables(self, tables, branch: str) -> tuple[dict, dict]:
+        """({hardware: {estimator: J per pass}}, {hardware: {estimator: number format}}) of a
+        FrameMean of one branch's passes: priced once on the merged counts (the mean of the
+        per-pass energies, as profile prices its frames); None where the estimator does not apply."""
+        from snnsim.pipeline import price_each
+        from snnsim.pipeline.pricing import number_format
+
+        energy: dict = {}
+        formats: dict = {}
+        model = self.model_name if branch == "search" else None
+        for hw, est, e in price_each(tables, self.profiles, model=model):
+            energy.setdefault(hw.name, {})[est] = e.total_j if e.applicable else None
+            formats.setdefault(hw.name, {})[est] = number_format(hw, e)
+        return energy, formats
 
 
 def _open(sequence) -> Any:
@@ -214,8 +226,10 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
 
     from snnsim.energy.frames import FrameMean
 
-    if counts_out is not None:   # the run's count tables, streamed (bounded memory), for a caller to merge
-        counts_out.update(search=FrameMean(name), template=FrameMean(name))
+    # the run's count tables, streamed (bounded memory): the summary's energy is priced once on
+    # them, as profile prices its frames, and a caller (a dataset run) may merge them
+    tables = counts_out if counts_out is not None else {}
+    tables.update(search=FrameMean(name), template=FrameMean(name))
     is_sot = seq.kind == "sot"
     formats = [] if net.kind == "ann" else None
     energy_cols = [energy_column(h, e) for h, e in pricer.columns]
@@ -229,9 +243,7 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     uncounted = UncountedTally()
     unseen: list[str] = []
     thop = {}                                          # branch -> thop MACs of its first pass
-    e_frame = {c: 0.0 for c in pricer.columns}
-    e_search = {c: 0.0 for c in pricer.columns}
-    e_tpl = {c: 0.0 for c in pricer.columns}
+    e_frame = {c: 0.0 for c in pricer.columns}       # per_frame.csv's rows summed (its own view)
     bar = tqdm(total=n, desc=f"tracking {seq.name}", disable=quiet or not sys.stderr.isatty(), leave=False)
     with open(tmp / "per_frame.csv", "w", newline="") as fh, torch.no_grad(), \
             Profiler(net, spike_formats=formats) as prof, bar:
@@ -258,10 +270,9 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
             del image
             search = meter.results.get("search")
             tpl = meter.results.get("template")
-            if counts_out is not None:
-                counts_out["search"].add(search)
-                if tpl is not None:
-                    counts_out["template"].add(tpl)
+            tables["search"].add(search)
+            if tpl is not None:
+                tables["template"].add(tpl)
             counts = _totals(search)
             for k in COUNT_COLUMNS:
                 search_sums[k] += counts[k]
@@ -282,8 +293,6 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
                     continue
                 total = es[c] + et[c]
                 e_frame[c] += total
-                e_search[c] += es[c]
-                e_tpl[c] += et[c]
                 row_e.append(total)
             writer.writerow([_fmt(v) for v in (i, tpl is not None, *(counts[k] for k in COUNT_COLUMNS), *row_e)])
             bar.update(1)
@@ -307,12 +316,10 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     for (hw, est) in pricer.columns:
         ok = pricer.applicable.get((hw, est), True)
         energy.setdefault(hw, {})[est] = e_frame[(hw, est)] / n if ok else None
-    energy_search = {hw: {est: (e_search[(hw, est)] / n if pricer.applicable.get((hw, est), True) else None)
-                          for (h2, est) in pricer.columns if h2 == hw} for hw in energy}
-    energy_tpl = None
-    if k:
-        energy_tpl = {hw: {est: (e_tpl[(hw, est)] / k if pricer.applicable.get((hw, est), True) else None)
-                           for (h2, est) in pricer.columns if h2 == hw} for hw in energy}
+    # the summary's figures: priced once on the merged count tables (J per frame of the search
+    # passes, J per template pass), through the pricing loop every command uses
+    energy_search, precision = pricer.price_tables(tables["search"], "search")
+    energy_tpl = pricer.price_tables(tables["template"], "template")[0] if k else None
     from snnsim.models.registry import weights_info
     from snnsim.pipeline.summary import core_summary
 
@@ -346,7 +353,7 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
         template={c: tpl_sums[c] / k for c in COUNT_COLUMNS} if k else None, template_passes=k,
         thop_macs=thop.get("search", 0.0) + thop.get("template", 0.0),
         energy=energy_search, energy_template=energy_tpl,
-        energy_precision={hw: {est: p for (h2, est), p in pricer.precision.items() if h2 == hw} for hw in energy},
+        energy_precision=precision,
         uncounted=uncounted.rows(),
         complete=not uncounted and not unseen, notes=notes)
     summary.update({
