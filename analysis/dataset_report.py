@@ -1,8 +1,8 @@
 """report.html / report.md of a dataset run, rendered from the tables it is given (the run's
-summary, its per-sequence table and the per-sequence firing rates of each neuron module)."""
+summary, with the percentiles over the sequences of each neuron module's firing rate, its
+per-sequence table and the wall times)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from . import figures
@@ -10,8 +10,6 @@ from .report import Doc
 from .tables import fmt_energy, fmt_ratio
 
 __all__ = ["write_dataset_report", "sequence_ratios", "rate_spread"]
-
-PERCENTILES = (5, 25, 50, 75, 95)
 
 
 def sequence_ratios(summary: dict, seq_table: pd.DataFrame) -> pd.DataFrame:
@@ -35,14 +33,14 @@ def sequence_ratios(summary: dict, seq_table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def rate_spread(rates: dict[str, list]) -> pd.DataFrame:
-    """Neuron module x percentiles of its per-sequence firing rates."""
-    rows = {m: [float(np.percentile(v, p)) for p in PERCENTILES] for m, v in rates.items() if v}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[f"p{p}" for p in PERCENTILES])
+def rate_spread(spread: dict[str, dict | None]) -> pd.DataFrame:
+    """Neuron module x the percentile columns (p5, p25, ...) of the summary's
+    firing_rate_per_sequence, as the run computed them."""
+    rows = {m: {k: v for k, v in d.items() if k.startswith("p")} for m, d in (spread or {}).items() if d}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def write_dataset_report(summary: dict, seq_table: pd.DataFrame, layer_rates: dict,
-                         timings: pd.DataFrame) -> dict[str, str]:
+def write_dataset_report(summary: dict, seq_table: pd.DataFrame, timings: pd.DataFrame) -> dict[str, str]:
     """{'report.html': ..., 'report.md': ...} of a dataset run."""
     s = summary
     doc = Doc(f"snnsim {s['command']} --dataset: {', '.join(s['models'])} on {s['dataset']}")
@@ -61,7 +59,7 @@ def write_dataset_report(summary: dict, seq_table: pd.DataFrame, layer_rates: di
         for hw, by in v["energy"].items():
             for est, j in by.items():
                 sp = v["energy_per_sequence"][hw][est] or {}
-                rows.append([m, f"{hw} / {est}", v["energy_precision"][hw][est],
+                rows.append([m, f"{hw} / {est}", v["energy_precision"][hw][est] or "n/a",
                              fmt_energy(j) if j is not None else "not applicable",
                              fmt_energy(sp.get("p5")), fmt_energy(sp.get("p50")), fmt_energy(sp.get("p95")),
                              v["frames"], v["sequences"]])
@@ -88,10 +86,11 @@ def write_dataset_report(summary: dict, seq_table: pd.DataFrame, layer_rates: di
         doc.table([[snn, ann, prof, fmt_ratio(r)] for (snn, ann, prof), r in med.items()],
                   ["SNN", "ANN", "profile / estimator", "median ratio over sequences"], numeric={3})
     doc.h(2, "Firing rates across the dataset", "rates")
-    if not layer_rates:
+    spreads = {m: v["firing_rate_per_sequence"] for m, v in s["models"].items() if v.get("firing_rate_per_sequence")}
+    if not spreads:
         doc.p("No spiking model in this run: no firing rates.", cls="muted")
-    for m, rates in layer_rates.items():
-        doc.figure(figures.firing_rate_spread(rate_spread(rates), m), f"rates-{m}", f"No firing rates for {m}.")
+    for m, spread in spreads.items():
+        doc.figure(figures.firing_rate_spread(rate_spread(spread), m), f"rates-{m}", f"No firing rates for {m}.")
     doc.h(2, "Slowest and most expensive sequences", "outliers")
     if len(timings):
         slow = timings.sort_values("seconds", ascending=False).head(5)

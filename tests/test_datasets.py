@@ -96,10 +96,15 @@ def test_merged_totals_equal_single_runs_of_the_same_sequences(tmp_path, got, sm
 
     s = snnsim.profile_dataset(MODEL, got, tmp_path / "out", hardware=HW)
     model = build_model(MODEL)
-    sums, merged, template, per_seq = {}, None, None, []
+    sums, merged, template, per_seq, rates = {}, None, None, [], {}
     for i, n in enumerate(LENGTHS):
         tp = profile_tracker(model, frames=n - 1, sequence=str(got / f"seq{i + 1}"))
         per_seq.append(estimate(tp, HW[0], "ac-mac").total_j)
+        # each neuron module's firing rate over the sequence's tracking frames, from the single
+        # run's neuron table (no chunks, no merge, no JSON): spikes / neuron updates
+        frame = tp.neurons().query("branch == 'frame'").groupby("module")[["spikes", "neurons"]].sum()
+        for module, r in frame.iterrows():
+            rates.setdefault(module, []).append(r["spikes"] / r["neurons"])
         for k, v in zip(("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask",
                          "neuron_updates", "spikes"), tp.aggregate.totals_sum.value()):
             sums[k] = sums.get(k, 0) + int(v)
@@ -117,6 +122,14 @@ def test_merged_totals_equal_single_runs_of_the_same_sequences(tmp_path, got, sm
     spread = m["energy_per_sequence"][HW[0]]["ac-mac"]
     assert spread["p50"] == pytest.approx(float(np.median(per_seq)), rel=1e-12)
     assert spread["min"] == pytest.approx(min(per_seq), rel=1e-12) and spread["sequences"] == 3
+    # per-module firing-rate percentiles over the sequences
+    got_rates = m["firing_rate_per_sequence"]
+    assert set(got_rates) == set(rates) and len(rates) > 3
+    for module, values in rates.items():
+        assert got_rates[module]["sequences"] == 3
+        for p in (5, 50, 95):
+            assert got_rates[module][f"p{p}"] == pytest.approx(float(np.percentile(values, p)), rel=1e-12), module
+    assert any(max(v) > 0 for v in rates.values())
     frames = pd.read_parquet(tmp_path / "out" / "frames.parquet")
     assert len(frames) == m["frames"] and int(frames["syn_events"].sum()) == sums["syn_events"]
     assert str(frames["syn_events"].dtype) == "int64"
@@ -228,17 +241,27 @@ def test_track_dataset_boxes_metrics_and_energy(tmp_path, got):
     from snnsim.energy import estimate
     from snnsim.tracking.run import track_sequence
 
-    merged, totals = None, {}
+    merged, totals, with_template = None, {}, {}
     for i, n in enumerate(LENGTHS):
         tables: dict = {}
         single = track_sequence(MODEL, got / f"seq{i + 1}", tmp_path / f"single{i}", hardware=HW[:1], counts=tables)
         for k, v in single["totals"].items():
             totals[k] = totals.get(k, 0.0) + v * single["frames"]
         merged = tables["search"] if merged is None else merged.merge(tables["search"])
+        per_frame = pd.read_csv(tmp_path / f"single{i}" / "per_frame.csv")
+        for c in per_frame.columns:
+            if c.startswith("energy_J/"):
+                with_template.setdefault(c.split("/")[-1], []).extend(per_frame[c])
     for k, v in totals.items():
         assert m["totals_sum"][k] == pytest.approx(v, rel=1e-12, abs=1e-6), k
     for est, j in m["energy"][HW[0]].items():
         assert j == pytest.approx(estimate(merged, HW[0], est).total_j, rel=1e-12), est
+    # per_frame.csv's view (template passes charged to their frames): the mean over every frame of
+    # every single run's per_frame.csv
+    assert set(with_template) == set(m["energy"][HW[0]])
+    for est, values in with_template.items():
+        assert len(values) == sum(LENGTHS)
+        assert m["energy_with_template_per_frame"][HW[0]][est] == pytest.approx(float(np.mean(values)), rel=1e-12)
 
 
 # ------------------------------------------------------------------------ the CLI's bad inputs
@@ -322,3 +345,72 @@ def test_a_run_where_no_sequence_finishes_lists_them_all(tmp_path, capsys):
     s = json.loads((out / "dataset_summary.json").read_text())
     assert s["models"][MODEL]["frames"] == 0 and s["models"][MODEL]["energy"][HW[0]]["ac-mac"] is None
     assert len(pd.read_csv(out / "failures.csv")) == 2 and (out / "report.html").is_file()
+
+
+def test_snn_ann_ratio_per_sequence_equals_single_runs(tmp_path, got):
+    """The report's SNN / ANN ratio of each sequence is the ratio of the two models' single-run
+    energies on that sequence, and its table shows their median."""
+    from snnsim.analysis.dataset_report import sequence_ratios
+    from snnsim.analysis.tables import fmt_ratio
+    from snnsim.energy import estimate
+    from snnsim.models import build_model
+    from snnsim.tracking.frame_counts import profile_tracker
+
+    ann = "spiketrack-tiny-ann"
+    s = snnsim.profile_dataset([MODEL, ann], got, tmp_path / "pair", hardware=HW[:1])
+    ratios = sequence_ratios(s, pd.read_csv(tmp_path / "pair" / "sequences.csv"))
+    expected = {}
+    snn_model, ann_model = build_model(MODEL), build_model(ann)
+    for i, n in enumerate(LENGTHS):
+        seq = str(got / f"seq{i + 1}")
+        for est in ("ac-mac", "memory-aware"):
+            e_snn = estimate(profile_tracker(snn_model, frames=n - 1, sequence=seq), HW[0], est).total_j
+            e_ann = estimate(profile_tracker(ann_model, frames=n - 1, sequence=seq), HW[0], est).total_j
+            expected[(f"seq{i + 1}", f"{HW[0]}/{est}")] = e_snn / e_ann
+    measured = {(r["sequence"], r["profile"]): r["ratio"] for _, r in ratios.iterrows()}
+    assert measured.keys() == expected.keys() and set(ratios["snn"]) == {MODEL} and set(ratios["ann"]) == {ann}
+    for key, r in expected.items():
+        assert measured[key] == pytest.approx(r, rel=1e-12), key
+    report = " ".join((tmp_path / "pair" / "report.md").read_text().split())
+    median = float(np.median([r for (_, prof), r in expected.items() if prof.endswith("ac-mac")]))
+    assert fmt_ratio(median) in report
+
+
+def test_an_assembly_cut_short_leaves_no_summary(tmp_path, got, monkeypatch):
+    """dataset_summary.json goes first and comes last: a run stopped while it assembles the
+    outputs leaves no summary beside files of another state; the rerun assembles it again."""
+    from snnsim.datasets import outputs
+
+    out = tmp_path / "run"
+    snnsim.profile_dataset(MODEL, got, out, hardware=HW[:1], sequences=["seq1"])
+    assert (out / "dataset_summary.json").is_file()
+
+    def cut(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr("snnsim.analysis.dataset_report.write_dataset_report", cut)
+        with pytest.raises(KeyboardInterrupt):
+            snnsim.profile_dataset(MODEL, got, out, hardware=HW[:1])
+    assert not (out / "dataset_summary.json").exists()
+    assert (out / "sequences.csv").is_file()          # newer than the summary that was there: no pair
+    s = snnsim.profile_dataset(MODEL, got, out, hardware=HW[:1])
+    assert s["sequences_line"] == "3 of 3 sequences"
+    assert json.loads((out / "dataset_summary.json").read_text())["sequences_line"] == "3 of 3 sequences"
+    assert outputs.SCHEMA in (out / "dataset_summary.json").read_text()
+
+
+def test_the_cli_on_an_embedded_ray_is_silent_with_quiet(tmp_path, got):
+    """The issue's command shape, in a fresh process that starts its own local Ray: every file,
+    exit 0, and nothing on stderr under --quiet (Ray's start-up notes included)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ray"
+    done = subprocess.run([sys.executable, "-m", "snnsim.cli", "profile", MODEL, "--dataset", str(got),
+                           "--workers", "2", "--hardware", ",".join(HW), "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout == ""
+    for name in SAME_BYTES + ("timings.csv", "report.html"):
+        assert (out / name).is_file(), name

@@ -3,9 +3,10 @@ sequence at a time and in the dataset's order:
 
 * ``dataset_summary.json`` -- per model: frames, sequences, exact count sums and per-frame
   means, the template pass, energy per frame on every profile x estimator priced once from the
-  merged counts (`profile`; `track` prices each frame's passes as `snnsim track` does and takes
-  the frame-weighted mean), per-sequence percentiles, the number format of every figure, what
-  was not counted; how many of the sequences finished.
+  merged counts (for `track` also per_frame.csv's view, template passes charged to their
+  frames), percentiles over the sequences of their energy per frame and of each neuron module's
+  firing rate, the number format of every figure, what was not counted; how many of the
+  sequences finished. Written last: a folder without it was not assembled.
 * ``sequences.csv`` -- one row per sequence and model; ``frames.parquet`` -- one row per frame
   (counts, spikes, energy; for `track` the box and its IoU); ``failures.csv`` -- the sequences
   that failed and why; ``metrics.json`` for `track`. These do not depend on the number of
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from snnsim.analysis.dataset_report import PERCENTILES
 from snnsim.counting.result import TOTAL_FIELDS, UncountedTally, module_names
 from snnsim.energy import estimate, load_hardware
 from snnsim.energy.frames import FrameMean
@@ -33,8 +33,9 @@ from snnsim.tracking.run import energy_column
 from . import run as _run
 from .run import DatasetRun, read_records
 
-__all__ = ["assemble"]
+__all__ = ["PERCENTILES", "assemble"]
 SCHEMA = "snnsim.dataset_summary/1"
+PERCENTILES = (5, 25, 50, 75, 95)   # of the per-sequence figures (energy per frame, firing rates)
 
 
 def _energy_columns(job: DatasetRun) -> list[tuple[str, str, str]]:
@@ -68,12 +69,16 @@ class _ModelTotals:
         self.tally = UncountedTally()
         self.unseen: list[str] = []
         self.per_sequence: dict[str, list] = {}                # column -> energy per frame of each sequence
-        self.layer_rates: dict[str, list] = {}                 # neuron module -> firing rate of each sequence
+        self.layer_rates: dict[str, list] = {}                 # neuron module -> its firing rate in each sequence
         self.kind = self.inputs = self.thop = self.timesteps = self.weights = None
 
 
 def assemble(job: DatasetRun, folder, failures: dict[str, str]) -> dict:
     """Write the dataset's outputs into `folder` (a ResumableFolder); return the summary."""
+    # dataset_summary.json is written last and an earlier one goes first: an assembly cut short
+    # leaves no summary beside files of another state (a folder without one is not assembled;
+    # rerun with the same --out to finish it)
+    folder.remove("dataset_summary.json")
     energy_cols = _energy_columns(job)
     models = {m: _ModelTotals(m, job.command) for m in job.models}
     seq_rows: list[dict] = []
@@ -90,7 +95,6 @@ def assemble(job: DatasetRun, folder, failures: dict[str, str]) -> dict:
     if job.command == "track":
         summary["metrics"] = _metrics(job, metrics_parts)
         folder.write("metrics.json", json.dumps(summary["metrics"], indent=1) + "\n")
-    folder.write("dataset_summary.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
     seq_table = pd.DataFrame(seq_rows)
     folder.write("sequences.csv", seq_table.to_csv(index=False))
     folder.write("failures.csv", pd.DataFrame([{"sequence": k, "reason": v} for k, v in failed.items()],
@@ -99,9 +103,9 @@ def assemble(job: DatasetRun, folder, failures: dict[str, str]) -> dict:
 
     timing_table = pd.DataFrame(timings, columns=["sequence", "model", "frames", "seconds"])
     folder.write("timings.csv", timing_table.to_csv(index=False))
-    layer_rates = {m: acc.layer_rates for m, acc in models.items() if acc.layer_rates}
-    for rel, text in write_dataset_report(summary, seq_table, layer_rates, timing_table).items():
+    for rel, text in write_dataset_report(summary, seq_table, timing_table).items():
         folder.write(rel, text)
+    folder.write("dataset_summary.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
     return summary
 
 
@@ -125,71 +129,77 @@ def _fold_records(job, folder, models, energy_cols, seq_rows, timings, frame_tab
 
 
 def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) -> dict:
-    counts = FrameMean.from_state(res["counts"])
-    acc.counts = counts if acc.counts is None else acc.counts.merge(counts)
-    if res["template"] is not None:
-        tpl = FrameMean.from_state(res["template"])
-        acc.template = tpl if acc.template is None else acc.template.merge(tpl)
-        acc.template_passes += tpl.n
-    acc.frames += int(res["frames"])
-    acc.sequences += 1
-    acc.tally.add_rows(res["uncounted"])
-    acc.unseen = module_names(acc.unseen, res["unseen_neurons"])
-    acc.kind, acc.inputs, acc.thop, acc.timesteps = res["kind"], res["inputs"], res["thop"], res["timesteps"]
-    acc.weights = res["weights"]
+    counts, template = _fold_sequence(acc, res, dict(res, input=res["inputs"], thop_macs=res["thop"]))
+    acc.template_passes += template.n if template is not None else 0
     row: dict[str, Any] = {"frames": int(res["frames"])}
     for k in TOTAL_FIELDS:
         row[k] = sum(int(r[k]) for r in res["rows"]) / max(int(res["frames"]), 1)
-    for hw, est, col in energy_cols:
-        e = estimate(counts, hw, est)
-        j = e.total_j if e.applicable else None
-        row[col] = j
-        acc.per_sequence.setdefault(col, []).append(j)
-    if res["kind"] == "spiking":
-        for L, N, _n in counts.sum_tables():
-            per = N.groupby("module", sort=False)[["neurons", "spikes"]].sum()
-            for module, r in per.iterrows():
-                if r["neurons"]:
-                    acc.layer_rates.setdefault(module, []).append(float(r["spikes"] / r["neurons"]))
+    _price_sequence(acc, counts, energy_cols, row)
     return row
 
 
 def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list, sequence: str) -> dict:
-    s = res["summary"]
-    rows = res["rows"]
-    acc.frames += len(rows)
-    acc.sequences += 1
+    s, rows = res["summary"], res["rows"]
+    counts, _template = _fold_sequence(acc, dict(res, frames=len(rows)), s)
     acc.template_passes += int(s["template_passes"])
     for r in rows:
         for k in TOTAL_FIELDS:
             acc.sums[k] += int(float(r[k])) if k in r and r[k] != "" else 0
-    acc.tally.add_rows(s["uncounted"])
-    acc.unseen = module_names(acc.unseen, s.get("unseen_neurons", []))
-    acc.kind, acc.inputs, acc.thop, acc.timesteps = s["kind"], s["input"], s["thop_macs"], s["timesteps"]
-    acc.weights = s["weights"]
     row: dict[str, Any] = {"frames": len(rows)}
     row.update({key: s["totals"][key] for key in TOTAL_FIELDS})   # per frame, search pass alone
-    counts = FrameMean.from_state(res["counts"])
-    acc.counts = counts if acc.counts is None else acc.counts.merge(counts)
-    if res["template"] is not None:
-        tpl = FrameMean.from_state(res["template"])
-        acc.template = tpl if acc.template is None else acc.template.merge(tpl)
-    for hw, est, col in energy_cols:
-        # the sequence's search passes (template cached), priced on its own merged counts
-        e = estimate(counts, hw, est)
-        j = e.total_j if e.applicable else None
+    _price_sequence(acc, counts, energy_cols, row)
+    for _hw, _est, col in energy_cols:
         # per_frame.csv's rows: each frame with the template passes that ran in it
         vals = [float(r[col]) for r in rows if r.get(col, "") != ""]
         acc.with_template.setdefault(col, []).append((math.fsum(vals) if len(vals) == len(rows) else None,
                                                       len(rows)))
-        row[col] = j
-        acc.per_sequence.setdefault(col, []).append(j)
     m = s.get("metrics") or {}
     for key in ("auc", "precision", "norm_precision", "HOTA", "MOTA", "IDF1"):
         if key in m:
             row[key] = m[key]
     metrics_part.append({"sequence": sequence, "scores": res.get("scores"), "frames": len(rows)})
     return row
+
+
+def _fold_sequence(acc: _ModelTotals, res: dict, described: dict) -> tuple[FrameMean, FrameMean | None]:
+    """One sequence's count tables merged into the model's (its search passes and its template
+    passes), what it left uncounted, and what describes the model (`described`: a run summary's
+    kind / input / thop_macs / timesteps / weights). Returns the sequence's own search and
+    template counts (None: no template pass)."""
+    counts = FrameMean.from_state(res["counts"])
+    tpl = FrameMean.from_state(res["template"]) if res["template"] is not None else None
+    # (the first sequence's tables become the model's: they are priced before the next merge)
+    acc.counts = counts if acc.counts is None else acc.counts.merge(counts)
+    if tpl is not None:
+        acc.template = tpl if acc.template is None else acc.template.merge(tpl)
+    acc.frames += int(res["frames"])
+    acc.sequences += 1
+    acc.tally.add_rows(described["uncounted"])
+    acc.unseen = module_names(acc.unseen, described.get("unseen_neurons", []))
+    acc.kind, acc.inputs, acc.thop = described["kind"], described["input"], described["thop_macs"]
+    acc.timesteps, acc.weights = described["timesteps"], described["weights"]
+    return counts, tpl
+
+
+def _price_sequence(acc: _ModelTotals, counts: FrameMean, energy_cols, row: dict) -> None:
+    """The sequence's energy per frame on every (profile, estimator), priced on its own merged
+    search counts, into its row and the per-sequence spread; its firing rate per neuron module."""
+    for hw, est, col in energy_cols:
+        e = estimate(counts, hw, est)
+        row[col] = e.total_j if e.applicable else None
+        acc.per_sequence.setdefault(col, []).append(row[col])
+    if acc.kind == "spiking":
+        for module, rate in _module_rates(counts).items():
+            acc.layer_rates.setdefault(module, []).append(rate)
+
+
+def _module_rates(counts: FrameMean) -> dict[str, float]:
+    """Firing rate of each neuron module over the frames of `counts`: spikes / neuron updates."""
+    parts = [N.groupby("module", sort=False)[["neurons", "spikes"]].sum() for _L, N, _n in counts.sum_tables()]
+    if not parts:
+        return {}
+    per = pd.concat(parts).groupby(level=0, sort=False).sum()
+    return {str(m): float(r["spikes"] / r["neurons"]) for m, r in per.iterrows() if r["neurons"]}
 
 
 def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed: dict) -> dict:
@@ -207,7 +217,7 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
         for hw_name, est, col in energy_cols:
             hw = load_hardware(hw_name)
             j = None
-            precision.setdefault(hw_name, {})[est] = hw.number_format   # (no sequence finished: nothing priced)
+            precision.setdefault(hw_name, {})[est] = None   # no sequence finished: no figure, no format
             if acc.counts is not None:   # priced once, on the counts merged over every finished sequence
                 e = estimate(acc.counts, hw, est)
                 j = e.total_j if e.applicable else None
@@ -231,7 +241,9 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
             "thop_macs": acc.thop if job.command == "track" else
             (acc.thop["search"] + acc.thop["template"] if acc.thop else None),
             "energy": energy, "energy_template": energy_template or None, "energy_precision": precision,
-            "energy_per_sequence": spread, "uncounted": acc.tally.rows(), "unseen_neurons": acc.unseen,
+            "energy_per_sequence": spread,
+            "firing_rate_per_sequence": {m: _spread(v) for m, v in acc.layer_rates.items()} or None,
+            "uncounted": acc.tally.rows(), "unseen_neurons": acc.unseen,
             "complete": complete, "notes": notes,
         }
         if job.command == "track":

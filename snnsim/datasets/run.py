@@ -154,7 +154,8 @@ class _RayEngine:
     process dies is restarted by Ray and its unfinished calls are retried, so a call's result
     arrives once (the driver never counts a chunk twice: it keeps results by chunk)."""
 
-    def __init__(self, worker_args: tuple, workers: int, address: str | None):
+    def __init__(self, worker_args: tuple, workers: int, address: str | None, quiet: bool = False):
+        import logging
         import signal
         import threading
 
@@ -168,12 +169,19 @@ class _RayEngine:
             opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
             main = threading.current_thread() is threading.main_thread()
             handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+            # --quiet: Ray's start-up notes (e.g. "Token authentication is enabled ...", a logger
+            # warning) are not shown; its errors still are
+            ray_log = logging.getLogger("ray")
+            level = ray_log.level
+            if quiet:
+                ray_log.setLevel(logging.ERROR)
             try:
                 ray.init(address=address, **opts) if address else ray.init(num_cpus=workers, **opts)
             except ConnectionError as exc:
                 raise DatasetError(f"--ray-address {address}: no Ray cluster answers there ({str(exc).splitlines()[0]}); "
                                    f"start one (ray start --head) or leave --ray-address out for a local Ray") from None
             finally:
+                ray_log.setLevel(level)
                 for s, h in handlers.items():   # Ray takes SIGTERM over; the caller's handling comes back
                     if h is not None:
                         signal.signal(s, h)
@@ -317,7 +325,7 @@ def run_dataset(job: DatasetRun, out, quiet: bool = True, on_progress: Callable[
     # the workers and their models first: bad weights or an unreachable cluster fail before
     # anything is written
     engine = (_InProcess(worker_args) if job.workers == 1 and not job.ray_address
-              else _RayEngine(worker_args, job.workers, job.ray_address))
+              else _RayEngine(worker_args, job.workers, job.ray_address, quiet=quiet))
     try:
         with folder:
             done = {s.name for s in job.sequences if _finished(folder, s.name)}

@@ -318,10 +318,11 @@ class OutputTarget:
     """What a folder and a file output share: parents, lock, sweep, publish bookkeeping."""
 
     kind = "folder"
+    resumable = False   # a dataset run's folder: continued by its own kind of run only
 
     def __init__(self, out, command: str, inputs: Iterable = (), argv: Iterable[str] | None = None):
         self.inputs = [i for i in inputs]
-        self.path = check_output(out, kind=self.kind, inputs=self.inputs)
+        self.path = check_output(out, kind=self.kind, inputs=self.inputs, resumable=self.resumable)
         self.shown = os.fspath(out)
         self.identity = RunIdentity.new(command, argv)
         self.published = False
@@ -668,16 +669,11 @@ class ResumableFolder(OutputTarget):
     ``settings`` (JSON-ready) must equal the earlier run's: a folder of other settings is
     refused in one line, never mixed."""
 
+    resumable = True
+
     def __init__(self, out, command: str, settings: dict, managed: Iterable[str] = (), inputs: Iterable = (),
                  argv: Iterable[str] | None = None):
-        self.inputs = [i for i in inputs]
-        self.path = check_output(out, kind="folder", inputs=self.inputs, resumable=True)
-        self.shown = os.fspath(out)
-        self.identity = RunIdentity.new(command, argv)
-        self.published = False
-        self._lock_fd = None
-        self._made = []
-        self._staging = None
+        super().__init__(out, command, inputs, argv)
         self.settings = json.loads(json.dumps(settings))
         self.managed = sorted(str(m).strip("/") for m in managed)
         self._files: set[str] = set()
@@ -687,7 +683,7 @@ class ResumableFolder(OutputTarget):
         try:
             self._lock()
             self._sweep_tmp()
-            check_output(self.path, kind="folder", inputs=self.inputs, resumable=True)
+            check_output(self.path, kind="folder", inputs=self.inputs, resumable=self.resumable)
             if os.path.lexists(self.path):
                 marker = _read_marker(self.path) or {}
                 if marker.get("resumable") != self.settings:
