@@ -1,8 +1,10 @@
 """lava processes beyond LIF / Dense / Conv in the one emulator scheduler (issue 16): LIFReset,
-TernaryLIF, Sparse and a LIF subclass that keeps LIF's process model, each run in lava-nc 0.10.0
-(fixed_pt) and in the emulator from `from_lava`, compared at every step (u, v and s of every
-population); a deliberately wrong variant of each must fail; a process lava itself cannot run in
-fixed point is refused with that reason."""
+TernaryLIF, Sparse, DelayDense, DelaySparse, Sigma, Delta, SigmaDelta (UNIT and RELU, with and
+without cumulative error), SpikeDataloader and a LIF subclass that keeps LIF's process model,
+each run in lava-nc 0.10.0 (fixed_pt) and in the emulator from `from_lava`, compared at every
+step (every state variable lava records: u, v and s of a LIF, sigma / act / residue / error and
+s of a sigma-delta neuron); a deliberately wrong variant of each must fail; a process lava itself
+cannot run in fixed point is refused with that reason."""
 from __future__ import annotations
 
 import warnings
@@ -17,14 +19,16 @@ from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: E402
 from lava.magma.core.decorator import implements, requires, tag  # noqa: E402
 from lava.magma.core.resources import CPU  # noqa: E402
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa: E402
-from lava.proc.dense.process import Dense  # noqa: E402
+from lava.proc.dense.process import DelayDense, Dense  # noqa: E402
+from lava.proc.io.dataloader import SpikeDataloader  # noqa: E402
+from lava.proc.sdn.process import ActivationMode, Delta, Sigma, SigmaDelta  # noqa: E402
 from lava.magma.core.model.py.ports import PyOutPort  # noqa: E402
 from lava.magma.core.model.py.type import LavaPyType  # noqa: E402
 from lava.proc.lif.models import AbstractPyLifModelFixed, PyLifModelBitAcc  # noqa: E402
 from lava.proc.io.source import RingBuffer  # noqa: E402
 from lava.proc.lif.process import LIF, LIFRefractory, LIFReset, TernaryLIF  # noqa: E402
 from lava.proc.monitor.process import Monitor  # noqa: E402
-from lava.proc.sparse.process import Sparse  # noqa: E402
+from lava.proc.sparse.process import DelaySparse, Sparse  # noqa: E402
 from scipy.sparse import csr_matrix  # noqa: E402
 
 from snnsim.loihi import from_lava  # noqa: E402
@@ -61,10 +65,32 @@ class PyChangedSubLIFModel(AbstractPyLifModelFixed):
         return self.v >= self.effective_vth
 
 
+def _named(proc, name: str):
+    """lava's sigma-delta processes take no name argument: named afterwards (results are keyed
+    by name)."""
+    proc.name = name
+    return proc
+
+
+def _every_var(net):
+    """Every state variable the network's populations can record."""
+    return tuple(sorted({k for n in net.nodes.values() for k in n.state_keys} | {"u", "v", "s"}))
+
+
+def _probed(p):
+    """The state lava records of a population: a LIF's u and v, a sigma-delta neuron's
+    sigma / act / residue / error (those it has), and what it sends."""
+    if isinstance(p, (Sigma, Delta, SigmaDelta)):
+        names = {Sigma: ("sigma",), Delta: ("act", "residue", "error")}.get(type(p), ("sigma", "act", "residue", "error"))
+    else:
+        names = ("u", "v")
+    return [getattr(p, n) for n in names] + [p.s_out]
+
+
 def _lava_records(pops, steps=T, model_map=None):
     mons = []
     for p in pops:
-        for var in (p.u, p.v, p.s_out):
+        for var in _probed(p):
             m = Monitor()
             m.probe(var, steps)
             mons.append((p.name, "s" if var is p.s_out else var.name, var.name, m))
@@ -94,8 +120,88 @@ def _lif(rng, n):
                 u=rng.integers(-500, 500, size=(n,)), v=rng.integers(-500, 500, size=(n,)))
 
 
+class Samples:
+    """A SpikeDataloader dataset: (data[..., time], label) items of several lengths (one shorter
+    than the interval, one longer, one of floats lava truncates)."""
+
+    def __init__(self, n: int, rng):
+        self.items = [(rng.integers(-3, 5, size=(n, 3)), 0), ((rng.random((n, 9)) < 0.5).astype(np.int64), 1),
+                      (rng.integers(-2, 3, size=(n, 5)) * 1.7, 2)]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def build_new(kind: str, seed: int = 0):
+    """(processes to monitor, their source) of a case of the delay, sigma-delta and dataloader
+    processes."""
+    rng = np.random.default_rng(seed + {"delay_dense": 40, "delay_sparse": 50, "sigma_delta": 60,
+                                        "dataloader": 70}[kind])
+    n_in, n1, n2 = 10, 8, 6
+    if kind == "dataloader":   # interval 6, offset 8 (read as 8 % 6): every sample once, padded or cut
+        src = SpikeDataloader(dataset=Samples(n_in, rng), interval=6, offset=8)
+    else:
+        src = RingBuffer(data=rng.integers(-6, 9, size=(n_in, 13)) * (rng.random((n_in, 13)) < 0.6))
+    if kind in ("delay_dense", "delay_sparse"):
+        # binary and graded, delays 0..4 with a buffer of depth 3 (delays 4 never arrive: lava
+        # drops them), a negative weight exponent; then a delay-only synapse read by a LIF
+        w1 = rng.integers(-120, 160, size=(n1, n_in))
+        d1 = rng.integers(0, 5, size=(n1, n_in))
+        w2 = rng.integers(-90, 130, size=(n2, n1))
+        d2 = rng.integers(0, 4, size=(n2, n1))
+        if kind == "delay_sparse":
+            mask = rng.random(w1.shape) < 0.6
+            s1 = DelaySparse(weights=csr_matrix(w1 * mask), delays=csr_matrix(d1 * mask), max_delay=3,
+                             num_message_bits=8, weight_exp=-1, name="s1")
+            s2 = DelaySparse(weights=csr_matrix(w2 * (rng.random(w2.shape) < 0.7)), delays=d2, name="s2")
+        else:
+            s1 = DelayDense(weights=w1, delays=d1, max_delay=3, num_message_bits=8, weight_exp=-1, name="s1")
+            s2 = DelayDense(weights=w2, delays=d2, weight_exp=1, name="s2")
+        p1 = LIF(shape=(n1,), vth=30, name="p1", **_lif(rng, n1))
+        p2 = LIF(shape=(n2,), vth=45, name="p2", **_lif(rng, n2))
+        src.s_out.connect(s1.s_in)
+        s1.a_out.connect(p1.a_in)
+        p1.s_out.connect(s2.s_in)
+        s2.a_out.connect(p2.a_in)
+        return [p1, p2], src
+    if kind == "sigma_delta":
+        # Sigma -> graded Dense -> SigmaDelta (RELU, cumulative error, scaled) -> graded Dense ->
+        # Delta (plain) and SigmaDelta (UNIT) -> a LIF through a binary Dense
+        sig = _named(Sigma(shape=(n_in,)), "sig")
+        g1 = Dense(weights=rng.integers(-60, 90, size=(n1, n_in)), num_message_bits=16, name="g1")
+        sd = _named(SigmaDelta(shape=(n1,), vth=3.3, bias=1.6, act_mode=ActivationMode.RELU, cum_error=True,
+                               spike_exp=2, state_exp=3), "sd")
+        g2 = Dense(weights=rng.integers(-40, 60, size=(n2, n1)), num_message_bits=16, weight_exp=-2, name="g2")
+        dl = _named(Delta(shape=(n2,), vth=5, spike_exp=1), "dl")
+        g3 = Dense(weights=rng.integers(-40, 60, size=(n2, n1)), num_message_bits=16, weight_exp=-3, name="g3")
+        su = _named(SigmaDelta(shape=(n2,), vth=7, bias=-2, act_mode=ActivationMode.UNIT), "su")
+        b4 = Dense(weights=rng.integers(-50, 120, size=(n2, n2)), name="b4")
+        p4 = LIF(shape=(n2,), vth=40, name="p4", **_lif(rng, n2))
+        src.s_out.connect(sig.a_in)
+        sig.s_out.connect(g1.s_in)
+        g1.a_out.connect(sd.a_in)
+        sd.s_out.connect(g2.s_in)
+        g2.a_out.connect(dl.a_in)
+        sd.s_out.connect(g3.s_in)
+        g3.a_out.connect(su.a_in)
+        su.s_out.connect(b4.s_in)
+        dl.s_out.connect(b4.s_in)
+        b4.a_out.connect(p4.a_in)
+        return [sig, sd, dl, su, p4], src
+    d1 = Dense(weights=rng.integers(-120, 160, size=(n1, n_in)), num_message_bits=8, name="d1")
+    p1 = LIF(shape=(n1,), vth=30, name="p1", **_lif(rng, n1))
+    src.s_out.connect(d1.s_in)
+    d1.a_out.connect(p1.a_in)
+    return [p1], src
+
+
 def build(kind: str, seed: int = 0):
     """(processes to monitor, their source) of one case."""
+    if kind in NEW_KINDS:
+        return build_new(kind, seed)
     rng = np.random.default_rng(seed + {"reset": 0, "ternary": 10, "sparse": 20, "subclass": 30}[kind])
     n_in, n1, n2 = 12, 9, 7
     if kind == "ternary":
@@ -138,7 +244,10 @@ def build(kind: str, seed: int = 0):
     return pops, src
 
 
-@pytest.fixture(scope="module", params=["reset", "ternary", "sparse", "subclass"])
+NEW_KINDS = ("delay_dense", "delay_sparse", "sigma_delta", "dataloader")
+
+
+@pytest.fixture(scope="module", params=["reset", "ternary", "sparse", "subclass", *NEW_KINDS])
 def case(request):
     pops, src = build(request.param)
     # lava 0.10's compiler reads the map by process object, its run config by class: both given
@@ -150,9 +259,11 @@ def case(request):
 @pytest.mark.parametrize("backend", ["torch", "auto"])
 def test_new_processes_bitexact_every_step(case, backend):
     kind, net, ref = case
-    emu = net.run(T, backend=backend)
+    emu = net.run(T, backend=backend, record=_every_var(net))
     assert _differs(emu, ref) is None, f"{kind} ({backend}): {_differs(emu, ref)} differs from lava"
-    assert ref["p1"]["s"].any() and ref["p2"]["s"].any()
+    assert all(r["s"].any() for r in ref.values()), kind
+    if kind == "sigma_delta":   # graded messages of both signs, and the error carried
+        assert (ref["sd"]["s"] > 0).any() and (ref["su"]["s"] < 0).any() and ref["sd"]["error"].any()
     if kind == "ternary":
         assert (ref["p1"]["s"] == -1).any() and (ref["p1"]["s"] == 1).any()
     if kind == "reset":   # (a reset one step off must fail: test_wrong_variants_fail)
@@ -160,6 +271,18 @@ def test_new_processes_bitexact_every_step(case, backend):
 
 
 def _tamper(kind, net):
+    import torch
+
+    if kind in ("delay_dense", "delay_sparse"):   # every synapse one step late
+        n = net.nodes["s1"]
+        n.slot_weights = torch.roll(n.slot_weights, n.out_shape[0], dims=0)
+        return
+    if kind == "sigma_delta":   # UNIT read as RELU: its negative messages lost
+        net.nodes["su"].act_mode = "relu"
+        return
+    if kind == "dataloader":
+        net.nodes[next(iter(net.nodes))].offset += 1
+        return
     p1 = net.nodes["p1"]
     if kind == "reset":
         p1.reset_offset = (p1.reset_offset + 1) % p1.reset_interval
@@ -176,7 +299,7 @@ def _tamper(kind, net):
 def test_wrong_variants_fail(case):
     kind, net, ref = case
     _tamper(kind, net)
-    assert _differs(net.run(T, backend="torch"), ref) is not None, kind
+    assert _differs(net.run(T, backend="torch", record=_every_var(net)), ref) is not None, kind
 
 
 def _fed(population):
@@ -234,9 +357,10 @@ def test_sparse_decides_its_sign_mode_on_the_weights_as_given():
 
 # --------------------------------------------------------------------------- random mixed networks
 def random_network(seed: int):
-    """A random graph of LIF / LIFReset / TernaryLIF populations joined by Dense and Sparse
-    synapses (binary and graded messages, mixed signs, weight exponents, recurrent edges), fed
-    by a RingBuffer of graded values: (populations, source)."""
+    """A random graph of LIF / LIFReset / TernaryLIF / SigmaDelta / Delta populations joined by
+    Dense, Sparse, DelayDense and DelaySparse synapses (binary and graded messages, mixed signs,
+    weight exponents, delays, recurrent edges), fed by a RingBuffer of graded values:
+    (populations, source)."""
     rng = np.random.default_rng(1000 + seed)
     n_in = int(rng.integers(6, 12))
     data = rng.integers(-5, 8, size=(n_in, int(rng.integers(5, 20)))) * (rng.random((n_in, 1)) < 0.7)
@@ -244,7 +368,15 @@ def random_network(seed: int):
     pops, sizes = [], []
     for i in range(int(rng.integers(3, 6))):
         n = int(rng.integers(4, 10))
-        kind = rng.choice(["lif", "reset", "ternary"])
+        kind = rng.choice(["lif", "reset", "ternary", "sigma_delta", "delta"])
+        if kind in ("sigma_delta", "delta"):
+            exps = dict(spike_exp=int(rng.integers(0, 3)), state_exp=int(rng.integers(0, 3)),
+                        cum_error=bool(rng.random() < 0.5), vth=float(rng.integers(1, 12)), shape=(n,))
+            pops.append(_named(Delta(**exps) if kind == "delta" else
+                               SigmaDelta(bias=float(rng.integers(-3, 4)),
+                                          act_mode=ActivationMode(int(rng.integers(0, 2))), **exps), f"r{seed}_{i}"))
+            sizes.append(n)
+            continue
         params = dict(shape=(n,), name=f"r{seed}_{i}", **_lif(rng, n))
         if kind == "lif":
             pops.append(LIF(vth=int(rng.integers(10, 60)), **params))
@@ -267,8 +399,17 @@ def random_network(seed: int):
             w = rng.integers(-150, 150, size=(sizes[i], n_out))
             graded = 8 if rng.random() < 0.5 else 0
             kw = dict(num_message_bits=graded, weight_exp=int(rng.integers(-1, 2)), name=f"s{seed}_{i}_{j}")
-            syn = Sparse(weights=csr_matrix(w * (rng.random(w.shape) < 0.5)), **kw) if rng.random() < 0.5 else \
-                Dense(weights=w, **kw)
+            synapse = rng.choice(["dense", "sparse", "delay_dense", "delay_sparse"])
+            mask = rng.random(w.shape) < 0.5
+            delays = rng.integers(0, 4, size=w.shape)
+            if synapse == "sparse":
+                syn = Sparse(weights=csr_matrix(w * mask), **kw)
+            elif synapse == "delay_sparse":
+                syn = DelaySparse(weights=csr_matrix(w * mask), delays=csr_matrix(delays * mask), **kw)
+            elif synapse == "delay_dense":
+                syn = DelayDense(weights=w, delays=delays, **kw)
+            else:
+                syn = Dense(weights=w, **kw)
             out.connect(syn.s_in)
             syn.a_out.connect(p.a_in)
         senders.append((p.s_out, sizes[i]))
@@ -284,8 +425,8 @@ def test_the_random_networks_mix_every_kind():
         net = from_lava(random_network(seed)[1])
         kinds |= {type(n).__name__ for n in net.nodes.values()}
         kinds |= {"graded" for n in net.nodes.values() if getattr(n, "graded", False)}
-    assert {"LIFPopulation", "LIFResetPopulation", "TernaryLIFPopulation", "DenseLayer", "SparseLayer",
-            "graded"} <= kinds, kinds
+    assert {"LIFPopulation", "LIFResetPopulation", "TernaryLIFPopulation", "DeltaPopulation", "SigmaDeltaPopulation",
+            "DenseLayer", "SparseLayer", "DelayDenseLayer", "DelaySparseLayer", "graded"} <= kinds, kinds
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -293,6 +434,147 @@ def test_random_mixed_networks_bitexact_every_step(seed):
     pops, src = random_network(seed)
     ref = _lava_records(pops, steps=30)
     for backend in ("torch", "auto"):
-        emu = from_lava(src).run(30, backend=backend)
+        net = from_lava(src)
+        emu = net.run(30, backend=backend, record=_every_var(net))
         assert _differs(emu, ref) is None, f"seed {seed} ({backend}): {_differs(emu, ref)} differs from lava"
     assert sum(int(np.abs(r["s"]).sum()) for r in ref.values()) > 0   # something fired
+
+
+# --------------------------------------------------------------------------- hierarchical processes
+def _hierarchical_network(seed: int = 0):
+    """RingBuffer -> TwoStage (two DenseLIF, each Dense + LIF: two levels of sub-process
+    models) -> Dense -> LIF 'after': (after, the TwoStage process, its source)."""
+    from lava_procs.dense_lif import TwoStage
+
+    rng = np.random.default_rng(500 + seed)
+    src = RingBuffer(data=(rng.random((8, 11)) < 0.5).astype(np.int64))
+    two = TwoStage(w1=rng.integers(-60, 120, size=(7, 8)), w2=rng.integers(-50, 110, size=(6, 7)), name="two")
+    d = Dense(weights=rng.integers(-40, 90, size=(5, 6)), name="d_after")
+    after = LIF(shape=(5,), vth=250, name="after", **_lif(rng, 5))
+    src.s_out.connect(two.s_in)
+    two.s_out.connect(d.s_in)
+    d.a_out.connect(after.a_in)
+    return after, two, src
+
+
+def _lava_records_keep(after, steps=T):
+    """lava's records of 'after' (u, v, s every step); the runtime is left open (the caller
+    reads other Vars, then stops it)."""
+    mons = []
+    for var in (after.u, after.v, after.s_out):
+        m = Monitor()
+        m.probe(var, steps)
+        mons.append(("s" if var is after.s_out else var.name, var.name, m))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        after.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+    ref = {"after": {k: np.asarray(m.get_data()["after"][v]).astype(np.int64) for k, v, m in mons}}
+    return ref
+
+
+def test_a_hierarchical_process_lava_has_not_compiled_is_emulated_through_its_model():
+    """Before lava compiles it a hierarchical process has no children: from_lava expands a
+    shadow of it through the same sub-process model (two levels deep here), leaves the user's
+    network untouched, and lava then compiles and runs it as usual; every step of the LIF
+    behind it and the inner LIFs' final v equal lava's."""
+    after, two, src = _hierarchical_network()
+    net = from_lava(src)
+    assert not two.procs.member_names                        # the user's process: still not compiled
+    inner = ["two.first.lif", "two.second.lif"]
+    assert set(inner) | {"after"} <= set(net.nodes) and "two" not in net.nodes
+    emu = net.run(T, backend="torch")
+    try:
+        ref = _lava_records_keep(after)
+        finals = [two.procs.first.v.get(), two.procs.second.v.get()]
+    finally:
+        after.stop()
+    assert _differs(emu, ref) is None, _differs(emu, ref)
+    assert ref["after"]["s"].any() and any(emu[n]["s"].any() for n in inner)
+    for name, final in zip(inner, finals):
+        assert np.array_equal(emu[name]["v"][-1], np.asarray(final).astype(np.int64)), name
+    # a wrong variant of an inner LIF must fail
+    net.nodes["two.second.lif"].du += 1
+    wrong = net.run(T, backend="torch")
+    assert _differs(wrong, ref) is not None or not np.array_equal(wrong["two.second.lif"]["v"][-1], finals[1])
+
+
+def test_a_compiled_hierarchical_process_and_one_given_as_the_start():
+    """After lava compiled the network, its children are walked through the ports; the
+    hierarchical process itself may be what from_lava is given."""
+    after, two, src = _hierarchical_network(seed=1)
+    try:
+        ref = _lava_records_keep(after)
+    finally:
+        after.stop()
+    assert two.procs.member_names                             # lava built the children
+    for start in (src, two):
+        emu = from_lava(start).run(T, backend="auto")
+        assert _differs(emu, ref) is None, (start.name, _differs(emu, ref))
+
+
+# --------------------------------------------------------------------------- a network lava already ran
+def test_a_network_lava_already_ran_continues_where_lava_stopped():
+    """lava runs a network 11 steps, a Var is set, then lava runs 14 more. from_lava between the
+    two reads every Var as lava holds it (states, the Dense / Delay / Conv buffers) and, told the
+    steps done, keeps the RingBuffers' and LIFReset's phase: its 14 steps equal lava's, every
+    variable; one step of phase off must fail, and a running network without steps_done is
+    refused in one line."""
+    from lava.proc.conv.process import Conv
+
+    rng = np.random.default_rng(77)
+    n_in, n1, n2 = 9, 8, 6
+    rb1 = RingBuffer(data=rng.integers(-4, 7, size=(n_in, 7)) * (rng.random((n_in, 7)) < 0.7))
+    d1 = Dense(weights=rng.integers(-90, 140, size=(n1, n_in)), num_message_bits=8, name="c_d1")
+    p1 = LIFReset(shape=(n1,), vth=40, reset_interval=5, reset_offset=3, name="c_p1", **_lif(rng, n1))
+    dd = DelayDense(weights=rng.integers(-80, 120, size=(n2, n1)), delays=rng.integers(0, 4, size=(n2, n1)),
+                    name="c_dd")
+    g = Sparse(weights=csr_matrix(rng.integers(-50, 80, size=(n2, n_in)) * (rng.random((n2, n_in)) < 0.6)),
+               num_message_bits=8, name="c_g")
+    sd = _named(SigmaDelta(shape=(n2,), vth=6, bias=2, cum_error=True, spike_exp=1, state_exp=1), "c_sd")
+    b = Dense(weights=rng.integers(-40, 70, size=(n2, n2)), num_message_bits=8, weight_exp=-2, name="c_b")
+    p2 = LIF(shape=(n2,), vth=60, name="c_p2", **_lif(rng, n2))
+    rb2 = RingBuffer(data=(rng.random((4, 4, 2, 9)) < 0.5).astype(np.int64))
+    conv = Conv(weight=rng.integers(-60, 90, size=(3, 3, 3, 2)), input_shape=(4, 4, 2), padding=1, name="c_conv")
+    p3 = LIF(shape=(4, 4, 3), vth=50, name="c_p3", du=300, dv=200)
+    joint = Dense(weights=rng.integers(-30, 50, size=(n2, 48)), name="c_joint")   # one graph: one lava run
+    rb1.s_out.connect(d1.s_in)
+    d1.a_out.connect(p1.a_in)
+    p1.s_out.connect(dd.s_in)
+    dd.a_out.connect(p2.a_in)
+    rb1.s_out.connect(g.s_in)
+    g.a_out.connect(sd.a_in)
+    sd.s_out.connect(b.s_in)
+    b.a_out.connect(p2.a_in)
+    rb2.s_out.connect(conv.s_in)
+    conv.a_out.connect(p3.a_in)
+    p3.s_out.reshape(new_shape=(48,)).connect(joint.s_in)
+    joint.a_out.connect(p2.a_in)
+    first, second = 11, 14
+    pops = [p1, p2, p3, sd]
+    mons = []
+    for p in pops:
+        for var in _probed(p):
+            m = Monitor()
+            m.probe(var, first + second)
+            mons.append((p.name, "s" if var is p.s_out else var.name, var.name, m))
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p1.run(condition=RunSteps(num_steps=first), run_cfg=cfg)
+        try:
+            p2.v.set(rng.integers(-300, 300, size=(n2,)).astype(np.float64))
+            with pytest.raises(ValueError, match="give steps_done=N"):
+                from_lava(rb1, rb2)
+            net = from_lava(rb1, rb2, steps_done=first)
+            off = from_lava(rb1, rb2, steps_done=first + 1)
+            p1.run(condition=RunSteps(num_steps=second), run_cfg=cfg)
+            ref = {p.name: {k: np.asarray(m.get_data()[p.name][v]).astype(np.int64)[first:]
+                            for n2_, k, v, m in mons if n2_ == p.name} for p in pops}
+        finally:
+            p1.stop()
+    assert net.nodes["c_dd"].initial_buffer is not None and net.first_step == first + 1
+    for backend in ("torch", "auto"):
+        emu = net.run(second, backend=backend, record=_every_var(net))
+        assert _differs(emu, ref) is None, (backend, _differs(emu, ref))
+    assert all(r["s"].any() for r in ref.values())
+    assert _differs(off.run(second, backend="torch", record=_every_var(off)), ref) is not None

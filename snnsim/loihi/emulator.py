@@ -58,6 +58,7 @@ class Node:
     """A process of the network. ``in_shape``/``out_shape`` exclude the batch dimension."""
 
     buffered = False  # True: sends at step t what it computed at step t-1 (Dense, Conv)
+    memo_ok = True    # a buffered node whose buffer is a function of this step's input alone
     kind = "node"
     state_keys: Tuple[str, ...] = ()   # the variables a run can record (a population's u, v, s)
 
@@ -82,6 +83,15 @@ class Node:
         """Whether this node's fused (numba) kernel is available and exact for this run."""
         return True
 
+    # A buffered node sends at step 1 what lava's buffer holds when the run starts: zeros for a
+    # fresh network, what it computed last for one lava has run (``initial_buffer``).
+    initial_buffer: Optional[torch.Tensor] = None
+
+    def sent_first(self, batch: int) -> torch.Tensor:
+        if self.initial_buffer is None:
+            return torch.zeros((batch,) + self.out_shape, dtype=torch.int64)
+        return fp.as_int32_values(self.initial_buffer).reshape(self.out_shape).expand((batch,) + self.out_shape).clone()
+
 
 class RingBufferSource(Node):
     """lava ``RingBuffer`` (``PySendModelFixed``): sends ``data[..., (t-1) % T]`` at step t.
@@ -90,6 +100,7 @@ class RingBufferSource(Node):
     """
 
     kind = "ringbuffer"
+    takes_inputs = True   # run(inputs=...) may replace its data
 
     def __init__(self, name: str, data: Any):
         d = fp.as_int32_values(data)
@@ -100,6 +111,52 @@ class RingBufferSource(Node):
 
     def process_model(self, ctx: "RunContext") -> "ProcessModel":
         return _SourceModel(self, ctx.source_steps[self.name], ctx.batch)
+
+    def series(self, num_steps: int, first_step: int = 1) -> torch.Tensor:
+        """What it sends over a run of ``num_steps`` steps from step ``first_step``, ``(*shape, T)``
+        cycled over by the run: its data, turned to the phase lava's buffer is at then."""
+        return roll_to_step(self.data, first_step)
+
+
+class SpikeDataloaderSource(RingBufferSource):
+    """lava ``SpikeDataloader`` (``PySpikeModelFixed``): sends a dataset's samples one after
+    the other, each for ``interval`` steps. ``dataset[i]`` is ``(data, label)`` with time on
+    data's last axis; a sample shorter than ``interval`` is padded with zeros, a longer one cut.
+    lava loads sample ``n`` (cycling through the dataset) at the end of step
+    ``offset + 1 + n * interval``, so its frame ``k`` is sent at step
+    ``offset + 2 + n * interval + k``; the steps before the first sample send zeros. Values go
+    out on an int32 channel (truncated toward zero)."""
+
+    kind = "dataloader"
+    takes_inputs = False
+
+    def __init__(self, name: str, dataset: Any, interval: Any, offset: Any = 0):
+        if len(dataset) < 1:
+            raise ValueError(f"SpikeDataloader {name!r}: the dataset is empty")
+        first = np.asarray(dataset[0][0])
+        Node.__init__(self, name, None, tuple(int(d) for d in first.shape[:-1]))
+        self.dataset = dataset
+        self.interval = _as_int(interval, f"SpikeDataloader {name!r} interval")
+        if self.interval < 1:
+            raise ValueError(f"SpikeDataloader {name!r}: interval must be >= 1")
+        self.offset = _as_int(offset, f"SpikeDataloader {name!r} offset") % self.interval
+
+    def series(self, num_steps: int, first_step: int = 1) -> torch.Tensor:
+        out = torch.zeros(self.out_shape + (max(int(num_steps), 1),), dtype=torch.int64)
+        first = self.offset + 2                       # the step sample 0's frame 0 is sent at
+        last = first_step + num_steps - 1
+        n = max(0, (first_step - first) // self.interval)
+        while first + n * self.interval <= last:
+            sent = first + n * self.interval          # the step frame 0 of sample n is sent at
+            data = np.asarray(self.dataset[n % len(self.dataset)][0])
+            if tuple(data.shape[:-1]) != self.out_shape:
+                raise ValueError(f"SpikeDataloader {self.name!r}: sample {n % len(self.dataset)} has shape "
+                                 f"{data.shape}, the first {self.out_shape + ('T',)}")
+            lo, hi = max(sent, first_step), min(sent + min(self.interval, data.shape[-1]), last + 1)
+            if hi > lo:
+                out[..., lo - first_step:hi - first_step] = fp.as_int32_values(data[..., lo - sent:hi - sent])
+            n += 1
+        return out
 
 
 class LIFPopulation(Node):
@@ -228,10 +285,14 @@ class SparseLayer(DenseLayer):
     def __init__(self, name: str, weights: Any, **dense: Any):
         w = weights.toarray() if hasattr(weights, "toarray") else np.asarray(weights)
         if dense.get("sign_mode") is None:
-            # lava's Sparse decides the sign mode on the matrix as given (a float or out-of-range
-            # weight included) and casts to int32 later, where Dense casts first
-            dense["sign_mode"] = fp.determine_sign_mode(torch.as_tensor(w, dtype=torch.float64))
+            dense["sign_mode"] = self.sign_mode_of(w)
         super().__init__(name, w, **dense)
+
+    @staticmethod
+    def sign_mode_of(weights: np.ndarray) -> Any:
+        """lava's sparse processes decide the sign mode on the matrix as given (a float or
+        out-of-range weight included) and cast to int32 later, where Dense casts first."""
+        return fp.determine_sign_mode(torch.as_tensor(weights, dtype=torch.float64))
 
 
 class ConvLayer(Node):
@@ -325,6 +386,13 @@ def source_batch(node, raw, batch: Optional[int]) -> Tuple[torch.Tensor, Optiona
                      f"(*{node.out_shape}, T) or (B, *{node.out_shape}, T)")
 
 
+def roll_to_step(data: torch.Tensor, first_step: int) -> torch.Tensor:
+    """A RingBuffer's data ``(..., T)`` turned so that its column 0 is what lava sends at step
+    ``first_step`` (``data[..., (first_step - 1) % T]``)."""
+    shift = (int(first_step) - 1) % int(data.shape[-1]) if data.shape[-1] else 0
+    return torch.roll(data, -shift, dims=-1) if shift else data
+
+
 def source_step(node, steps: torch.Tensor, t: int, batch: int) -> torch.Tensor:
     """What a RingBufferSource sends at step t (1-based): its data cycles over its T steps,
     as lava's RingBuffer does; data shared by every sample is expanded to the batch."""
@@ -335,7 +403,9 @@ def source_step(node, steps: torch.Tensor, t: int, batch: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- process models
 @dataclass
 class RunContext:
-    """What the scheduler decided for one run, handed to each node's process model."""
+    """What the scheduler decided for one run, handed to each node's process model. Steps are
+    counted from 1 within the run; lava's step is ``first_step - 1`` more (a network taken over
+    after lava ran it continues where it stopped)."""
 
     batch: int
     num_steps: int
@@ -347,6 +417,7 @@ class RunContext:
     source_steps: Dict[str, torch.Tensor]   # per source: its data time-major, (T, b, *shape)
     record: Tuple[str, ...]          # state variables asked for
     recorded: Tuple[str, ...]        # names of the populations to record
+    first_step: int = 1              # lava's step at the run's step 1
 
 
 class ProcessModel:
@@ -441,10 +512,15 @@ class _LIFModel(ProcessModel):
 
 
 class _LIFResetModel(_LIFModel):
-    """LIFReset: u and v zeroed in place (the fused kernel's views see it) before the step."""
+    """LIFReset: u and v zeroed in place (the fused kernel's views see it) before the step
+    (its phase is lava's step, ``first_step - 1`` ahead of the run's)."""
+
+    def __init__(self, n: LIFPopulation, ctx: RunContext):
+        super().__init__(n, ctx)
+        self.first_step = ctx.first_step
 
     def step(self, t, a_in):
-        if self.n.resets_at(t):
+        if self.n.resets_at(t + self.first_step - 1):
             self.u.zero_()
             self.v.zero_()
         return super().step(t, a_in)
@@ -513,6 +589,9 @@ class LoihiNetwork:
     memo_default = False   # see run(memo=...)
 
     def __init__(self) -> None:
+        # lava's step at a run's first step: 1 for a fresh network; from_lava sets it for a
+        # network lava already ran (its RingBuffers, dataloaders and resets keep their phase)
+        self.first_step = 1
         self.nodes: Dict[str, Node] = {}
         self.connections: List[Connection] = []
         self.last_state: Dict[str, Dict[str, torch.Tensor]] = {}
@@ -633,11 +712,15 @@ class LoihiNetwork:
         src_data: Dict[str, torch.Tensor] = {}   # (b, *shape, T) with b = 1 or B
         for n in sources:
             if n.name in inputs:
+                if not n.takes_inputs:
+                    raise ValueError(f"{n.name!r} ({type(n).__name__}) feeds its own data; give inputs to "
+                                     f"RingBuffer sources only")
                 d, batch = source_batch(n, inputs[n.name], batch)
                 if d.shape[-1] < 1:
                     raise ValueError(f"input for {n.name!r} has no time steps")
+                d = roll_to_step(d, self.first_step)   # a user's data replaces the buffer's, at its phase
             else:
-                d = n.data.unsqueeze(0)
+                d = n.series(num_steps, self.first_step).unsqueeze(0)
             src_data[n.name] = d
         batched = batch is not None
         B = batch if batched else 1
@@ -667,7 +750,7 @@ class LoihiNetwork:
         recorded = tuple(n.name for n in self.nodes.values()
                          if n.state_keys and (populations is None or n.name in populations))
         ctx = RunContext(B, num_steps, fused, float_messages, bounds, in_bounds, sole_lif, source_steps,
-                         record, recorded)
+                         record, recorded, self.first_step)
         models = {name: n.process_model(ctx) for name, n in self.nodes.items()}
         order = self._zero_delay_order()
         buffered = [n for n in self.nodes.values() if n.buffered]
@@ -687,7 +770,8 @@ class LoihiNetwork:
                 total = fp.wrap32(total)
             return total
 
-        bufs = {n.name: torch.zeros((B,) + n.out_shape, dtype=torch.int64) for n in buffered}
+        # what each buffered node sends at step 1: zeros, or the buffer lava left it with
+        bufs = {n.name: n.sent_first(B) for n in buffered}
         last_in: Dict[str, torch.Tensor] = {}
         with torch.no_grad():
             for t in range(1, num_steps + 1):
@@ -697,8 +781,10 @@ class LoihiNetwork:
                 for n in buffered:
                     x = gather(n.name, sent)
                     if x is None:
-                        continue                    # no input: the buffer stays zero
-                    if memo:
+                        if n.initial_buffer is None and n.memo_ok:
+                            continue                # no input: the buffer stays zero
+                        x = torch.zeros((B,) + n.in_shape, dtype=torch.int64)   # (it still moves)
+                    if memo and n.memo_ok:
                         prev = last_in.get(n.name)
                         if prev is not None and torch.equal(prev, x):
                             continue                # same input as last step: the same buffer

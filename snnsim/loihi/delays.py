@@ -1,0 +1,137 @@
+"""lava's synapses with axonal delays: ``DelayDense`` (``PyDelayDenseModelBitAcc``) and
+``DelaySparse`` (``PyDelaySparseModelBitAcc``), bit for bit.
+
+Each keeps a buffer ``a_buff`` of shape ``(n_out, D + 1)`` (``D``, the largest delay, is fixed
+when the process is made). At every step lava sends column 0, receives the spikes, shifts the
+buffer one column to the left (a zero enters at column ``D``) and adds, to column ``k``, the
+input weighted by the synapses of delay ``k``, scaled by ``weight_exp``. So a spike sent at step
+``t`` over a synapse of delay ``d`` reaches the post-synaptic ``a_in`` at step ``t + 1 + d``
+(plain Dense: ``t + 1``); a synapse whose delay exceeds ``D`` never delivers anything.
+
+The two differ in integer widths only: DelayDense multiplies in int32 (each product wraps) and
+sums each slot in int64; DelaySparse's sparse product sums in int32 and its scaling shifts in
+int32. Both add into the int32 buffer, which wraps. A sparse delay matrix's missing entries (and
+stored zeros) are delay 0, as lava reads them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import fixed_point as fp
+from .emulator import DenseLayer, ProcessModel, RunContext, SparseLayer
+
+__all__ = ["DelayDenseLayer", "DelaySparseLayer"]
+
+_INT32_BOUND = 1 << 31
+
+
+def _delay_matrix(delays: Any, shape: tuple[int, int], name: str) -> torch.Tensor:
+    d = delays.toarray() if hasattr(delays, "toarray") else np.asarray(delays)
+    d = np.broadcast_to(d, shape) if d.ndim == 0 else d
+    if d.shape != shape:
+        raise ValueError(f"{name}: delays have shape {d.shape}, the weights {shape}")
+    if d.size and (np.any(d < 0) or np.any(d != np.floor(d))):
+        raise ValueError(f"{name}: delays must be whole numbers >= 0")
+    return torch.as_tensor(np.ascontiguousarray(d), dtype=torch.int64)
+
+
+class DelayDenseLayer(DenseLayer):
+    """lava ``DelayDense``: Dense's weights (clipped and truncated alike) with a delay per
+    synapse; ``max_delay`` is the buffer's depth ``D`` (lava: the largest delay unless given)."""
+
+    kind = "delay_dense"
+    memo_ok = False          # the buffer moves every step, whatever the input
+    slot_sum_int32 = False   # DelaySparse: the sparse product sums (and shifts) in int32
+
+    def __init__(self, name: str, weights: Any, delays: Any, *, max_delay: Any = None, **dense: Any):
+        super().__init__(name, weights, **dense)
+        self.delays = _delay_matrix(delays, tuple(self.weights.shape), f"{type(self).__name__} {name!r}")
+        self.max_delay = int(self.delays.max()) if max_delay is None and self.delays.numel() else int(max_delay or 0)
+        if self.max_delay < 0:
+            raise ValueError(f"{type(self).__name__} {name!r}: max_delay must be >= 0")
+        # (D + 1) x n_out rows: slot k holds the synapses of delay k; longer delays are dropped
+        slots = [torch.where(self.delays == k, self.weights.to(torch.int64), 0) for k in range(self.max_delay + 1)]
+        self.slot_weights = torch.cat(slots, dim=0)
+
+    def out_bound(self, in_bound: int) -> int:
+        # the slots split the synapses: what column 0 holds when sent sums every synapse once,
+        # each slot's scaled sum rounded (a floor shift) separately
+        b = fp.dense_bound(self.weights, in_bound if self.graded else 1)
+        we = self.weight_exp
+        return b << we if we > 0 else ((b + (1 << -we) - 1) >> -we) + self.max_delay + 1
+
+    def process_model(self, ctx: RunContext) -> ProcessModel:
+        return _DelayModel(self, ctx)
+
+    def buffer_at_start(self, batch: int) -> torch.Tensor:
+        """``(B, n_out, D + 1)``: zeros, or the ``a_buff`` lava left (``initial_buffer``)."""
+        shape = (batch,) + self.out_shape + (self.max_delay + 1,)
+        if self.initial_buffer is None:
+            return torch.zeros(shape, dtype=torch.int64)
+        return fp.as_int32_values(self.initial_buffer).reshape(shape[1:]).expand(shape).clone()
+
+    def sent_first(self, batch: int) -> torch.Tensor:
+        return self.buffer_at_start(batch)[..., 0].clone()
+
+
+class DelaySparseLayer(DelayDenseLayer):
+    """lava ``DelaySparse``: DelayDense's buffer on a sparse matrix (sign mode decided on the
+    matrix as given, as :class:`~snnsim.loihi.emulator.SparseLayer`), int32 slot sums."""
+
+    kind = "delay_sparse"
+    slot_sum_int32 = True
+
+    def __init__(self, name: str, weights: Any, delays: Any, **dense: Any):
+        w = weights.toarray() if hasattr(weights, "toarray") else np.asarray(weights)
+        if dense.get("sign_mode") is None:
+            dense["sign_mode"] = SparseLayer.sign_mode_of(w)
+        super().__init__(name, w, delays, **dense)
+
+
+class _DelayModel(ProcessModel):
+    """The buffer of one run, ``(B, n_out, D + 1)`` int32 values held in int64."""
+
+    def __init__(self, n: DelayDenseLayer, ctx: RunContext):
+        self.n, self.records = n, {}
+        self.depth = n.max_delay + 1
+        in_bound = ctx.in_bounds[n.name] if n.graded else 1
+        # lava's products are int32: they wrap only when a weight times an input can pass 2**31
+        self.products_wrap = not n.slot_sum_int32 and n.graded and \
+            int(n.weights.abs().max() if n.weights.numel() else 0) * in_bound >= _INT32_BOUND
+        self.plan = fp.prepare_dense(n.slot_weights, in_bound)
+        self.buffer = n.buffer_at_start(ctx.batch)
+
+    def _slot_sums(self, s: torch.Tensor) -> torch.Tensor:
+        """(B, D + 1, n_out): each slot's weighted input sum, in lava's integer widths."""
+        n = self.n
+        if self.products_wrap:   # each int32 product wraps, the sum is int64
+            acc = fp.wrap32(s.to(torch.int64).unsqueeze(1) * n.slot_weights.unsqueeze(0)).sum(-1)
+        else:
+            dt = self.plan["dtype"]
+            acc = (s.to(dt) @ self.plan["wt"]).to(torch.int64) if dt is not None else s.to(torch.int64) @ self.plan["wt"]
+        if n.slot_sum_int32:
+            acc = fp.wrap32(acc)
+        we = n.weight_exp
+        if we > 0:
+            acc = acc << we
+            if n.slot_sum_int32:
+                acc = fp.wrap32(acc)    # an int32 shift
+        elif we < 0:
+            acc = acc >> -we            # floor shift
+        return acc.view(s.shape[0], self.depth, -1)
+
+    def compute(self, x):
+        s = x if self.n.graded else x != 0
+        acc = self._slot_sums(s)
+        if acc.shape[0] != self.buffer.shape[0]:
+            acc = acc.expand((self.buffer.shape[0],) + tuple(acc.shape[1:]))
+        # send column 0, shift left (a zero enters at column D), add each slot's sum
+        shifted = torch.cat([self.buffer[..., 1:], torch.zeros_like(self.buffer[..., :1])], dim=-1)
+        self.buffer = fp.wrap32(shifted + acc.transpose(1, 2))
+        return self.buffer[..., 0].clone()
+
+    def final_state(self):
+        return {"a_buff": self.buffer}
