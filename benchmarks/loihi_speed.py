@@ -17,6 +17,11 @@ of 64 x 64, 5 graded Convs), built in lava from the custom GradedNeuron process
 1 + SEG_STEPS steps (SEG_FRAMES search crops, each held 6 steps), side by side. The final u and
 spike payload of every population must equal lava's. ``--segment-only`` re-measures this entry
 and keeps the others.
+
+``--table`` measures the issue's table in one run: the conv segment above, the same at 64x64x16,
+a Dense 1024-1024-1024 LIF network at low and at high firing, a Sparse 2048-2048-1024 network,
+each lava beside the emulator (batch 1 fused and torch, batches 4 and 8), plus the mapped
+spiketrack-tiny segment's entry; it writes the ``table`` entry and keeps the others.
 """
 from __future__ import annotations
 
@@ -202,6 +207,135 @@ def main() -> dict:
     return result
 
 
+# --------------------------------------------------------------------------- the table
+def _lif_chain(src, synapses, shapes, vth=100):
+    """src -> synapse -> LIF -> synapse -> LIF ... (lava processes); returns the LIFs."""
+    from lava.proc.lif.process import LIF
+
+    lifs, prev = [], src.s_out
+    for i, (syn, shape) in enumerate(zip(synapses, shapes)):
+        lif = LIF(shape=shape, du=2000, dv=1000, vth=vth, name=f"lif{i + 1}")
+        prev.connect(syn.s_in)
+        syn.a_out.connect(lif.a_in)
+        lifs.append(lif)
+        prev = lif.s_out
+    return lifs
+
+
+def build_conv64(seed: int = 0):
+    from lava.proc.conv.process import Conv
+    from lava.proc.io.source import RingBuffer
+
+    rng = np.random.default_rng(seed)
+    data = (rng.random((64, 64, 8, STEPS + 1)) < 0.1).astype(np.int32)
+    src = RingBuffer(data=data)
+    convs = [Conv(weight=rng.integers(-72, 64, size=(16, 3, 3, c)), input_shape=(64, 64, c), padding=1,
+                  name=f"conv{i + 1}") for i, c in enumerate((8, 16))]
+    return src, _lif_chain(src, convs, [(64, 64, 16)] * 2), data
+
+
+def _build_dense(seed: int, p_in: float, low: int, high: int, vth: int):
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+
+    rng = np.random.default_rng(seed)
+    data = (rng.random((1024, STEPS + 1)) < p_in).astype(np.int32)
+    src = RingBuffer(data=data)
+    dense = [Dense(weights=rng.integers(low, high, size=(1024, 1024)), name=f"dense{i + 1}") for i in range(3)]
+    return src, _lif_chain(src, dense, [(1024,)] * 3, vth=vth), data
+
+
+def build_dense_low(seed: int = 0):
+    """Inputs 2 %, the layers about 1-6 %."""
+    return _build_dense(seed, 0.02, -44, 38, 40)
+
+
+def build_dense_high(seed: int = 0):
+    """Inputs 20 %, the layers about 25 %."""
+    return _build_dense(seed, 0.2, -40, 41, 30)
+
+
+def build_sparse(seed: int = 0):
+    """Two Sparse layers 2048 -> 2048 -> 1024 with 5 % of the synapses."""
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.sparse.process import Sparse
+    from scipy.sparse import random as sparse_random
+
+    rng = np.random.default_rng(seed)
+    data = (rng.random((2048, STEPS + 1)) < 0.1).astype(np.int32)
+    src = RingBuffer(data=data)
+    mats = [sparse_random(n_out, n_in, density=0.05, random_state=seed + i, format="csr",
+                          data_rvs=lambda k: rng.integers(SPARSE_W[0], SPARSE_W[1], size=k)) for i, (n_out, n_in) in
+            enumerate(((2048, 2048), (1024, 2048)))]
+    syn = [Sparse(weights=m, name=f"sparse{i + 1}") for i, m in enumerate(mats)]
+    return src, _lif_chain(src, syn, [(2048,), (1024,)], vth=SPARSE_W[2]), data
+
+
+SPARSE_W = (-100, 90, 40)   # weight range and threshold: the two layers fire about 12 % and 20 %
+
+
+TABLE = {"conv 32x32x16 (2 layers)": build, "conv 64x64x16 (2 layers)": build_conv64,
+         "Dense 1024^3, low firing": build_dense_low, "Dense 1024^3, high firing": build_dense_high,
+         "Sparse 2048-2048-1024, 5 % synapses": build_sparse}
+
+
+def measure_row(label: str, builder) -> dict:
+    """lava and the emulator on one network: per (sample-)step wall time, batch 1 on the fused
+    (numba) and torch paths, batches 4 and 8 fused; final u, v bit-exact against lava."""
+    from snnsim.loihi import fixed_point as fp
+    from snnsim.loihi import from_lava
+
+    src, lifs, data = builder()
+    net = from_lava(src)
+    lv, lava_final = time_lava(lifs, STEPS)
+    lava_wall = min(lv["chunk_per_step_s"])
+    n = STEPS + 1
+    rng = np.random.default_rng(1)
+    runs = []
+    fused = "fused" if fp.lif_fused_kernel() is not None else None
+    for B, backend in ((1, fused), (1, "torch"), (4, fused), (8, fused)):
+        if backend is None:
+            continue
+        p = float(data.mean())
+        inputs = None if B == 1 else {src.name: np.stack([data] + [(rng.random(data.shape) < p).astype(np.int8)
+                                                                   for _ in range(B - 1)])}
+        wall, _ = timed(lambda: net.run(n, inputs=inputs, record=(), backend=backend))
+        exact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
+                    for name in lava_final for k in ("u", "v"))
+        runs.append(dict(batch=B, backend=backend, per_sample_step_ms=wall / n / B * 1e3,
+                         speedup=lava_wall / (wall / n / B), final_state_sample0_bitexact=bool(exact)))
+    rates = {name: float(r["s"].mean()) for name, r in net.run(n, record=("s",)).items()}
+    b1 = runs[0]
+    return {"row": label, "lava_per_step_ms": lava_wall * 1e3, "emulator": runs, "spike_rates": rates,
+            "speedup_batch1": b1["speedup"], "per_sample_nonincreasing_with_batch":
+            all(a["per_sample_step_ms"] >= b["per_sample_step_ms"] * 0.95
+                for a, b in zip([r for r in runs if r["backend"] == fused],
+                                [r for r in runs if r["backend"] == fused][1:])),
+            "bitexact": all(r["final_state_sample0_bitexact"] for r in runs)}
+
+
+def table_main() -> dict:
+    torch.set_num_threads(THREADS)
+    rows = [measure_row(label, builder) for label, builder in TABLE.items()]
+    old = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    seg = old.get("spiketrack_tiny_segment")
+    if seg is not None:   # its own harness (graded neurons, a custom lava process): measured by segment_main
+        rows.append({"row": "spiketrack-tiny mapped segment", "lava_per_step_ms": seg["lava"]["per_step_ms"],
+                     "speedup_batch1": seg["speedup_batch1_wall_no_memo"],
+                     "speedup_batch1_memo": seg["speedup_batch1_wall"], "bitexact": seg["final_state_bitexact_vs_lava"],
+                     "emulator": seg["emulator"]["runs"], "from": "spiketrack_tiny_segment (same file)"})
+    old["table"] = {"what": "lava-nc fixed_pt vs the emulator per sample-step (wall, best of repeats; lava: best "
+                            "of its timed chunks), batch 1 on the fused and torch paths, batches 4 and 8 fused, "
+                            "no recording; the same lava processes (emulator via from_lava), one run per row",
+                    "target": "at least 100x at batch 1 on CPU; per-sample cost non-increasing with batch",
+                    "cuda": "no column: no GPU on the machine that ran it (the emulator has no device option yet)",
+                    "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "rows": rows}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(old, indent=2) + "\n")
+    return old["table"]
+
+
 # --------------------------------------------------------------------------- mapped segment
 def _segment():
     """Mapping, segment spec and SEG_FRAMES frames of entry currents of spiketrack-tiny (golden
@@ -311,6 +445,11 @@ def write_segment(entry: dict) -> None:
 if __name__ == "__main__":
     import sys
 
+    if "--table" in sys.argv:
+        for row in table_main()["rows"]:
+            print(f"{row['row']:40s} lava {row['lava_per_step_ms']:8.3f} ms/step  {row['speedup_batch1']:6.1f}x  "
+                  f"bit-exact {row['bitexact']}")
+        sys.exit(0)
     if "--segment-only" not in sys.argv:
         main()
     seg_entry = segment_main()

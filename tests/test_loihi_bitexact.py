@@ -490,3 +490,28 @@ def test_rtz_and_wraps():
     y = torch.tensor([M - 1, M, -M - 1, -M, 1 << 31, -(1 << 31) - 1])
     assert fp.wrap24(y).tolist() == [M - 1, -M, M - 1, -M, 0, -1]
     assert fp.wrap32(torch.tensor([1 << 31, -(1 << 31) - 1, 5])).tolist() == [-(1 << 31), (1 << 31) - 1, 5]
+
+
+def test_dense_from_few_events_equals_the_full_product():
+    """One sample with few nonzero inputs sums only their weight rows (as an event-driven chip
+    does): the same buffer as lava's full product (numpy int32 dot, the shift, the int32
+    channel), binary and graded, exact-float and int64 plans, every weight exponent sign."""
+    rng = np.random.default_rng(5)
+    for trial in range(24):
+        n_in, n_out = int(rng.integers(40, 300)), int(rng.integers(5, 60))
+        w = rng.integers(-256, 256, size=(n_out, n_in))
+        graded = bool(trial % 2)
+        big = trial % 3 == 0
+        s = np.zeros(n_in, dtype=np.int64)
+        idx = rng.choice(n_in, size=int(rng.integers(0, n_in // fp.EVENT_SHARE + 1)), replace=False)
+        s[idx] = rng.integers(-(1 << 28) if big else -90, (1 << 28) if big else 90, size=len(idx)) if graded else 1
+        we = int(rng.integers(-3, 4))
+        plan = fp.prepare_dense(torch.as_tensor(w), int(np.abs(s).max()) if graded else 1)
+        got = fp.dense_apply(torch.as_tensor(s).unsqueeze(0), plan, we, graded)[0].numpy()
+        acc = w.astype(np.int32) @ (s.astype(np.int32) if graded else (s != 0).astype(np.int32))  # numpy int32 dot
+        acc = acc.astype(np.int64)
+        acc = (acc << we) if we > 0 else (acc >> -we)
+        want = acc.astype(np.int32) if graded else acc                                    # int32 shift / channel
+        want = want.astype(np.int32).astype(np.int64)
+        assert np.array_equal(got, want), (trial, graded, we)
+    assert fp._event_sums(torch.ones(1, 16), fp.prepare_dense(torch.ones(3, 16, dtype=torch.int64), 1)) is None

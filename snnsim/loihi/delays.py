@@ -101,7 +101,7 @@ class _DelayModel(ProcessModel):
         # lava's products are int32: they wrap only when a weight times an input can pass 2**31
         self.products_wrap = not n.slot_sum_int32 and n.graded and \
             int(n.weights.abs().max() if n.weights.numel() else 0) * in_bound >= _INT32_BOUND
-        self.plan = fp.prepare_dense(n.slot_weights, in_bound)
+        self.plan = n.cached("slots", n.slot_weights, in_bound, lambda: fp.prepare_dense(n.slot_weights, in_bound))
         self.buffer = n.buffer_at_start(ctx.batch)
 
     def _slot_sums(self, s: torch.Tensor) -> torch.Tensor:

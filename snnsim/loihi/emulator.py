@@ -83,6 +83,16 @@ class Node:
         """Whether this node's fused (numba) kernel is available and exact for this run."""
         return True
 
+    def cached(self, what: str, weights: torch.Tensor, bound: int, make: Any) -> Any:
+        """``make()`` for these ``weights`` and input ``bound``, kept for the next run (a weight
+        plan: lava, too, prepares weights once, not per run). Weights replaced, or changed in
+        place (their version moves), are prepared again."""
+        cache = self.__dict__.setdefault("_plans", {})
+        hit = cache.get((what, bound))
+        if hit is None or hit[0] is not weights or hit[1] != weights._version:
+            hit = cache[(what, bound)] = (weights, weights._version, make())
+        return hit[2]
+
     # A buffered node sends at step 1 what lava's buffer holds when the run starts: zeros for a
     # fresh network, what it computed last for one lava has run (``initial_buffer``).
     initial_buffer: Optional[torch.Tensor] = None
@@ -551,7 +561,9 @@ class _DenseModel(ProcessModel):
 
     def __init__(self, n: DenseLayer, ctx: RunContext):
         self.n, self.records = n, {}
-        self.plan = fp.prepare_dense(n.weights, ctx.in_bounds[n.name] if n.graded else 1)
+        bound = ctx.in_bounds[n.name] if n.graded else 1
+        self.plan = n.cached("dense", n.weights, bound, lambda: fp.prepare_dense(n.weights, bound,
+                                                                                sparse=n.kind == "sparse"))
         self.binary01 = ctx.sole_lif_input[n.name]
 
     def compute(self, x):
@@ -563,8 +575,9 @@ class _ConvModel(ProcessModel):
 
     def __init__(self, n: ConvLayer, ctx: RunContext):
         self.n, self.records = n, {}
+        bound = ctx.in_bounds[n.name] if n.graded else 1
         try:
-            self.plan = fp.prepare_conv(n.weight, ctx.in_bounds[n.name] if n.graded else 1)
+            self.plan = n.cached("conv", n.weight, bound, lambda: fp.prepare_conv(n.weight, bound))
         except NotImplementedError as e:
             raise NotImplementedError(f"Conv {n.name!r}: {e}") from None
         self.binary01 = ctx.sole_lif_input[n.name]

@@ -17,6 +17,7 @@ where a static bound proves that no int32 overflow can happen.
 from __future__ import annotations
 
 import functools
+import warnings
 
 from enum import IntEnum
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -234,12 +235,39 @@ def dense_bound(weights_q: torch.Tensor, in_bound: int) -> int:
     return int(weights_q.abs().sum(dim=1).max()) * int(in_bound)
 
 
-def prepare_dense(weights_q: torch.Tensor, in_bound: int) -> Dict[str, Any]:
-    """Transposed weights in the narrowest dtype that makes ``s @ W.T`` exact."""
+SPARSE_SHARE = 4   # weights with at most 1 / SPARSE_SHARE of them nonzero: a sparse product too
+
+
+def prepare_dense(weights_q: torch.Tensor, in_bound: int, sparse: bool = False) -> Dict[str, Any]:
+    """Transposed weights in the narrowest dtype that makes ``s @ W.T`` exact; ``sparse``: the
+    weights also as a CSR matrix when few are nonzero (lava's Sparse), for several inputs at once."""
     acc_bound = dense_bound(weights_q, in_bound)
     dt = _exact_float_dtype(acc_bound)
     wt = weights_q.T.contiguous()
-    return dict(dtype=dt, wt=wt.to(dt) if dt is not None else wt, acc_bound=acc_bound)
+    plan = dict(dtype=dt, wt=wt.to(dt) if dt is not None else wt, acc_bound=acc_bound)
+    if sparse and dt is not None and int((weights_q != 0).sum()) * SPARSE_SHARE <= weights_q.numel():
+        with warnings.catch_warnings():   # ("sparse CSR support is in beta": the product used here is not)
+            warnings.simplefilter("ignore", UserWarning)
+            plan["csr"] = weights_q.to(dt).to_sparse_csr()
+    return plan
+
+
+EVENT_SHARE = 8   # one sample whose nonzero inputs are at most 1 / EVENT_SHARE of them: sum their rows
+
+
+def _event_sums(s: torch.Tensor, plan: Dict[str, Any]) -> Optional[torch.Tensor]:
+    """``s @ W.T`` of one sample (``(1, n_in)``) from the weight rows of its nonzero inputs only,
+    as an event-driven chip does: the same products and sums as the full product, so exact in
+    the plan's dtype; None when too many inputs are nonzero for it to pay."""
+    active = s[0].nonzero().view(-1)
+    if active.numel() * EVENT_SHARE > s.shape[1]:
+        return None
+    rows = plan["wt"].index_select(0, active)
+    if s.dtype != torch.bool:
+        values = s[0].index_select(0, active).to(rows.dtype)
+        if not bool((values == 1).all()):
+            rows = rows * values.unsqueeze(1)
+    return rows.sum(0, keepdim=True).to(torch.int64)
 
 
 def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: bool,
@@ -252,7 +280,12 @@ def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: 
     if not graded and s.dtype != torch.bool and not binary01:
         s = s != 0
     dt = plan["dtype"]
-    if dt is None:
+    acc = _event_sums(s, plan) if s.dim() == 2 and s.shape[0] == 1 else None
+    if acc is not None:
+        pass
+    elif "csr" in plan and s.dim() == 2:
+        acc = (plan["csr"] @ s.to(dt).T).T.to(torch.int64)
+    elif dt is None:
         acc = s.to(torch.int64) @ plan["wt"]
     else:
         acc = (s.to(dt) @ plan["wt"]).to(torch.int64)
