@@ -357,18 +357,26 @@ def test_sparse_decides_its_sign_mode_on_the_weights_as_given():
 
 # --------------------------------------------------------------------------- random mixed networks
 def random_network(seed: int):
-    """A random graph of LIF / LIFReset / TernaryLIF / SigmaDelta / Delta populations joined by
-    Dense, Sparse, DelayDense and DelaySparse synapses (binary and graded messages, mixed signs,
-    weight exponents, delays, recurrent edges), fed by a RingBuffer of graded values:
-    (populations, source)."""
+    """A random graph of LIF / LIFReset / TernaryLIF / Sigma / SigmaDelta / Delta populations
+    joined by Dense, Sparse, DelayDense and DelaySparse synapses (binary and graded messages,
+    mixed signs, weight exponents, delays, recurrent edges), fed by a RingBuffer of graded values
+    or a SpikeDataloader: (populations, source)."""
     rng = np.random.default_rng(1000 + seed)
     n_in = int(rng.integers(6, 12))
     data = rng.integers(-5, 8, size=(n_in, int(rng.integers(5, 20)))) * (rng.random((n_in, 1)) < 0.7)
-    src = RingBuffer(data=data)
+    if seed % 3 == 2:   # a dataloader feeding the network instead of a RingBuffer
+        src = SpikeDataloader(dataset=Samples(n_in, rng), interval=int(rng.integers(3, 8)),
+                              offset=int(rng.integers(0, 9)))
+    else:
+        src = RingBuffer(data=data)
     pops, sizes = [], []
     for i in range(int(rng.integers(3, 6))):
         n = int(rng.integers(4, 10))
-        kind = rng.choice(["lif", "reset", "ternary", "sigma_delta", "delta"])
+        kind = rng.choice(["lif", "reset", "ternary", "sigma_delta", "delta", "sigma"])
+        if kind == "sigma":   # a running int32 sum: wraps
+            pops.append(_named(Sigma(shape=(n,)), f"r{seed}_{i}"))
+            sizes.append(n)
+            continue
         if kind in ("sigma_delta", "delta"):
             exps = dict(spike_exp=int(rng.integers(0, 3)), state_exp=int(rng.integers(0, 3)),
                         cum_error=bool(rng.random() < 0.5), vth=float(rng.integers(1, 12)), shape=(n,))
@@ -426,7 +434,8 @@ def test_the_random_networks_mix_every_kind():
         kinds |= {type(n).__name__ for n in net.nodes.values()}
         kinds |= {"graded" for n in net.nodes.values() if getattr(n, "graded", False)}
     assert {"LIFPopulation", "LIFResetPopulation", "TernaryLIFPopulation", "DeltaPopulation", "SigmaDeltaPopulation",
-            "DenseLayer", "SparseLayer", "DelayDenseLayer", "DelaySparseLayer", "graded"} <= kinds, kinds
+            "SigmaPopulation", "DenseLayer", "SparseLayer", "DelayDenseLayer", "DelaySparseLayer", "RingBufferSource",
+            "SpikeDataloaderSource", "graded"} <= kinds, kinds
 
 
 @pytest.mark.parametrize("seed", SEEDS)
