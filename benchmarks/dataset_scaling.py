@@ -169,7 +169,8 @@ def main(argv=None) -> None:
         same = (tmp / "w1" / "dataset_summary.json").read_bytes() == (tmp / "w2" / "dataset_summary.json").read_bytes()
         startup = ray_startup(2)
         overhead = task_overhead(root, args.repeats, args.frames)
-        official = per_frame_seconds(root, OFFICIAL, min(args.official_frames, args.frames - 2))
+        official_frames = min(args.official_frames, args.frames - 2)
+        official = per_frame_seconds(root, OFFICIAL, official_frames)
 
     frames = s1["frames"]   # tracking frames counted per model (frame 0 of each sequence is the template)
     fps1, fps2 = frames / w1, frames / w2
@@ -204,7 +205,7 @@ def main(argv=None) -> None:
             "pairs": {"+".join(MODELS): projection(per_frame_pair, efficiency),
                       "+".join(OFFICIAL): {**projection(sum(official.values()), efficiency),
                                           "seconds_per_frame_each": official,
-                                          "frames_timed": args.official_frames}},
+                                          "frames_timed": official_frames}},
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

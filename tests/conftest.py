@@ -77,3 +77,18 @@ def one_thread():
     yield
     torch.set_num_threads(before)
 
+
+
+@pytest.fixture()
+def measured_gpu_profile(tmp_path):
+    """A user's GPU profile (YAML path) holding a device measurement of spiketrack-tiny, 12.5 mJ
+    a frame."""
+    import yaml
+
+    path = tmp_path / "h100-lab.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "h100-lab", "base": "gpu-h100", "description": "a lab's H100 with one measured model",
+        "measurements": {"spiketrack-tiny": {
+            "joules_per_frame": {"value": 12.5, "unit": "mJ", "status": "measured", "source": "NVML, lab log"},
+            "method": "nvml", "power_mode": "tdp", "precision": "fp16"}}}))
+    return path

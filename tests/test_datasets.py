@@ -376,9 +376,10 @@ def test_snn_ann_ratio_per_sequence_equals_single_runs(tmp_path, got):
     assert fmt_ratio(median) in report
 
 
-def test_an_assembly_cut_short_leaves_no_summary(tmp_path, got, monkeypatch):
-    """dataset_summary.json goes first and comes last: a run stopped while it assembles the
-    outputs leaves no summary beside files of another state; the rerun assembles it again."""
+def test_a_run_cut_short_leaves_no_summary(tmp_path, got, monkeypatch):
+    """dataset_summary.json goes first and comes last: a resumed run stopped while its sequences
+    land, or while it assembles the outputs, leaves no summary beside files of another state;
+    the rerun assembles it again."""
     from snnsim.datasets import outputs
 
     out = tmp_path / "run"
@@ -388,12 +389,24 @@ def test_an_assembly_cut_short_leaves_no_summary(tmp_path, got, monkeypatch):
     def cut(*args, **kwargs):
         raise KeyboardInterrupt
 
+    from snnsim.datasets import _job
+
+    job = _job("profile", [MODEL], got, None, None, HW[:1], None, 1, None)
+    landed = []
+
+    def stop_after_one(progress):   # a resumed run stopped once one more sequence has landed
+        landed.append(progress["sequence"])
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dataset_run.run_dataset(job, out, on_progress=stop_after_one)
+    assert landed == ["seq2"] and (out / dataset_run.sequence_file("seq2")).is_file()
+    assert not (out / "dataset_summary.json").exists()   # the "1 of 1 sequences" summary is gone
     with monkeypatch.context() as mp:
         mp.setattr("snnsim.analysis.dataset_report.write_dataset_report", cut)
         with pytest.raises(KeyboardInterrupt):
             snnsim.profile_dataset(MODEL, got, out, hardware=HW[:1])
     assert not (out / "dataset_summary.json").exists()
-    assert (out / "sequences.csv").is_file()          # newer than the summary that was there: no pair
     s = snnsim.profile_dataset(MODEL, got, out, hardware=HW[:1])
     assert s["sequences_line"] == "3 of 3 sequences"
     assert json.loads((out / "dataset_summary.json").read_text())["sequences_line"] == "3 of 3 sequences"
@@ -414,3 +427,17 @@ def test_the_cli_on_an_embedded_ray_is_silent_with_quiet(tmp_path, got):
     assert done.stderr == "" and done.stdout == ""
     for name in SAME_BYTES + ("timings.csv", "report.html"):
         assert (out / name).is_file(), name
+
+
+def test_a_users_yaml_profile_prices_a_dataset(tmp_path, got, measured_gpu_profile):
+    """--hardware takes a user's YAML file in a dataset run as in a single one (profile and
+    track): the workers, the summary and the tables all read it from the path given; a device
+    measurement of the model prices its frames, never its template passes."""
+    hw = str(measured_gpu_profile)
+    s = snnsim.profile_dataset(MODEL, got, tmp_path / "p", hardware=[hw], sequences=["seq1", "seq2"])
+    m = s["models"][MODEL]
+    assert m["energy"]["h100-lab"]["gpu"] == pytest.approx(12.5e-3, rel=1e-12)
+    assert m["energy_template"]["h100-lab"]["gpu"] != pytest.approx(12.5e-3)
+    t = snnsim.track_dataset(MODEL, got, tmp_path / "t", hardware=[hw, HW[0]], sequences=["seq1"])
+    assert t["sequences_line"] == "1 of 1 sequences" and t["complete"] is not None
+    assert t["models"][MODEL]["energy"]["h100-lab"]["gpu"] == pytest.approx(12.5e-3, rel=1e-12)

@@ -105,6 +105,21 @@ def test_energy_sum_is_frames_times_search_plus_template_passes(asym_run):
     assert all(r[energy_column("loihi2", "loihi")] == "" for r in rows)
 
 
+def test_a_device_measurement_covers_frames_never_template_passes(sot_seq, tmp_path, measured_gpu_profile):
+    """A measured joules-per-frame replaces the search pass's estimate only: the template pass
+    stays modelled, in summary.json as in per_frame.csv (their accounting agrees)."""
+    hw = measured_gpu_profile
+    s = track_sequence("spiketrack-tiny", sot_seq, tmp_path / "run", hardware=[str(hw), HW])
+    rows = _rows(tmp_path / "run" / "per_frame.csv")
+    assert s["energy"]["h100-lab"]["gpu"] == pytest.approx(12.5e-3, rel=1e-12)
+    tpl = s["energy_template"]["h100-lab"]["gpu"]
+    assert tpl != pytest.approx(12.5e-3) and tpl > 0
+    for prof, est in (("h100-lab", "gpu"), (HW, "ac-mac")):
+        total = sum(_f(r[energy_column(prof, est)]) for r in rows)
+        assert total == pytest.approx(len(rows) * s["energy"][prof][est] + s["template_passes"] *
+                                      s["energy_template"][prof][est], rel=1e-9), prof
+
+
 def test_spiking_template_updates_are_charged(sot_seq, tmp_path):
     """SpikeTrack T = 3 (tiny dims), updates forced every 2nd frame: template rows carry the
     search pass plus one template pass (dense MACs do not depend on spikes, so exact)."""

@@ -38,12 +38,13 @@ SCHEMA = "snnsim.dataset_summary/1"
 PERCENTILES = (5, 25, 50, 75, 95)   # of the per-sequence figures (energy per frame, firing rates)
 
 
-def _energy_columns(job: DatasetRun) -> list[tuple[str, str, str]]:
-    """(profile, estimator, column) of every priced pair, in the run's order."""
+def _energy_columns(job: DatasetRun) -> list[tuple[Any, str, str]]:
+    """(profile, estimator, column) of every priced pair, in the run's order; the profiles
+    loaded once from what the run was given (shipped names or a user's YAML paths)."""
     cols = []
     for h in job.hardware:
         hw = load_hardware(h)
-        cols += [(hw.name, est, energy_column(hw.name, est)) for est in hw.estimators]
+        cols += [(hw, est, energy_column(hw.name, est)) for est in hw.estimators]
     return cols
 
 
@@ -75,10 +76,6 @@ class _ModelTotals:
 
 def assemble(job: DatasetRun, folder, failures: dict[str, str]) -> dict:
     """Write the dataset's outputs into `folder` (a ResumableFolder); return the summary."""
-    # dataset_summary.json is written last and an earlier one goes first: an assembly cut short
-    # leaves no summary beside files of another state (a folder without one is not assembled;
-    # rerun with the same --out to finish it)
-    folder.remove("dataset_summary.json")
     energy_cols = _energy_columns(job)
     models = {m: _ModelTotals(m, job.command) for m in job.models}
     seq_rows: list[dict] = []
@@ -120,7 +117,7 @@ def _fold_records(job, folder, models, energy_cols, seq_rows, timings, frame_tab
             timings.append({"sequence": rec["sequence"], "model": name, "frames": int(res.get("frames", 0) or 0),
                             "seconds": round(float(rec["seconds"]), 3)})
             if job.command == "profile":
-                row.update(_fold_profile(acc, res, energy_cols, job))
+                row.update(_fold_profile(acc, res, energy_cols))
             else:
                 row.update(_fold_track(acc, res, energy_cols, metrics_parts[name], rec["sequence"]))
             seq_rows.append(row)
@@ -128,7 +125,7 @@ def _fold_records(job, folder, models, energy_cols, seq_rows, timings, frame_tab
     return done
 
 
-def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) -> dict:
+def _fold_profile(acc: _ModelTotals, res: dict, energy_cols) -> dict:
     counts, template = _fold_sequence(acc, res, dict(res, input=res["inputs"], thop_macs=res["thop"]))
     acc.template_passes += template.n if template is not None else 0
     row: dict[str, Any] = {"frames": int(res["frames"])}
@@ -140,7 +137,7 @@ def _fold_profile(acc: _ModelTotals, res: dict, energy_cols, job: DatasetRun) ->
 
 def _fold_track(acc: _ModelTotals, res: dict, energy_cols, metrics_part: list, sequence: str) -> dict:
     s, rows = res["summary"], res["rows"]
-    counts, _template = _fold_sequence(acc, dict(res, frames=len(rows)), s)
+    counts, _ = _fold_sequence(acc, dict(res, frames=len(rows)), s)
     acc.template_passes += int(s["template_passes"])
     for r in rows:
         for k in TOTAL_FIELDS:
@@ -214,8 +211,8 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
         if not complete:
             notes.append("Some operators ran with no counting formula or some neuron modules were never seen "
                          "(uncounted, unseen_neurons): the counts and energy are lower bounds.")
-        for hw_name, est, col in energy_cols:
-            hw = load_hardware(hw_name)
+        for hw, est, col in energy_cols:
+            hw_name = hw.name
             j = None
             precision.setdefault(hw_name, {})[est] = None   # no sequence finished: no figure, no format
             if acc.counts is not None:   # priced once, on the counts merged over every finished sequence

@@ -328,6 +328,10 @@ def run_dataset(job: DatasetRun, out, quiet: bool = True, on_progress: Callable[
               else _RayEngine(worker_args, job.workers, job.ray_address, quiet=quiet))
     try:
         with folder:
+            # dataset_summary.json goes first and is written last: a run stopped before its end
+            # (while sequences land, or while it assembles) leaves no summary beside newer files
+            # (a folder without one is not assembled: rerun with the same --out to finish it)
+            folder.remove("dataset_summary.json")
             done = {s.name for s in job.sequences if _finished(folder, s.name)}
             todo = [s for s in job.sequences if s.name not in done]
             failures = _run_sequences(job, folder, engine, todo, quiet, on_progress, len(done))

@@ -53,6 +53,7 @@ class CountingWorker:
         for name in models:
             torch.manual_seed(RANDOM_SEED)
             self.models[name] = build_model(name, weights=weights)
+        self.hardware_refs = list(hardware)   # names or a user's YAML paths, as given
         self.hardware = [load_hardware(h) for h in hardware]
 
     def pid(self) -> int:
@@ -94,7 +95,7 @@ class CountingWorker:
             template = None
             if with_template and tp.template is not None:
                 tally.add(tp.template.uncounted)
-                tmean = FrameMean(name)
+                tmean = FrameMean(None)   # no model: a device measurement is never charged for a template pass
                 tmean.add(tp.template)
                 template = tmean.to_state()
             out[name] = {
@@ -133,7 +134,7 @@ class CountingWorker:
                 run = Path(tmp) / "run"
                 tables: dict = {}
                 try:
-                    summary = track_sequence(model, path, run, hardware=[h.name for h in self.hardware],
+                    summary = track_sequence(model, path, run, hardware=self.hardware_refs,
                                              frames=max_frames, quiet=True, counts=tables)
                 except (SequenceError, TrackError) as exc:
                     raise SequenceFailure(str(exc)) from None

@@ -229,7 +229,9 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
     # the run's count tables, streamed (bounded memory): the summary's energy is priced once on
     # them, as profile prices its frames, and a caller (a dataset run) may merge them
     tables = counts_out if counts_out is not None else {}
-    tables.update(search=FrameMean(name), template=FrameMean(name))
+    # the template table names no model: a device measurement of the model covers a tracking
+    # frame and must never be charged for a template pass (as _Pricer.price does per pass)
+    tables.update(search=FrameMean(name), template=FrameMean(None))
     is_sot = seq.kind == "sot"
     formats = [] if net.kind == "ann" else None
     energy_cols = [energy_column(h, e) for h, e in pricer.columns]
@@ -270,7 +272,8 @@ def _run(net, name, seq, n, pricer, tmp: Path, quiet, input_size, progress, runt
             del image
             search = meter.results.get("search")
             tpl = meter.results.get("template")
-            tables["search"].add(search)
+            if search is not None:
+                tables["search"].add(search)
             if tpl is not None:
                 tables["template"].add(tpl)
             counts = _totals(search)
