@@ -43,24 +43,20 @@ OUT = pathlib.Path(__file__).with_name("results") / "loihi_speed.json"
 
 
 def build(seed: int = 0):
+    return _build_conv(seed, 32)
+
+
+def _build_conv(seed: int, size: int):
+    """RingBuffer size x size x 8 binary (p = 0.1) -> Conv 3x3 pad 1 -> LIF x16 -> Conv -> LIF x16."""
     from lava.proc.conv.process import Conv
     from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF
 
     rng = np.random.default_rng(seed)
-    data = (rng.random((32, 32, 8, STEPS + 1)) < 0.1).astype(np.int32)
+    data = (rng.random((size, size, 8, STEPS + 1)) < 0.1).astype(np.int32)
     src = RingBuffer(data=data)
-    conv1 = Conv(weight=rng.integers(-72, 64, size=(16, 3, 3, 8)), input_shape=(32, 32, 8), padding=1,
-                 name="conv1")
-    lif1 = LIF(shape=(32, 32, 16), du=2000, dv=1000, vth=100, name="lif1")
-    conv2 = Conv(weight=rng.integers(-72, 64, size=(16, 3, 3, 16)), input_shape=(32, 32, 16), padding=1,
-                 name="conv2")
-    lif2 = LIF(shape=(32, 32, 16), du=2000, dv=1000, vth=100, name="lif2")
-    src.s_out.connect(conv1.s_in)
-    conv1.a_out.connect(lif1.a_in)
-    lif1.s_out.connect(conv2.s_in)
-    conv2.a_out.connect(lif2.a_in)
-    return src, (lif1, lif2), data
+    convs = [Conv(weight=rng.integers(-72, 64, size=(16, 3, 3, c)), input_shape=(size, size, c), padding=1,
+                  name=f"conv{i + 1}") for i, c in enumerate((8, 16))]
+    return src, _lif_chain(src, convs, [(size, size, 16)] * 2), data
 
 
 def _children_cpu() -> float:
@@ -223,15 +219,7 @@ def _lif_chain(src, synapses, shapes, vth=100):
 
 
 def build_conv64(seed: int = 0):
-    from lava.proc.conv.process import Conv
-    from lava.proc.io.source import RingBuffer
-
-    rng = np.random.default_rng(seed)
-    data = (rng.random((64, 64, 8, STEPS + 1)) < 0.1).astype(np.int32)
-    src = RingBuffer(data=data)
-    convs = [Conv(weight=rng.integers(-72, 64, size=(16, 3, 3, c)), input_shape=(64, 64, c), padding=1,
-                  name=f"conv{i + 1}") for i, c in enumerate((8, 16))]
-    return src, _lif_chain(src, convs, [(64, 64, 16)] * 2), data
+    return _build_conv(seed, 64)
 
 
 def _build_dense(seed: int, p_in: float, low: int, high: int, vth: int):

@@ -515,3 +515,23 @@ def test_dense_from_few_events_equals_the_full_product():
         want = want.astype(np.int32).astype(np.int64)
         assert np.array_equal(got, want), (trial, graded, we)
     assert fp._event_sums(torch.ones(1, 16), fp.prepare_dense(torch.ones(3, 16, dtype=torch.int64), 1)) is None
+
+
+def test_sparse_product_equals_the_full_product():
+    """Weights with few nonzeros (lava's Sparse) also get a CSR product for several samples at
+    once: the same buffer as the full int32 product, binary and graded, negative inputs too."""
+    rng = np.random.default_rng(9)
+    for trial in range(16):
+        n_in, n_out = int(rng.integers(30, 200)), int(rng.integers(5, 80))
+        w = rng.integers(-256, 256, size=(n_out, n_in)) * (rng.random((n_out, n_in)) < 0.1)
+        graded = bool(trial % 2)
+        s = rng.integers(-500, 500, size=(3, n_in)) if graded else (rng.random((3, n_in)) < 0.5).astype(np.int64)
+        we = int(rng.integers(-2, 3))
+        plan = fp.prepare_dense(torch.as_tensor(w), int(np.abs(s).max()) if graded else 1, sparse=True)
+        assert "csr" in plan
+        got = fp.dense_apply(torch.as_tensor(s), plan, we, graded).numpy()
+        acc = (s.astype(np.int32) if graded else (s != 0).astype(np.int32)) @ w.T.astype(np.int32)
+        acc = acc.astype(np.int64)
+        want = ((acc << we) if we > 0 else (acc >> -we)).astype(np.int32).astype(np.int64)
+        assert np.array_equal(got, want), (trial, graded, we)
+    assert "csr" not in fp.prepare_dense(torch.ones(4, 4, dtype=torch.int64), 1, sparse=True)

@@ -87,22 +87,35 @@ def _probed(p):
     return [getattr(p, n) for n in names] + [p.s_out]
 
 
-def _lava_records(pops, steps=T, model_map=None):
+def _lava_run(pops, steps, *, before=0, between=None, read=None, model_map=None):
+    """Run the lava network of ``pops`` (the first one runs it) with Monitors on every state
+    `_probed` lists: ``before`` steps, then ``between(before)`` (it may set Vars or build the
+    emulator), then ``steps`` more; ``read()`` runs before the runtime stops. Returns (records of
+    the last ``steps`` steps, int64, {name: {key: array}}; between's result; read's result)."""
     mons = []
     for p in pops:
         for var in _probed(p):
             m = Monitor()
-            m.probe(var, steps)
+            m.probe(var, before + steps)
             mons.append((p.name, "s" if var is p.s_out else var.name, var.name, m))
+    cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=model_map or {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pops[0].run(condition=RunSteps(num_steps=steps),
-                    run_cfg=Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=model_map or {}))
+        if before:
+            pops[0].run(condition=RunSteps(num_steps=before), run_cfg=cfg)
         try:
-            return {n: {k: np.asarray(m.get_data()[n][v]).astype(np.int64) for n2, k, v, m in mons if n2 == n}
-                    for n in [p.name for p in pops]}
+            made = between(before) if between is not None else None
+            pops[0].run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+            ref: dict = {}
+            for name, key, vname, m in mons:
+                ref.setdefault(name, {})[key] = np.asarray(m.get_data()[name][vname]).astype(np.int64)[before:]
+            return ref, made, (read() if read is not None else None)
         finally:
             pops[0].stop()
+
+
+def _lava_records(pops, steps=T, model_map=None):
+    return _lava_run(pops, steps, model_map=model_map)[0]
 
 
 def _differs(emu, ref) -> str | None:
@@ -271,11 +284,9 @@ def test_new_processes_bitexact_every_step(case, backend):
 
 
 def _tamper(kind, net):
-    import torch
-
     if kind in ("delay_dense", "delay_sparse"):   # every synapse one step late
         n = net.nodes["s1"]
-        n.slot_weights = torch.roll(n.slot_weights, n.out_shape[0], dims=0)
+        n.delays = n.delays + 1
         return
     if kind == "sigma_delta":   # UNIT read as RELU: its negative messages lost
         net.nodes["su"].act_mode = "relu"
@@ -466,21 +477,6 @@ def _hierarchical_network(seed: int = 0):
     return after, two, src
 
 
-def _lava_records_keep(after, steps=T):
-    """lava's records of 'after' (u, v, s every step); the runtime is left open (the caller
-    reads other Vars, then stops it)."""
-    mons = []
-    for var in (after.u, after.v, after.s_out):
-        m = Monitor()
-        m.probe(var, steps)
-        mons.append(("s" if var is after.s_out else var.name, var.name, m))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        after.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    ref = {"after": {k: np.asarray(m.get_data()["after"][v]).astype(np.int64) for k, v, m in mons}}
-    return ref
-
-
 def test_a_hierarchical_process_lava_has_not_compiled_is_emulated_through_its_model():
     """Before lava compiles it a hierarchical process has no children: from_lava expands a
     shadow of it through the same sub-process model (two levels deep here), leaves the user's
@@ -492,11 +488,7 @@ def test_a_hierarchical_process_lava_has_not_compiled_is_emulated_through_its_mo
     inner = ["two.first.lif", "two.second.lif"]
     assert set(inner) | {"after"} <= set(net.nodes) and "two" not in net.nodes
     emu = net.run(T, backend="torch")
-    try:
-        ref = _lava_records_keep(after)
-        finals = [two.procs.first.v.get(), two.procs.second.v.get()]
-    finally:
-        after.stop()
+    ref, _, finals = _lava_run([after], T, read=lambda: [two.procs.first.v.get(), two.procs.second.v.get()])
     assert _differs(emu, ref) is None, _differs(emu, ref)
     assert ref["after"]["s"].any() and any(emu[n]["s"].any() for n in inner)
     for name, final in zip(inner, finals):
@@ -511,10 +503,7 @@ def test_a_compiled_hierarchical_process_and_one_given_as_the_start():
     """After lava compiled the network, its children are walked through the ports; the
     hierarchical process itself may be what from_lava is given."""
     after, two, src = _hierarchical_network(seed=1)
-    try:
-        ref = _lava_records_keep(after)
-    finally:
-        after.stop()
+    ref = _lava_records([after])
     assert two.procs.member_names                             # lava built the children
     for start in (src, two):
         emu = from_lava(start).run(T, backend="auto")
@@ -559,31 +548,107 @@ def test_a_network_lava_already_ran_continues_where_lava_stopped():
     p3.s_out.reshape(new_shape=(48,)).connect(joint.s_in)
     joint.a_out.connect(p2.a_in)
     first, second = 11, 14
-    pops = [p1, p2, p3, sd]
-    mons = []
-    for p in pops:
-        for var in _probed(p):
-            m = Monitor()
-            m.probe(var, first + second)
-            mons.append((p.name, "s" if var is p.s_out else var.name, var.name, m))
-    cfg = Loihi2SimCfg(select_tag="fixed_pt")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        p1.run(condition=RunSteps(num_steps=first), run_cfg=cfg)
-        try:
-            p2.v.set(rng.integers(-300, 300, size=(n2,)).astype(np.float64))
-            with pytest.raises(ValueError, match="give steps_done=N"):
-                from_lava(rb1, rb2)
-            net = from_lava(rb1, rb2, steps_done=first)
-            off = from_lava(rb1, rb2, steps_done=first + 1)
-            p1.run(condition=RunSteps(num_steps=second), run_cfg=cfg)
-            ref = {p.name: {k: np.asarray(m.get_data()[p.name][v]).astype(np.int64)[first:]
-                            for n2_, k, v, m in mons if n2_ == p.name} for p in pops}
-        finally:
-            p1.stop()
+
+    def between(done):
+        p2.v.set(rng.integers(-300, 300, size=(n2,)).astype(np.float64))
+        with pytest.raises(ValueError, match="give steps_done=N"):
+            from_lava(rb1, rb2)
+        return from_lava(rb1, rb2, steps_done=done), from_lava(rb1, rb2, steps_done=done + 1)
+
+    ref, (net, off), _ = _lava_run([p1, p2, p3, sd], second, before=first, between=between)
     assert net.nodes["c_dd"].initial_buffer is not None and net.first_step == first + 1
     for backend in ("torch", "auto"):
         emu = net.run(second, backend=backend, record=_every_var(net))
         assert _differs(emu, ref) is None, (backend, _differs(emu, ref))
     assert all(r["s"].any() for r in ref.values())
     assert _differs(off.run(second, backend="torch", record=_every_var(off)), ref) is not None
+
+
+@pytest.mark.parametrize("weights, set_to", [([[-300, 1]], None), ([[3, 5]], [[301, -2]])],
+                         ids=["quantised-at-step-1", "set-after-a-run"])
+def test_dense_weights_lava_already_holds_are_used_as_they_stand(weights, set_to):
+    """After its first step lava's Dense holds clipped, truncated weights (MIXED -300 -> -256,
+    1 -> 0) and never quantises again, not even weights set later (301 stays 301): from_lava on
+    the ran network uses them as they stand."""
+    src = RingBuffer(data=np.ones((2, 9), dtype=np.int64))
+    d = Dense(weights=np.array(weights), name="w_d")
+    q = LIF(shape=(1,), vth=1 << 20, du=4095, dv=4095, name="w_q")
+    src.s_out.connect(d.s_in)
+    d.a_out.connect(q.a_in)
+
+    def between(done):
+        if set_to is not None:
+            d.weights.set(np.array(set_to, dtype=np.float64))
+        return from_lava(src, steps_done=done)
+
+    ref, net, _ = _lava_run([q], 4, before=3, between=between)
+    assert _differs(net.run(4, backend="torch"), ref) is None
+
+
+def test_a_buffer_lava_left_counts_in_the_value_bounds():
+    """A Dense buffer left large by an earlier sample: the fused backend must not pick float32
+    messages for it (the bound includes what lava left in the buffer)."""
+    class Two:
+        items = [(np.array([[100001, 100001]]), 0), (np.array([[1, 1]]), 1)]
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return self.items[i]
+
+    src = SpikeDataloader(dataset=Two(), interval=2, offset=0)
+    d = Dense(weights=np.array([[255]]), num_message_bits=24, name="b_d")
+    d2 = Dense(weights=np.array([[2]]), num_message_bits=24, name="b_d2")
+    p = LIF(shape=(1,), vth=1 << 20, du=4095, dv=4095, name="b_p")
+    for syn in (d, d2):
+        src.s_out.connect(syn.s_in)
+        syn.a_out.connect(p.a_in)
+    ref, net, _ = _lava_run([p], 2, before=3, between=lambda done: from_lava(src, steps_done=done))
+    for backend in ("torch", "auto"):
+        assert _differs(net.run(2, backend=backend), ref) is None, backend
+
+
+def test_cumulative_error_kept_where_the_spike_is_minus_two_to_the_31():
+    """lava clears the error where |s| > 0 in int32, so an s of -2**31 keeps it."""
+    src = RingBuffer(data=np.array([[5, 2**31 - 5, 0, 1, 0, 0]]))
+    d = Dense(weights=np.array([[1]]), num_message_bits=24, name="e_d")
+    sd = _named(SigmaDelta(shape=(1,), vth=10, bias=0, act_mode=ActivationMode.UNIT, cum_error=True), "e_sd")
+    src.s_out.connect(d.s_in)
+    d.a_out.connect(sd.a_in)
+    net = from_lava(src)
+    ref = _lava_records([sd], 6)
+    assert (ref["e_sd"]["error"] < -(1 << 30)).any()
+    assert _differs(net.run(6, backend="torch", record=_every_var(net)), ref) is None
+
+
+def test_delay_rules_lava_states():
+    """max_delay 0 means the largest delay, as in lava; a delay above 63 is refused as lava's
+    bit-accurate model refuses it; a dataloader's labels feeding the network are refused."""
+    from snnsim.loihi import DelayDenseLayer
+
+    assert DelayDenseLayer("dd", np.ones((2, 2)), np.array([[0, 2], [1, 0]]), max_delay=0).max_delay == 2
+    with pytest.raises(ValueError, match="at most 63"):
+        DelayDenseLayer("dd", np.ones((1, 1)), np.array([[70]]))
+    src = SpikeDataloader(dataset=Samples(3, np.random.default_rng(0)), interval=4)
+    d = Dense(weights=np.ones((2, 3)), name="g_d")
+    labels = Dense(weights=np.ones((2, 1)), name="g_labels")
+    p = LIF(shape=(2,), vth=10, name="g_p")
+    src.s_out.connect(d.s_in)
+    src.ground_truth.connect(labels.s_in)
+    d.a_out.connect(p.a_in)
+    labels.a_out.connect(p.a_in)
+    with pytest.raises(TypeError, match="ground_truth feeds 'g_labels'"):
+        from_lava(src)
+
+
+def test_an_uncompiled_hierarchical_process_that_cannot_be_rebuilt_is_refused():
+    """A process whose __init__ keeps an argument it does not pass on to AbstractProcess cannot
+    be rebuilt from its parameters: refused in one line, asking to compile it first."""
+    from lava_procs.dense_lif import Gained
+
+    src = RingBuffer(data=np.ones((2, 4), dtype=np.int64))
+    g = Gained(weights=np.ones((2, 2), dtype=np.int64), gain=3, name="gained")
+    src.s_out.connect(g.s_in)
+    with pytest.raises(TypeError, match="'gained'.*attribute gain.*compile it first"):
+        from_lava(src)

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import DenseLayer, ProcessModel, RunContext, SparseLayer
+from .emulator import INT32_BOUND, DenseLayer, ProcessModel, RunContext, SparseLayer
 
 __all__ = ["DelayDenseLayer", "DelaySparseLayer"]
 
-_INT32_BOUND = 1 << 31
+MAX_DELAY = 63   # lava's bit-accurate delay models refuse longer delays
 
 
 def _delay_matrix(delays: Any, shape: tuple[int, int], name: str) -> torch.Tensor:
@@ -35,6 +35,8 @@ def _delay_matrix(delays: Any, shape: tuple[int, int], name: str) -> torch.Tenso
         raise ValueError(f"{name}: delays have shape {d.shape}, the weights {shape}")
     if d.size and (np.any(d < 0) or np.any(d != np.floor(d))):
         raise ValueError(f"{name}: delays must be whole numbers >= 0")
+    if d.size and d.max() > MAX_DELAY:
+        raise ValueError(f"{name}: a delay of {int(d.max())} steps; lava's bit-accurate model takes at most {MAX_DELAY}")
     return torch.as_tensor(np.ascontiguousarray(d), dtype=torch.int64)
 
 
@@ -46,15 +48,24 @@ class DelayDenseLayer(DenseLayer):
     memo_ok = False          # the buffer moves every step, whatever the input
     slot_sum_int32 = False   # DelaySparse: the sparse product sums (and shifts) in int32
 
-    def __init__(self, name: str, weights: Any, delays: Any, *, max_delay: Any = None, **dense: Any):
+    def __init__(self, name: str, weights: Any, delays: Any, *, max_delay: Any = 0, **dense: Any):
         super().__init__(name, weights, **dense)
         self.delays = _delay_matrix(delays, tuple(self.weights.shape), f"{type(self).__name__} {name!r}")
-        self.max_delay = int(self.delays.max()) if max_delay is None and self.delays.numel() else int(max_delay or 0)
+        # lava: max_delay 0 (or not given) means the largest delay
+        largest = int(self.delays.max()) if self.delays.numel() else 0
+        self.max_delay = int(max_delay or 0) or largest
         if self.max_delay < 0:
             raise ValueError(f"{type(self).__name__} {name!r}: max_delay must be >= 0")
-        # (D + 1) x n_out rows: slot k holds the synapses of delay k; longer delays are dropped
-        slots = [torch.where(self.delays == k, self.weights.to(torch.int64), 0) for k in range(self.max_delay + 1)]
-        self.slot_weights = torch.cat(slots, dim=0)
+
+    @property
+    def slot_weights(self) -> torch.Tensor:
+        """``((D + 1) * n_out, n_in)``: slot k holds the synapses of delay k (longer delays are
+        dropped), made again when the weights or delays change."""
+        def make():
+            w = self.weights.to(torch.int64)
+            return torch.cat([torch.where(self.delays == k, w, 0) for k in range(self.max_delay + 1)], dim=0)
+
+        return self.cached("slots", (self.weights, self.delays), self.max_delay, make)
 
     def out_bound(self, in_bound: int) -> int:
         # the slots split the synapses: what column 0 holds when sent sums every synapse once,
@@ -66,15 +77,9 @@ class DelayDenseLayer(DenseLayer):
     def process_model(self, ctx: RunContext) -> ProcessModel:
         return _DelayModel(self, ctx)
 
-    def buffer_at_start(self, batch: int) -> torch.Tensor:
-        """``(B, n_out, D + 1)``: zeros, or the ``a_buff`` lava left (``initial_buffer``)."""
-        shape = (batch,) + self.out_shape + (self.max_delay + 1,)
-        if self.initial_buffer is None:
-            return torch.zeros(shape, dtype=torch.int64)
-        return fp.as_int32_values(self.initial_buffer).reshape(shape[1:]).expand(shape).clone()
-
     def sent_first(self, batch: int) -> torch.Tensor:
-        return self.buffer_at_start(batch)[..., 0].clone()
+        # the whole a_buff (n_out, D + 1) is the state; its column 0 goes out first
+        return self.buffer_at_start(batch, self.out_shape + (self.max_delay + 1,))[..., 0].clone()
 
 
 class DelaySparseLayer(DelayDenseLayer):
@@ -100,15 +105,16 @@ class _DelayModel(ProcessModel):
         in_bound = ctx.in_bounds[n.name] if n.graded else 1
         # lava's products are int32: they wrap only when a weight times an input can pass 2**31
         self.products_wrap = not n.slot_sum_int32 and n.graded and \
-            int(n.weights.abs().max() if n.weights.numel() else 0) * in_bound >= _INT32_BOUND
-        self.plan = n.cached("slots", n.slot_weights, in_bound, lambda: fp.prepare_dense(n.slot_weights, in_bound))
-        self.buffer = n.buffer_at_start(ctx.batch)
+            int(n.weights.abs().max() if n.weights.numel() else 0) * in_bound >= INT32_BOUND
+        self.slots = n.slot_weights
+        self.plan = n.cached("plan", (self.slots,), in_bound, lambda: fp.prepare_dense(self.slots, in_bound))
+        self.buffer = n.buffer_at_start(ctx.batch, n.out_shape + (self.depth,))
 
     def _slot_sums(self, s: torch.Tensor) -> torch.Tensor:
         """(B, D + 1, n_out): each slot's weighted input sum, in lava's integer widths."""
         n = self.n
         if self.products_wrap:   # each int32 product wraps, the sum is int64
-            acc = fp.wrap32(s.to(torch.int64).unsqueeze(1) * n.slot_weights.unsqueeze(0)).sum(-1)
+            acc = fp.wrap32(s.to(torch.int64).unsqueeze(1) * self.slots.unsqueeze(0)).sum(-1)
         else:
             dt = self.plan["dtype"]
             acc = (s.to(dt) @ self.plan["wt"]).to(torch.int64) if dt is not None else s.to(torch.int64) @ self.plan["wt"]

@@ -31,7 +31,7 @@ import torch
 
 from . import fixed_point as fp
 
-_INT32_BOUND = 1 << 31
+INT32_BOUND = 1 << 31
 _FAST_A_IN = 1 << 18   # |a_in| below this keeps |u| <= 2**23 and rules out int32 overflow
 
 
@@ -83,24 +83,33 @@ class Node:
         """Whether this node's fused (numba) kernel is available and exact for this run."""
         return True
 
-    def cached(self, what: str, weights: torch.Tensor, bound: int, make: Any) -> Any:
-        """``make()`` for these ``weights`` and input ``bound``, kept for the next run (a weight
-        plan: lava, too, prepares weights once, not per run). Weights replaced, or changed in
-        place (their version moves), are prepared again."""
+    def cached(self, what: str, tensors: Tuple[torch.Tensor, ...], bound: int, make: Any) -> Any:
+        """``make()`` for these ``tensors`` (weights...) and input ``bound``, kept for the next
+        run (a weight plan: lava, too, prepares weights once, not per run). Tensors replaced, or
+        changed in place by torch operations (their version moves), are prepared again; a
+        change through a numpy view of them is not seen (replace the tensor instead)."""
         cache = self.__dict__.setdefault("_plans", {})
+        versions = tuple(t._version for t in tensors)
         hit = cache.get((what, bound))
-        if hit is None or hit[0] is not weights or hit[1] != weights._version:
-            hit = cache[(what, bound)] = (weights, weights._version, make())
+        if hit is None or any(a is not b for a, b in zip(hit[0], tensors)) or hit[1] != versions:
+            if len(cache) >= 4:   # (graded inputs: the bound follows the data; keep a few)
+                cache.clear()
+            hit = cache[(what, bound)] = (tuple(tensors), versions, make())
         return hit[2]
 
     # A buffered node sends at step 1 what lava's buffer holds when the run starts: zeros for a
     # fresh network, what it computed last for one lava has run (``initial_buffer``).
     initial_buffer: Optional[torch.Tensor] = None
 
-    def sent_first(self, batch: int) -> torch.Tensor:
+    def buffer_at_start(self, batch: int, shape: Optional[Tuple[int, ...]] = None) -> torch.Tensor:
+        """``(B, *shape)`` (default: what it sends): zeros, or ``initial_buffer``."""
+        shape = self.out_shape if shape is None else shape
         if self.initial_buffer is None:
-            return torch.zeros((batch,) + self.out_shape, dtype=torch.int64)
-        return fp.as_int32_values(self.initial_buffer).reshape(self.out_shape).expand((batch,) + self.out_shape).clone()
+            return torch.zeros((batch,) + shape, dtype=torch.int64)
+        return fp.as_int32_values(self.initial_buffer).reshape(shape).expand((batch,) + shape).clone()
+
+    def sent_first(self, batch: int) -> torch.Tensor:
+        return self.buffer_at_start(batch)
 
 
 class RingBufferSource(Node):
@@ -259,7 +268,7 @@ class DenseLayer(Node):
     buffered = True
 
     def __init__(self, name: str, weights: Any, *, weight_exp: Any = 0, num_weight_bits: Any = 8,
-                 sign_mode: Any = None, num_message_bits: Any = 0):
+                 sign_mode: Any = None, num_message_bits: Any = 0, quantized: bool = False):
         w = torch.as_tensor(np.asarray(weights))
         if w.dim() != 2:
             raise ValueError(f"Dense {name!r}: weights must be 2-D, got {tuple(w.shape)}")
@@ -268,7 +277,10 @@ class DenseLayer(Node):
         self.num_weight_bits = _as_int(num_weight_bits, f"Dense {name!r} num_weight_bits")
         self.num_message_bits = _as_int(num_message_bits, f"Dense {name!r} num_message_bits")
         self.sign_mode = sign_mode
-        self.weights = fp.quantize_dense_weights(w, sign_mode, self.num_weight_bits)
+        # quantized: lava's model already clipped and truncated them (at its first step; a later
+        # Var.set() is used as it is): the values as they stand, in int32
+        self.weights = fp.as_int32_values(w) if quantized else fp.quantize_dense_weights(w, sign_mode,
+                                                                                        self.num_weight_bits)
         if abs(self.weight_exp) > 31:
             raise ValueError(f"Dense {name!r}: weight_exp={self.weight_exp} is outside -31..31")
 
@@ -562,8 +574,8 @@ class _DenseModel(ProcessModel):
     def __init__(self, n: DenseLayer, ctx: RunContext):
         self.n, self.records = n, {}
         bound = ctx.in_bounds[n.name] if n.graded else 1
-        self.plan = n.cached("dense", n.weights, bound, lambda: fp.prepare_dense(n.weights, bound,
-                                                                                sparse=n.kind == "sparse"))
+        self.plan = n.cached("dense", (n.weights,), bound, lambda: fp.prepare_dense(n.weights, bound,
+                                                                                   sparse=n.kind == "sparse"))
         self.binary01 = ctx.sole_lif_input[n.name]
 
     def compute(self, x):
@@ -577,7 +589,7 @@ class _ConvModel(ProcessModel):
         self.n, self.records = n, {}
         bound = ctx.in_bounds[n.name] if n.graded else 1
         try:
-            self.plan = n.cached("conv", n.weight, bound, lambda: fp.prepare_conv(n.weight, bound))
+            self.plan = n.cached("conv", (n.weight,), bound, lambda: fp.prepare_conv(n.weight, bound))
         except NotImplementedError as e:
             raise NotImplementedError(f"Conv {n.name!r}: {e}") from None
         self.binary01 = ctx.sole_lif_input[n.name]
@@ -665,21 +677,23 @@ class LoihiNetwork:
         visiting: set = set()
 
         def in_bound(node: Node) -> int:
-            return min(_INT32_BOUND, sum(out_bound(c.src) for c in self.inputs_of(node)))
+            return min(INT32_BOUND, sum(out_bound(c.src) for c in self.inputs_of(node)))
 
         def out_bound(node: Node) -> int:
             if node.name in bounds:
                 return bounds[node.name]
             if node.name in visiting:   # a loop without a population in it: no useful bound
-                return _INT32_BOUND
+                return INT32_BOUND
             visiting.add(node.name)
             if isinstance(node, RingBufferSource):
                 d = source_data[node.name]
                 b = max(-int(d.min()), int(d.max())) if d.numel() else 0
             else:
                 b = node.out_bound(in_bound(node) if self.inputs_of(node) else 0)
+            if node.initial_buffer is not None and np.size(node.initial_buffer):   # what lava left in it
+                b = max(b, int(np.abs(np.asarray(node.initial_buffer, dtype=np.float64)).max()))
             visiting.discard(node.name)
-            bounds[node.name] = min(b, _INT32_BOUND)
+            bounds[node.name] = min(b, INT32_BOUND)
             return bounds[node.name]
 
         for n in self.nodes.values():
@@ -779,7 +793,7 @@ class LoihiNetwork:
             total = msgs[0].to(sum_dtype)
             for m in msgs[1:]:
                 total = total + m.to(sum_dtype)
-            if in_bounds[name] >= _INT32_BOUND:   # lava adds the inputs in the int32 port
+            if in_bounds[name] >= INT32_BOUND:   # lava adds the inputs in the int32 port
                 total = fp.wrap32(total)
             return total
 

@@ -101,6 +101,12 @@ class _Hierarchy:
                             f"compiled, and rebuilding its children from its parameters failed "
                             f"({type(exc).__name__}: {exc}); compile it first (executable = proc.compile(run_cfg)), "
                             f"then call from_lava") from None
+        different = _differences(proc, twin)
+        if different:
+            raise TypeError(f"from_lava: hierarchical process {proc.name!r} ({_qualname(proc)}) has not been "
+                            f"compiled, and rebuilt from its parameters it differs ({different}: its __init__ keeps "
+                            f"something it does not pass to AbstractProcess.__init__); compile it first "
+                            f"(executable = proc.compile(run_cfg)), then call from_lava")
         found = sub.find_sub_procs()
         for attr, child in found.items():
             child.name = f"{proc.name}.{attr}"
@@ -120,6 +126,27 @@ class _Hierarchy:
         """The original's port matching a port of a shadow."""
         original = self.originals.get(id(port.process))
         return getattr(original, port.name) if original is not None else None
+
+
+def _differences(proc: Any, twin: Any) -> str:
+    """What a rebuilt process does not share with the original: Var values, or plain attributes
+    (numbers, strings, arrays) its __init__ kept; '' when none."""
+    for var in proc.vars:
+        other = getattr(twin, var.name, None)
+        if other is None or not np.array_equal(np.asarray(var.init, dtype=object), np.asarray(other.init, dtype=object)):
+            return f"Var {var.name}"
+    for key, value in vars(proc).items():
+        if key.startswith("_") or key in ("name", "id", "proc_params", "procs"):
+            continue
+        if isinstance(value, (int, float, str, bool, np.ndarray, tuple, list)):
+            other = vars(twin).get(key)
+            try:
+                same = np.array_equal(np.asarray(value, dtype=object), np.asarray(other, dtype=object))
+            except (TypeError, ValueError):
+                same = value == other
+            if not same:
+                return f"attribute {key}"
+    return ""
 
 
 def _downstream(port: Any, lp: Any, h: _Hierarchy, transforms: Transforms = ()) -> Iterator[Tuple[Any, Transforms]]:
@@ -255,7 +282,9 @@ def _kind(proc: Any, L: Dict[str, Any]) -> str | None:
     return None
 
 
-def _to_node(proc: Any, L: Dict[str, Any], model_map: Dict[Any, type]) -> Node:
+def _to_node(proc: Any, L: Dict[str, Any], model_map: Dict[Any, type], ran: bool = False) -> Node:
+    """The emulator node of one lava process; `ran`: lava has run it (its Dense weights are
+    already quantised)."""
     name = proc.name
     kind = _kind(proc, L)
     if kind is not None:
@@ -281,7 +310,10 @@ def _to_node(proc: Any, L: Dict[str, Any], model_map: Dict[Any, type]) -> Node:
         weights = _var(proc, "weights")
         weights = weights if hasattr(weights, "toarray") else np.asarray(weights)
         options = dict(weight_exp=pp.get("weight_exp", 0), num_weight_bits=pp.get("num_weight_bits", 8),
-                       sign_mode=sign_mode, num_message_bits=_var(proc, "num_message_bits"))
+                       sign_mode=sign_mode, num_message_bits=_var(proc, "num_message_bits"),
+                       # after lava's first step its model holds the clipped, truncated weights (a
+                       # later Var.set() is not quantised again); sparse ones are read as made
+                       quantized=ran and _live(proc) and not hasattr(weights, "toarray"))
         if t in (L["DelayDense"], L["DelaySparse"]):
             layer = DelaySparseLayer if t is L["DelaySparse"] else DelayDenseLayer
             # the buffer's depth is what lava made it (max_delay, or the largest delay)
@@ -354,6 +386,10 @@ def from_lava(*processes: Any, exception_proc_model_map: Dict[type, type] | None
         order.append(proc)
         for port in proc.out_ports:
             if isinstance(proc, L["SpikeDataloader"]) and port.name == "ground_truth":
+                readers = [p.process.name for p, _ in _downstream(port, lp, h) if not isinstance(p.process, observers)]
+                if readers:
+                    raise TypeError(f"from_lava: {proc.name!r}.ground_truth feeds {readers[0]!r}: the labels are not "
+                                    f"emulated (connect them to a Monitor or sink only)")
                 continue   # the labels: read by the user's code, not by the network
             for dst_port, tr in _downstream(port, lp, h):
                 dst = dst_port.process
@@ -377,7 +413,7 @@ def from_lava(*processes: Any, exception_proc_model_map: Dict[type, type] | None
     for proc in order:
         if proc.name in net.nodes:
             raise ValueError(f"two processes are named {proc.name!r}: results are keyed by name")
-        node = net.add(_to_node(proc, L, model_map))
+        node = net.add(_to_node(proc, L, model_map, ran=bool(steps_done)))
         if node.buffered and _live(proc):   # what lava computed last: sent at the next step
             node.initial_buffer = np.asarray(_var(proc, "a_buf" if hasattr(proc, "a_buf") else "a_buff"))
         nodes[id(proc)] = node

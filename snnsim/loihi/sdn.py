@@ -25,11 +25,9 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import Node, ProcessModel, RunContext, _as_int
+from .emulator import INT32_BOUND, Node, ProcessModel, RunContext, _as_int
 
 __all__ = ["DeltaPopulation", "SigmaDeltaPopulation", "SigmaPopulation"]
-
-_INT32_BOUND = 1 << 31
 ACT_MODES = ("unit", "relu")   # lava.proc.sdn.ActivationMode: UNIT = 0, RELU = 1
 
 
@@ -43,7 +41,7 @@ def _state(value: Any, shape: tuple, what: str) -> torch.Tensor:
 
 def _abs32(x: torch.Tensor) -> torch.Tensor:
     """numpy's int32 abs: -2**31 stays -2**31."""
-    return torch.where(x == -_INT32_BOUND, x, x.abs())
+    return torch.where(x == -INT32_BOUND, x, x.abs())
 
 
 class SigmaPopulation(Node):
@@ -63,7 +61,7 @@ class SigmaPopulation(Node):
         self.init = {k: _state(state.get(k, 0), shape, f"{type(self).__name__} {name!r} {k}") for k in self._vars}
 
     def out_bound(self, in_bound: int) -> int:
-        return _INT32_BOUND   # a running int32 sum: any value
+        return INT32_BOUND   # a running int32 sum: any value
 
     def process_model(self, ctx: RunContext) -> ProcessModel:
         return _SigmaDeltaModel(self, ctx)
@@ -100,7 +98,8 @@ class DeltaPopulation(SigmaPopulation):
         if self.cum_error:
             st["error"] = fp.wrap32(st["error"] + delta)
             s = torch.where(_abs32(st["error"]) >= self.vth, delta, torch.zeros_like(delta))
-            st["error"] = torch.where(s != 0, torch.zeros_like(s), st["error"])
+            # lava: error *= 1 - (|s| > 0), int32 abs: an s of -2**31 keeps its error
+            st["error"] = torch.where(_abs32(s) > 0, torch.zeros_like(s), st["error"])
         else:
             s = torch.where(_abs32(delta) >= self.vth, delta, torch.zeros_like(delta))
         st["residue"] = fp.wrap32(delta - s)

@@ -51,3 +51,25 @@ class TwoStageModel(AbstractSubProcessModel):
         proc.in_ports.s_in.connect(self.first.in_ports.s_in)
         self.first.out_ports.s_out.connect(self.second.in_ports.s_in)
         self.second.out_ports.s_out.connect(proc.out_ports.s_out)
+
+
+class Gained(AbstractProcess):
+    """A hierarchical process whose __init__ keeps `gain` without passing it to AbstractProcess:
+    its parameters alone do not rebuild it."""
+
+    def __init__(self, *, weights, gain=1, name=None):
+        super().__init__(weights=weights, name=name)
+        self.gain = gain
+        self.s_in = InPort(shape=(np.shape(weights)[1],))
+        self.s_out = OutPort(shape=(np.shape(weights)[0],))
+
+
+@implements(proc=Gained, protocol=LoihiProtocol)
+class GainedModel(AbstractSubProcessModel):
+    def __init__(self, proc):
+        w = np.asarray(proc.proc_params["weights"]) * proc.gain
+        self.dense = Dense(weights=w)
+        self.lif = LIF(shape=(w.shape[0],), vth=10)
+        proc.in_ports.s_in.connect(self.dense.in_ports.s_in)
+        self.dense.out_ports.a_out.connect(self.lif.in_ports.a_in)
+        self.lif.out_ports.s_out.connect(proc.out_ports.s_out)
