@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from snnsim.counting.result import TOTAL_FIELDS, UncountedTally, module_names
-from snnsim.energy import estimate, load_hardware
+from snnsim.energy import load_hardware
 from snnsim.energy.frames import FrameMean
-from snnsim.pipeline.pricing import number_format
+from snnsim.pipeline.pricing import number_format, price_each
 
 from snnsim.tracking.run import energy_column
 
@@ -46,6 +46,13 @@ def _energy_columns(job: DatasetRun) -> list[tuple[Any, str, str]]:
         hw = load_hardware(h)
         cols += [(hw, est, energy_column(hw.name, est)) for est in hw.estimators]
     return cols
+
+
+def _priced(counts: FrameMean, energy_cols) -> dict[str, Any]:
+    """{column: Energy} of every priced pair, through the pricing loop every command uses."""
+    profiles = list({id(hw): hw for hw, _, _ in energy_cols}.values())
+    columns = {(hw.name, est): col for hw, est, col in energy_cols}
+    return {columns[(hw.name, est)]: e for hw, est, e in price_each(counts, profiles)}
 
 
 def _spread(values: list[float]) -> dict | None:
@@ -181,8 +188,7 @@ def _fold_sequence(acc: _ModelTotals, res: dict, described: dict) -> tuple[Frame
 def _price_sequence(acc: _ModelTotals, counts: FrameMean, energy_cols, row: dict) -> None:
     """The sequence's energy per frame on every (profile, estimator), priced on its own merged
     search counts, into its row and the per-sequence spread; its firing rate per neuron module."""
-    for hw, est, col in energy_cols:
-        e = estimate(counts, hw, est)
+    for col, e in _priced(counts, energy_cols).items():
         row[col] = e.total_j if e.applicable else None
         acc.per_sequence.setdefault(col, []).append(row[col])
     if acc.kind == "spiking":
@@ -211,17 +217,16 @@ def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed
         if not complete:
             notes.append("Some operators ran with no counting formula or some neuron modules were never seen "
                          "(uncounted, unseen_neurons): the counts and energy are lower bounds.")
+        # priced once, on the counts merged over every finished sequence (none: no figure, no format)
+        priced = _priced(acc.counts, energy_cols) if acc.counts is not None else {}
+        priced_template = _priced(acc.template, energy_cols) if acc.template is not None else {}
         for hw, est, col in energy_cols:
             hw_name = hw.name
-            j = None
-            precision.setdefault(hw_name, {})[est] = None   # no sequence finished: no figure, no format
-            if acc.counts is not None:   # priced once, on the counts merged over every finished sequence
-                e = estimate(acc.counts, hw, est)
-                j = e.total_j if e.applicable else None
-                precision.setdefault(hw_name, {})[est] = number_format(hw, e)
-                if acc.template is not None:
-                    t = estimate(acc.template, hw, est)
-                    energy_template.setdefault(hw_name, {})[est] = t.total_j if t.applicable else None
+            e, t = priced.get(col), priced_template.get(col)
+            j = e.total_j if e is not None and e.applicable else None
+            precision.setdefault(hw_name, {})[est] = number_format(hw, e) if e is not None else None
+            if t is not None:
+                energy_template.setdefault(hw_name, {})[est] = t.total_j if t.applicable else None
             if job.command == "track":
                 with_template.setdefault(hw_name, {})[est] = _weighted(acc.with_template.get(col, []))
             energy.setdefault(hw_name, {})[est] = j

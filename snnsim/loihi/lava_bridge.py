@@ -360,7 +360,9 @@ def from_lava(*processes: Any, exception_proc_model_map: Dict[type, type] | None
     whose lava runtime is up (it ran, or Vars were set) is read as it is now -- every Var's
     current value, the synapses' buffers included -- and continues where lava stopped; lava does
     not expose the step its processes are at, so ``steps_done`` (the steps run so far) must then
-    be given: RingBuffers, dataloaders and LIFReset keep their phase by it.
+    be given: RingBuffers, dataloaders and LIFReset keep their phase by it. Sparse and
+    DelaySparse weights and delays are read as they were made (lava 0.10 cannot read a sparse
+    Var back once its model dropped stored zeros; no fixed_pt model changes them in a run).
     """
     if not processes:
         raise ValueError("from_lava needs at least one lava process")
