@@ -1,4 +1,7 @@
-"""Batched, vectorised emulator of lava-nc fixed-point networks (RingBuffer, Dense, Conv, LIF).
+"""Batched, vectorised emulator of lava-nc fixed-point networks: the scheduler and the nodes of
+RingBuffer and SpikeDataloader sources, LIF / LIFReset / TernaryLIF populations, Dense, Sparse
+and Conv (delay synapses in :mod:`snnsim.loihi.delays`, sigma-delta neurons in
+:mod:`snnsim.loihi.sdn`, graded neurons in :mod:`snnsim.loihi.graded`).
 
 A :class:`LoihiNetwork` holds nodes and connections and steps them with lava's LoihiProtocol
 timing, bit for bit (arithmetic in :mod:`snnsim.loihi.fixed_point`):
