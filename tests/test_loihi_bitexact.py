@@ -493,27 +493,31 @@ def test_rtz_and_wraps():
 
 
 def test_dense_from_few_events_equals_the_full_product():
-    """One sample with few nonzero inputs sums only their weight rows (as an event-driven chip
-    does): the same buffer as lava's full product (numpy int32 dot, the shift, the int32
-    channel), binary and graded, exact-float and int64 plans, every weight exponent sign."""
+    """Samples with few nonzero inputs sum only those inputs' weight rows (as an event-driven
+    chip does): the same buffer as lava's full product (numpy int32 dot, the shift, the int32
+    channel), one sample or several, binary and graded, exact-float and int64 plans, every
+    weight exponent sign."""
     rng = np.random.default_rng(5)
-    for trial in range(24):
+    for trial in range(36):
         n_in, n_out = int(rng.integers(40, 300)), int(rng.integers(5, 60))
         w = rng.integers(-256, 256, size=(n_out, n_in))
         graded = bool(trial % 2)
         big = trial % 3 == 0
-        s = np.zeros(n_in, dtype=np.int64)
-        idx = rng.choice(n_in, size=int(rng.integers(0, n_in // fp.EVENT_SHARE + 1)), replace=False)
-        s[idx] = rng.integers(-(1 << 28) if big else -90, (1 << 28) if big else 90, size=len(idx)) if graded else 1
+        batch = 1 if trial % 4 < 2 else 3
+        s = np.zeros((batch, n_in), dtype=np.int64)
+        idx = rng.choice(n_in, size=int(rng.integers(0, n_in // fp.EVENT_SHARE // batch + 1)), replace=False)
+        for b in range(batch):
+            s[b, idx] = rng.integers(-(1 << 28) if big else -90, (1 << 28) if big else 90, size=len(idx)) \
+                if graded else rng.integers(0, 2, size=len(idx))
         we = int(rng.integers(-3, 4))
         plan = fp.prepare_dense(torch.as_tensor(w), int(np.abs(s).max()) if graded else 1)
-        got = fp.dense_apply(torch.as_tensor(s).unsqueeze(0), plan, we, graded)[0].numpy()
-        acc = w.astype(np.int32) @ (s.astype(np.int32) if graded else (s != 0).astype(np.int32))  # numpy int32 dot
+        got = fp.dense_apply(torch.as_tensor(s), plan, we, graded).numpy()
+        acc = (s.astype(np.int32) if graded else (s != 0).astype(np.int32)) @ w.T.astype(np.int32)  # numpy int32 dot
         acc = acc.astype(np.int64)
         acc = (acc << we) if we > 0 else (acc >> -we)
         want = acc.astype(np.int32) if graded else acc                                    # int32 shift / channel
         want = want.astype(np.int32).astype(np.int64)
-        assert np.array_equal(got, want), (trial, graded, we)
+        assert np.array_equal(got, want), (trial, graded, we, batch)
     assert fp._event_sums(torch.ones(1, 16), fp.prepare_dense(torch.ones(3, 16, dtype=torch.int64), 1)) is None
 
 

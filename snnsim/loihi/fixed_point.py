@@ -252,22 +252,22 @@ def prepare_dense(weights_q: torch.Tensor, in_bound: int, sparse: bool = False) 
     return plan
 
 
-EVENT_SHARE = 8   # one sample whose nonzero inputs are at most 1 / EVENT_SHARE of them: sum their rows
+EVENT_SHARE = 8   # inputs nonzero in at most 1 / EVENT_SHARE of the columns: sum only their rows
 
 
 def _event_sums(s: torch.Tensor, plan: Dict[str, Any]) -> Optional[torch.Tensor]:
-    """``s @ W.T`` of one sample (``(1, n_in)``) from the weight rows of its nonzero inputs only,
-    as an event-driven chip does: the same products and sums as the full product, so exact in
-    the plan's dtype; None when too many inputs are nonzero for it to pay."""
-    active = s[0].nonzero().view(-1)
+    """``s @ W.T`` (``s``: ``(B, n_in)``) from the weight rows of the inputs nonzero in some
+    sample only, as an event-driven chip does: the same products and sums as the full product
+    less its zero terms, so exact in the plan's dtype; None when too many inputs are nonzero for
+    it to pay."""
+    active = (s[0] if s.shape[0] == 1 else s.any(0) if s.dtype == torch.bool else (s != 0).any(0)).nonzero().view(-1)
     if active.numel() * EVENT_SHARE > s.shape[1]:
         return None
     rows = plan["wt"].index_select(0, active)
-    if s.dtype != torch.bool:
-        values = s[0].index_select(0, active).to(rows.dtype)
-        if not bool((values == 1).all()):
-            rows = rows * values.unsqueeze(1)
-    return rows.sum(0, keepdim=True).to(torch.int64)
+    values = s.index_select(1, active)
+    if s.shape[0] == 1 and (values.dtype == torch.bool or bool((values == 1).all())):
+        return rows.sum(0, keepdim=True).to(torch.int64)       # one sample of spikes: a sum of rows
+    return (values.to(rows.dtype) @ rows).to(torch.int64)
 
 
 def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: bool,
@@ -280,7 +280,7 @@ def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: 
     if not graded and s.dtype != torch.bool and not binary01:
         s = s != 0
     dt = plan["dtype"]
-    acc = _event_sums(s, plan) if s.dim() == 2 and s.shape[0] == 1 else None
+    acc = _event_sums(s, plan) if s.dim() == 2 else None
     if acc is not None:
         pass
     elif "csr" in plan and s.dim() == 2:
