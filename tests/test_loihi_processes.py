@@ -371,7 +371,8 @@ def random_network(seed: int):
     """A random graph of LIF / LIFReset / TernaryLIF / Sigma / SigmaDelta / Delta populations
     joined by Dense, Sparse, DelayDense and DelaySparse synapses (binary and graded messages,
     mixed signs, weight exponents, delays, recurrent edges), fed by a RingBuffer of graded values
-    or a SpikeDataloader: (populations, source)."""
+    or a SpikeDataloader, and in every fourth seed also by a convolutional front (a 3-D graded
+    RingBuffer, a Conv, a 3-D LIF flattened through a reshape port): (populations, source)."""
     rng = np.random.default_rng(1000 + seed)
     n_in = int(rng.integers(6, 12))
     data = rng.integers(-5, 8, size=(n_in, int(rng.integers(5, 20)))) * (rng.random((n_in, 1)) < 0.7)
@@ -406,9 +407,21 @@ def random_network(seed: int):
             pops.append(TernaryLIF(vth_hi=int(rng.integers(10, 50)), vth_lo=-int(rng.integers(10, 50)), **params))
         sizes.append(n)
     senders = [(src.s_out, n_in)]
+    if seed % 4 == 1:   # a convolutional front: 3-D graded input -> Conv -> 3-D LIF, flattened onward
+        from lava.proc.conv.process import Conv
+
+        c_out = int(rng.integers(2, 4))
+        img = RingBuffer(data=rng.integers(-3, 5, size=(4, 4, 2, 9)) * (rng.random((4, 4, 2, 9)) < 0.6))
+        conv = Conv(weight=rng.integers(-90, 120, size=(c_out, 3, 3, 2)), input_shape=(4, 4, 2), padding=1,
+                    num_message_bits=8, name=f"c{seed}")
+        front = LIF(shape=(4, 4, c_out), vth=int(rng.integers(10, 40)), name=f"r{seed}_conv", du=500, dv=300)
+        img.s_out.connect(conv.s_in)
+        conv.a_out.connect(front.a_in)
+        senders.append((front.s_out.reshape(new_shape=(16 * c_out,)), 16 * c_out))
+    front_sender = len(senders) - 1 if seed % 4 == 1 else None
     for i, p in enumerate(pops):
         # every population hears one earlier sender, sometimes a second one (or a later one: recurrence)
-        picks = [int(rng.integers(0, len(senders)))]
+        picks = [int(rng.integers(0, len(senders)))] if not (i == 0 and front_sender is not None) else [front_sender]
         if rng.random() < 0.5:
             picks.append(int(rng.integers(0, len(senders))))
         if i >= 1 and rng.random() < 0.3:
@@ -432,6 +445,8 @@ def random_network(seed: int):
             out.connect(syn.s_in)
             syn.a_out.connect(p.a_in)
         senders.append((p.s_out, sizes[i]))
+    if front_sender is not None:
+        pops.append(front)   # recorded too (it feeds the first population: one lava graph)
     return pops, src
 
 
@@ -441,12 +456,12 @@ SEEDS = range(12)
 def test_the_random_networks_mix_every_kind():
     kinds = set()
     for seed in SEEDS:
-        net = from_lava(random_network(seed)[1])
+        net = from_lava(random_network(seed)[0][0])
         kinds |= {type(n).__name__ for n in net.nodes.values()}
         kinds |= {"graded" for n in net.nodes.values() if getattr(n, "graded", False)}
     assert {"LIFPopulation", "LIFResetPopulation", "TernaryLIFPopulation", "DeltaPopulation", "SigmaDeltaPopulation",
-            "SigmaPopulation", "DenseLayer", "SparseLayer", "DelayDenseLayer", "DelaySparseLayer", "RingBufferSource",
-            "SpikeDataloaderSource", "graded"} <= kinds, kinds
+            "SigmaPopulation", "DenseLayer", "SparseLayer", "DelayDenseLayer", "DelaySparseLayer", "ConvLayer",
+            "RingBufferSource", "SpikeDataloaderSource", "graded"} <= kinds, kinds
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -454,7 +469,7 @@ def test_random_mixed_networks_bitexact_every_step(seed):
     pops, src = random_network(seed)
     ref = _lava_records(pops, steps=30)
     for backend in ("torch", "auto"):
-        net = from_lava(src)
+        net = from_lava(pops[0])   # the graph lava ran: the one its first population is in
         emu = net.run(30, backend=backend, record=_every_var(net))
         assert _differs(emu, ref) is None, f"seed {seed} ({backend}): {_differs(emu, ref)} differs from lava"
     assert sum(int(np.abs(r["s"]).sum()) for r in ref.values()) > 0   # something fired
