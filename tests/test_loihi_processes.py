@@ -372,7 +372,8 @@ def random_network(seed: int):
     joined by Dense, Sparse, DelayDense and DelaySparse synapses (binary and graded messages,
     mixed signs, weight exponents, delays, recurrent edges), fed by a RingBuffer of graded values
     or a SpikeDataloader, and in every fourth seed also by a convolutional front (a 3-D graded
-    RingBuffer, a Conv, a 3-D LIF flattened through a reshape port): (populations, source)."""
+    RingBuffer, a Conv, a 3-D LIF flattened through a reshape port) or, in another fourth, by a
+    hierarchical process (Dense + LIF in a sub-process model): (populations, source)."""
     rng = np.random.default_rng(1000 + seed)
     n_in = int(rng.integers(6, 12))
     data = rng.integers(-5, 8, size=(n_in, int(rng.integers(5, 20)))) * (rng.random((n_in, 1)) < 0.7)
@@ -419,9 +420,20 @@ def random_network(seed: int):
         conv.a_out.connect(front.a_in)
         senders.append((front.s_out.reshape(new_shape=(16 * c_out,)), 16 * c_out))
     front_sender = len(senders) - 1 if seed % 4 == 1 else None
+    forced = [front_sender] if front_sender is not None else []
+    if seed % 4 == 3:   # a hierarchical process (Dense + LIF inside, compiled by lava's run) between
+        from lava_procs.dense_lif import DenseLIF
+
+        m = int(rng.integers(4, 9))
+        unit = DenseLIF(weights=rng.integers(-100, 160, size=(m, n_in)), vth=int(rng.integers(10, 40)),
+                        du=int(rng.integers(0, 1500)), dv=int(rng.integers(0, 900)), name=f"h{seed}")
+        src.s_out.connect(unit.s_in)
+        senders.append((unit.s_out, m))
+        forced.append(len(senders) - 1)
     for i, p in enumerate(pops):
         # every population hears one earlier sender, sometimes a second one (or a later one: recurrence)
-        picks = [int(rng.integers(0, len(senders)))] if not (i == 0 and front_sender is not None) else [front_sender]
+        # the conv front and the hierarchical unit feed the first populations: one lava graph
+        picks = [forced[i]] if i < len(forced) else [int(rng.integers(0, len(senders)))]
         if rng.random() < 0.5:
             picks.append(int(rng.integers(0, len(senders))))
         if i >= 1 and rng.random() < 0.3:
@@ -459,17 +471,19 @@ def test_the_random_networks_mix_every_kind():
         net = from_lava(random_network(seed)[0][0])
         kinds |= {type(n).__name__ for n in net.nodes.values()}
         kinds |= {"graded" for n in net.nodes.values() if getattr(n, "graded", False)}
+        kinds |= {"hierarchical" for name in net.nodes if name.startswith(f"h{seed}.")}   # its leaves
     assert {"LIFPopulation", "LIFResetPopulation", "TernaryLIFPopulation", "DeltaPopulation", "SigmaDeltaPopulation",
             "SigmaPopulation", "DenseLayer", "SparseLayer", "DelayDenseLayer", "DelaySparseLayer", "ConvLayer",
-            "RingBufferSource", "SpikeDataloaderSource", "graded"} <= kinds, kinds
+            "RingBufferSource", "SpikeDataloaderSource", "graded", "hierarchical"} <= kinds, kinds
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_mixed_networks_bitexact_every_step(seed):
     pops, src = random_network(seed)
+    before = from_lava(pops[0])   # the graph lava runs (the first population's), not compiled yet
     ref = _lava_records(pops, steps=30)
-    for backend in ("torch", "auto"):
-        net = from_lava(pops[0])   # the graph lava ran: the one its first population is in
+    after = from_lava(pops[0])    # the same graph, compiled by lava's run
+    for backend, net in (("torch", before), ("auto", after), ("auto", before)):
         emu = net.run(30, backend=backend, record=_every_var(net))
         assert _differs(emu, ref) is None, f"seed {seed} ({backend}): {_differs(emu, ref)} differs from lava"
     assert sum(int(np.abs(r["s"]).sum()) for r in ref.values()) > 0   # something fired
