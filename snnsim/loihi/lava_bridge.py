@@ -7,10 +7,10 @@ emulator network. Supported: ``RingBuffer`` (lava.proc.io.source), ``SpikeDatalo
 ``Dense``, ``Sparse``, ``DelayDense``, ``DelaySparse``, ``Conv``, ``LIF``, ``LIFReset``,
 ``TernaryLIF``, ``Sigma``, ``Delta``, ``SigmaDelta`` and subclasses that keep their process's
 model; hierarchical processes stand for their leaves (compiled by lava or not). A network lava
-has run is read as it is now (``steps_done``). Monitors and sink RingBuffers only observe and are left out. A process lava-nc itself
-cannot run in fixed point (no ``fixed_pt`` process model, e.g. ``LIFRefractory`` in lava 0.10)
-is refused with exactly that reason; anything else raises a ``TypeError`` naming the process and
-the supported types.
+has run is read as it is now (``steps_done``). Monitors and sink RingBuffers only observe and
+are left out. A process lava-nc itself cannot run in fixed point (no ``fixed_pt`` process model,
+e.g. ``LIFRefractory`` in lava 0.10) is refused with exactly that reason; anything else raises a
+``TypeError`` naming the process and the supported types.
 """
 from __future__ import annotations
 
