@@ -90,16 +90,19 @@ def test_layouts_and_sequence_choice(tmp_path, got):
 def test_merged_totals_equal_single_runs_of_the_same_sequences(tmp_path, got, small_chunks):
     """Chunks of 2 frames merged in the driver give exactly the counts of one profile run per
     sequence, summed; the energy is priced once, on the merged counts."""
-    from snnsim.energy import estimate
+    from snnsim.energy import estimate, load_hardware
     from snnsim.models import build_model
     from snnsim.tracking.frame_counts import profile_tracker
 
     s = snnsim.profile_dataset(MODEL, got, tmp_path / "out", hardware=HW)
     model = build_model(MODEL)
-    sums, merged, template, per_seq, rates = {}, None, None, [], {}
+    sums, template, per_seq, rates, weighted = {}, None, [], {}, {}
     for i, n in enumerate(LENGTHS):
         tp = profile_tracker(model, frames=n - 1, sequence=str(got / f"seq{i + 1}"))
         per_seq.append(estimate(tp, HW[0], "ac-mac").total_j)
+        for hw in HW:   # each single run priced on its own, weighted by its frames
+            for est in load_hardware(hw).estimators:
+                weighted[(hw, est)] = weighted.get((hw, est), 0.0) + estimate(tp, hw, est).total_j * (n - 1)
         # each neuron module's firing rate over the sequence's tracking frames, from the single
         # run's neuron table (no chunks, no merge, no JSON): spikes / neuron updates
         frame = tp.neurons().query("branch == 'frame'").groupby("module")[["spikes", "neurons"]].sum()
@@ -108,13 +111,12 @@ def test_merged_totals_equal_single_runs_of_the_same_sequences(tmp_path, got, sm
         for k, v in zip(("dense_macs", "mac_ops", "syn_events", "syn_ops", "spike_spike", "spike_mask",
                          "neuron_updates", "spikes"), tp.aggregate.totals_sum.value()):
             sums[k] = sums.get(k, 0) + int(v)
-        merged = tp.aggregate.counts if merged is None else merged.merge(tp.aggregate.counts)
     m = s["models"][MODEL]
     assert m["frames"] == sum(LENGTHS) - len(LENGTHS) and m["sequences"] == 3 and m["template_passes"] == 3
     assert m["totals_sum"] == sums
-    for hw in HW:
+    for hw in HW:   # priced once on the merged counts = the frame-weighted mean of the single runs'
         for est, j in m["energy"][hw].items():
-            assert j == pytest.approx(estimate(merged, hw, est).total_j, rel=1e-12), (hw, est)
+            assert j == pytest.approx(weighted[(hw, est)] / m["frames"], rel=1e-12), (hw, est)
     assert s["complete"] and s["sequences_line"] == "3 of 3 sequences"
     # each sequence's energy (sequences.csv) and their spread equal single runs of those sequences
     rows = pd.read_csv(tmp_path / "out" / "sequences.csv")
@@ -236,32 +238,38 @@ def test_track_dataset_boxes_metrics_and_energy(tmp_path, got):
     # search pass alone (template cached) below the view that charges template passes to their frames
     for est, j in m["energy"][HW[0]].items():
         assert j < m["energy_with_template_per_frame"][HW[0]][est]
-    # the same as one `snnsim track` per sequence: their search totals summed, and the energy priced
-    # once on their merged count tables
-    from snnsim.energy import estimate
-    from snnsim.tracking.run import track_sequence
+    # the same as one `snnsim track` per sequence (each its own summary.json and per_frame.csv):
+    # search totals summed; energy per frame the frame-weighted mean of the runs' own figures;
+    # each sequence's row its run's energy; the template pass weighted by the passes; the
+    # with-template counts and frames.parquet the runs' per_frame.csv rows
+    from snnsim.tracking.run import COUNT_COLUMNS, track_sequence
 
-    merged, totals, with_template = None, {}, {}
+    singles, per_frames = [], []
     for i, n in enumerate(LENGTHS):
-        tables: dict = {}
-        single = track_sequence(MODEL, got / f"seq{i + 1}", tmp_path / f"single{i}", hardware=HW[:1], counts=tables)
-        for k, v in single["totals"].items():
-            totals[k] = totals.get(k, 0.0) + v * single["frames"]
-        merged = tables["search"] if merged is None else merged.merge(tables["search"])
-        per_frame = pd.read_csv(tmp_path / f"single{i}" / "per_frame.csv")
-        for c in per_frame.columns:
-            if c.startswith("energy_J/"):
-                with_template.setdefault(c.split("/")[-1], []).extend(per_frame[c])
-    for k, v in totals.items():
-        assert m["totals_sum"][k] == pytest.approx(v, rel=1e-12, abs=1e-6), k
+        singles.append(track_sequence(MODEL, got / f"seq{i + 1}", tmp_path / f"single{i}", hardware=HW[:1]))
+        per_frames.append(pd.read_csv(tmp_path / f"single{i}" / "per_frame.csv"))
+    n_frames = sum(r["frames"] for r in singles)
+    passes = sum(r["template_passes"] for r in singles)
+    assert m["template_passes"] == passes
+    for k in COUNT_COLUMNS:
+        assert m["totals_sum"][k] == pytest.approx(sum(r["totals"][k] * r["frames"] for r in singles),
+                                                   rel=1e-12, abs=1e-6), k
+        assert m["template"][k] == pytest.approx(sum(r["template"][k] * r["template_passes"] for r in singles)
+                                                 / passes, rel=1e-12), k
+        assert m["totals_with_template_sum"][k] == sum(int(f[k].sum()) for f in per_frames), k
+    all_rows = pd.concat(per_frames, ignore_index=True)
     for est, j in m["energy"][HW[0]].items():
-        assert j == pytest.approx(estimate(merged, HW[0], est).total_j, rel=1e-12), est
-    # per_frame.csv's view (template passes charged to their frames): the mean over every frame of
-    # every single run's per_frame.csv
-    assert set(with_template) == set(m["energy"][HW[0]])
-    for est, values in with_template.items():
-        assert len(values) == sum(LENGTHS)
-        assert m["energy_with_template_per_frame"][HW[0]][est] == pytest.approx(float(np.mean(values)), rel=1e-12)
+        col = f"energy_J/{HW[0]}/{est}"
+        assert j == pytest.approx(sum(r["energy"][HW[0]][est] * r["frames"] for r in singles) / n_frames,
+                                  rel=1e-12), est
+        assert m["energy_template"][HW[0]][est] == pytest.approx(
+            sum(r["energy_template"][HW[0]][est] * r["template_passes"] for r in singles) / passes, rel=1e-12), est
+        assert list(rows[col]) == pytest.approx([r["energy"][HW[0]][est] for r in singles], rel=1e-12), est
+        # per_frame.csv's view (template passes charged to their frames), frame by frame and averaged
+        assert list(frames[col]) == pytest.approx(list(all_rows[col]), rel=1e-12), est
+        assert m["energy_with_template_per_frame"][HW[0]][est] == pytest.approx(float(all_rows[col].mean()),
+                                                                                rel=1e-12)
+    assert list(frames["syn_events"]) == list(all_rows["syn_events"])
 
 
 # ------------------------------------------------------------------------ the CLI's bad inputs
@@ -310,6 +318,7 @@ def test_links_and_long_names(tmp_path, got):
 @pytest.mark.parametrize("argv, message", [
     (["profile", MODEL, "asymtrack-t"], "profile takes one MODEL (got 2)"),
     (["profile", MODEL, "--dataset", "/no/such/folder"], "no such folder"),
+    (["profile", MODEL, "--dataset", "{got}/seq1/groundtruth.txt"], "is a file, not a folder"),
     (["profile", MODEL, "--dataset", "{got}/seq1"], "is one sequence, not a dataset"),
     (["profile", MODEL, "--dataset", "{got}", "--sequences", "seq9"], "no sequence 'seq9'"),
     (["profile", MODEL, "--dataset", "{got}", "--sequences", "@/no/list.txt"], "cannot read"),
@@ -342,6 +351,11 @@ def test_a_run_where_no_sequence_finishes_lists_them_all(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["profile", MODEL, "--dataset", str(broken), "--out", str(out), "--hardware", HW[0]]) == 1
     assert "0 of 2 sequences finished, 2 failed" in capsys.readouterr().out
+    # --quiet: no report, but the exit code 1 comes with its one line
+    assert main(["profile", MODEL, "--dataset", str(broken), "--out", str(tmp_path / "q"), "--hardware", HW[0],
+                 "--quiet"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.count("\n") == 1 and "0 of 2 sequences finished, 2 failed" in printed.err
     s = json.loads((out / "dataset_summary.json").read_text())
     assert s["models"][MODEL]["frames"] == 0 and s["models"][MODEL]["energy"][HW[0]]["ac-mac"] is None
     assert len(pd.read_csv(out / "failures.csv")) == 2 and (out / "report.html").is_file()

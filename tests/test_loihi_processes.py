@@ -681,3 +681,27 @@ def test_an_uncompiled_hierarchical_process_that_cannot_be_rebuilt_is_refused():
     src.s_out.connect(g.s_in)
     with pytest.raises(TypeError, match="'gained'.*attribute gain.*compile it first"):
         from_lava(src)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: __import__("snnsim.loihi", fromlist=["x"]).SigmaDeltaPopulation("s", (2,), vth=1, act_mode=5),
+     "act_mode 5 is not one of UNIT, RELU"),
+    (lambda: __import__("snnsim.loihi", fromlist=["x"]).SigmaDeltaPopulation("s", (2,), vth=1, act_mode=-1),
+     "act_mode -1 is not one of UNIT, RELU"),
+    (lambda: __import__("snnsim.loihi", fromlist=["x"]).DeltaPopulation("s", (2,), vth=float("nan")),
+     "vth must be one finite number"),
+    (lambda: __import__("snnsim.loihi", fromlist=["x"]).DeltaPopulation("s", (2,), vth=[1, 2]),
+     "vth must be one finite number"),
+    (lambda: __import__("snnsim.loihi", fromlist=["x"]).DelayDenseLayer("d", np.ones((2, 2)), "a"),
+     "'d': delays must be whole numbers"),
+    (lambda: __import__("snnsim.loihi", fromlist=["x"]).DelayDenseLayer("d", np.ones((2, 2)), 1, max_delay=1000),
+     "'d': max_delay must be 0..63"),
+    (lambda: __import__("snnsim.loihi", fromlist=["x"]).SpikeDataloaderSource("x", iter([]), 2),
+     "'x': the dataset must support len"),
+    (lambda: __import__("snnsim.loihi", fromlist=["x"]).SpikeDataloaderSource("x", [np.ones((2, 3))], 2),
+     r"'x': dataset\[0\] must be \(data, label\)"),
+], ids=["act-mode-5", "act-mode-negative", "vth-nan", "vth-several", "delays-text", "max-delay-big",
+        "dataset-no-len", "sample-not-a-pair"])
+def test_bad_process_parameters_are_one_clear_error(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -4,6 +4,7 @@ which some sequences failed exits 1 and says how many finished."""
 from __future__ import annotations
 
 import json
+import sys
 
 __all__ = ["cmd_dataset", "cmd_track_dataset"]
 
@@ -38,6 +39,9 @@ def cmd_dataset(args, command: str) -> int:
         print(json.dumps(summary, indent=1))
     elif not args.quiet:
         _print(summary, args.out)
+    elif summary["failed"]:   # quiet, but an exit code of 1 says why in one line
+        print(f"snnsim {command} --dataset: {summary['sequences_line']} finished, {summary['sequences']['failed']} "
+              f"failed (failures.csv in {args.out})", file=sys.stderr)
     return 0 if not summary["failed"] else 1
 
 

@@ -33,7 +33,8 @@ def find_dataset(root: str | os.PathLike) -> list[DatasetSequence]:
     none."""
     base = Path(root)
     if not base.is_dir():
-        raise SequenceError(f"--dataset {root}: no such folder; pass the folder that holds the sequences "
+        what = "is a file, not a folder" if base.exists() else "no such folder"
+        raise SequenceError(f"--dataset {root}: {what}; pass the folder that holds the sequences "
                             "(GOT-10k / OTB / a MOTChallenge split, or LaSOT's class folders)")
     if is_sequence_folder(base):
         raise SequenceError(f"--dataset {root} is one sequence, not a dataset; pass it with --sequence, or pass "

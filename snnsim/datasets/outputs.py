@@ -7,8 +7,10 @@ sequence at a time and in the dataset's order:
   frames), percentiles over the sequences of their energy per frame and of each neuron module's
   firing rate, the number format of every figure, what was not counted; how many of the
   sequences finished. Written last: a folder without it was not assembled.
-* ``sequences.csv`` -- one row per sequence and model; ``frames.parquet`` -- one row per frame
-  (counts, spikes, energy; for `track` the box and its IoU); ``failures.csv`` -- the sequences
+* ``sequences.csv`` -- one row per sequence and model (counts per frame of the search passes,
+  template cached; energy per frame priced on the sequence's merged counts); ``frames.parquet``
+  -- one row per frame (counts, spikes, energy; for `track` per_frame.csv's rows: a frame's
+  counts and energy include the template pass that ran in it, and the box and its IoU); ``failures.csv`` -- the sequences
   that failed and why; ``metrics.json`` for `track`. These do not depend on the number of
   workers or the order the sequences finished in (the same dataset gives the same bytes).
 * ``timings.csv`` (wall time per sequence) and ``report.html`` / ``report.md``, which show it.
@@ -67,8 +69,7 @@ def _spread(values: list[float]) -> dict | None:
 class _ModelTotals:
     """One model's aggregate over the finished sequences, folded in one sequence at a time."""
 
-    def __init__(self, name: str, command: str):
-        self.name, self.command = name, command
+    def __init__(self):
         self.frames = self.sequences = self.template_passes = 0
         self.sums = dict.fromkeys(TOTAL_FIELDS, 0)              # track: per_frame.csv's rows summed (exact)
         self.counts: FrameMean | None = None                   # merged search passes (template cached)
@@ -78,13 +79,13 @@ class _ModelTotals:
         self.unseen: list[str] = []
         self.per_sequence: dict[str, list] = {}                # column -> energy per frame of each sequence
         self.layer_rates: dict[str, list] = {}                 # neuron module -> its firing rate in each sequence
-        self.kind = self.inputs = self.thop = self.timesteps = self.weights = None
+        self.kind = self.thop = self.timesteps = self.weights = None
 
 
 def assemble(job: DatasetRun, folder, failures: dict[str, str]) -> dict:
     """Write the dataset's outputs into `folder` (a ResumableFolder); return the summary."""
     energy_cols = _energy_columns(job)
-    models = {m: _ModelTotals(m, job.command) for m in job.models}
+    models = {m: _ModelTotals() for m in job.models}
     seq_rows: list[dict] = []
     timings: list[dict] = []    # wall times: apart from the tables, which never depend on the run's timing
     metrics_parts: dict[str, list] = {m: [] for m in job.models}
@@ -180,7 +181,7 @@ def _fold_sequence(acc: _ModelTotals, res: dict, described: dict) -> tuple[Frame
     acc.sequences += 1
     acc.tally.add_rows(described["uncounted"])
     acc.unseen = module_names(acc.unseen, described.get("unseen_neurons", []))
-    acc.kind, acc.inputs, acc.thop = described["kind"], described["input"], described["thop_macs"]
+    acc.kind, acc.thop = described["kind"], described["thop_macs"]
     acc.timesteps, acc.weights = described["timesteps"], described["weights"]
     return counts, tpl
 

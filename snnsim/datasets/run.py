@@ -276,7 +276,7 @@ class _SeqState:
                 self._fold_model(name, chunk)
 
     def _fold_model(self, name: str, chunk: dict) -> None:
-        from snnsim.counting.result import UncountedTally
+        from snnsim.counting.result import UncountedTally, module_names
         from snnsim.energy.frames import FrameMean
 
         if "counts" not in chunk or "summary" in chunk:    # a tracked sequence: one call, kept whole
@@ -290,8 +290,7 @@ class _SeqState:
         else:
             acc["counts"].merge(FrameMean.from_state(chunk["counts"]))
         acc["tally"].add_rows(chunk["uncounted"])
-        acc["unseen"] = list(dict.fromkeys(acc["unseen"] + [u["module"] if isinstance(u, dict) else str(u)
-                                                            for u in chunk["unseen_neurons"]]))
+        acc["unseen"] = module_names(acc["unseen"], chunk["unseen_neurons"])
         acc["rows"].extend(chunk["rows"])
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import INT32_BOUND, DenseLayer, ProcessModel, RunContext, SparseLayer
+from .emulator import INT32_BOUND, DenseLayer, ProcessModel, RunContext, SparseLayer, _as_int
 
 __all__ = ["DelayDenseLayer", "DelaySparseLayer"]
 
@@ -30,6 +30,9 @@ MAX_DELAY = 63   # lava's bit-accurate delay models refuse longer delays
 
 def _delay_matrix(delays: Any, shape: tuple[int, int], name: str) -> torch.Tensor:
     d = delays.toarray() if hasattr(delays, "toarray") else np.asarray(delays)
+    if d.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: delays must be whole numbers >= 0 (an int or a matrix like the weights), "
+                         f"got {delays!r:.60}")
     d = np.broadcast_to(d, shape) if d.ndim == 0 else d
     if d.shape != shape:
         raise ValueError(f"{name}: delays have shape {d.shape}, the weights {shape}")
@@ -53,9 +56,9 @@ class DelayDenseLayer(DenseLayer):
         self.delays = _delay_matrix(delays, tuple(self.weights.shape), f"{type(self).__name__} {name!r}")
         # lava: max_delay 0 (or not given) means the largest delay
         largest = int(self.delays.max()) if self.delays.numel() else 0
-        self.max_delay = int(max_delay or 0) or largest
-        if self.max_delay < 0:
-            raise ValueError(f"{type(self).__name__} {name!r}: max_delay must be >= 0")
+        self.max_delay = _as_int(max_delay or 0, f"{type(self).__name__} {name!r} max_delay") or largest
+        if not 0 <= self.max_delay <= MAX_DELAY:
+            raise ValueError(f"{type(self).__name__} {name!r}: max_delay must be 0..{MAX_DELAY} (got {self.max_delay})")
 
     @property
     def slot_weights(self) -> torch.Tensor:

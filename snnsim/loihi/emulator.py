@@ -153,9 +153,16 @@ class SpikeDataloaderSource(RingBufferSource):
     takes_inputs = False
 
     def __init__(self, name: str, dataset: Any, interval: Any, offset: Any = 0):
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise ValueError(f"SpikeDataloader {name!r}: the dataset must support len() and dataset[i] -> "
+                             f"(data, label), got {type(dataset).__name__}")
         if len(dataset) < 1:
             raise ValueError(f"SpikeDataloader {name!r}: the dataset is empty")
-        first = np.asarray(dataset[0][0])
+        item = dataset[0]
+        first = np.asarray(item[0]) if isinstance(item, (tuple, list)) and len(item) == 2 else None
+        if first is None or first.ndim < 1:
+            raise ValueError(f"SpikeDataloader {name!r}: dataset[0] must be (data, label) with time on data's "
+                             f"last axis, got {type(item).__name__}")
         Node.__init__(self, name, None, tuple(int(d) for d in first.shape[:-1]))
         self.dataset = dataset
         self.interval = _as_int(interval, f"SpikeDataloader {name!r} interval")

@@ -82,7 +82,14 @@ class DeltaPopulation(SigmaPopulation):
                  state_exp: Any = 0, **state: Any):
         super().__init__(name, shape, **state)
         # lava's Var value (the process scaled it), stored in int32 as lava stores it: truncated
-        self.vth = int(fp.as_int32_values(np.asarray(vth, dtype=np.float64).reshape(-1)[:1])[0])
+        try:
+            v = np.asarray(vth, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            v = np.array([np.nan, np.nan])
+        if v.size != 1 or not np.isfinite(v[0]):
+            raise ValueError(f"{type(self).__name__} {name!r}: vth must be one finite number (lava's Var value), "
+                             f"got {vth!r}")
+        self.vth = int(fp.as_int32_values(v)[0])
         self.cum_error = bool(np.asarray(cum_error).reshape(-1)[0])
         self.spike_exp = _as_int(np.asarray(spike_exp).reshape(-1)[0], f"{type(self).__name__} {name!r} spike_exp")
         self.state_exp = _as_int(np.asarray(state_exp).reshape(-1)[0], f"{type(self).__name__} {name!r} state_exp")
@@ -118,7 +125,10 @@ class SigmaDeltaPopulation(DeltaPopulation):
     def __init__(self, name: str, shape: Any, *, vth: Any, bias: Any = 0, act_mode: Any = "relu", **rest: Any):
         super().__init__(name, shape, vth=vth, **rest)
         mode = getattr(act_mode, "name", act_mode)
-        mode = ACT_MODES[int(mode)] if isinstance(mode, (int, np.integer)) else str(mode).lower()
+        if isinstance(mode, (int, np.integer)) and not isinstance(mode, bool):
+            mode = ACT_MODES[int(mode)] if 0 <= int(mode) < len(ACT_MODES) else None
+        else:
+            mode = str(mode).lower()
         if mode not in ACT_MODES:
             raise ValueError(f"SigmaDelta {name!r}: act_mode {act_mode!r} is not one of UNIT, RELU "
                              f"(lava 0.10 defines no other)")
