@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.lava, pytest.mark.usefixtures("one_thread")]
 
 T = 60          # steps per lava run
 M = 1 << 23
-BACKENDS = ["torch", "fused"]   # vectorised torch ops; one compiled (numba) pass per LIF
+BACKENDS = ["torch", "fused", "compiled"]   # torch ops; a numba pass per LIF; the whole run in numba
 
 
 # --------------------------------------------------------------------------- lava harness

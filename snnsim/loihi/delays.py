@@ -73,7 +73,7 @@ class DelayDenseLayer(DenseLayer):
     def out_bound(self, in_bound: int) -> int:
         # the slots split the synapses: what column 0 holds when sent sums every synapse once,
         # each slot's scaled sum rounded (a floor shift) separately
-        b = fp.dense_bound(self.weights, in_bound if self.graded else 1)
+        b = self.acc_bound(in_bound)
         we = self.weight_exp
         return b << we if we > 0 else ((b + (1 << -we) - 1) >> -we) + self.max_delay + 1
 

@@ -32,6 +32,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from . import compiled
 from . import fixed_point as fp
 
 INT32_BOUND = 1 << 31
@@ -95,8 +96,10 @@ class Node:
         versions = tuple(t._version for t in tensors)
         hit = cache.get((what, bound))
         if hit is None or any(a is not b for a, b in zip(hit[0], tensors)) or hit[1] != versions:
-            if len(cache) >= 4:   # (graded inputs: the bound follows the data; keep a few)
-                cache.clear()
+            same = [k for k in cache if k[0] == what]
+            if len(same) >= 4:    # (graded inputs: the bound follows the data; keep a few)
+                for k in same:
+                    del cache[k]
             hit = cache[(what, bound)] = (tuple(tensors), versions, make())
         return hit[2]
 
@@ -298,8 +301,14 @@ class DenseLayer(Node):
     def graded(self) -> bool:
         return self.num_message_bits > 0
 
+    def acc_bound(self, in_bound: int) -> int:
+        """Bound on ``|W @ s|`` for its input bounded by ``in_bound`` (binary: 1); the weights'
+        largest row sum is kept while the weights are (a run asks for it every time)."""
+        row_max = self.cached("row_abs_max", (self.weights,), 0, lambda: fp.dense_bound(self.weights, 1))
+        return row_max * (int(in_bound) if self.graded else 1)
+
     def out_bound(self, in_bound: int) -> int:
-        b = fp.dense_bound(self.weights, in_bound if self.graded else 1)
+        b = self.acc_bound(in_bound)
         we = self.weight_exp
         return b << we if we > 0 else (b + (1 << -we) - 1) >> -we
 
@@ -362,8 +371,13 @@ class ConvLayer(Node):
     def graded(self) -> bool:
         return self.num_message_bits > 0
 
+    def acc_bound(self, in_bound: int) -> int:
+        """Bound on the convolution's ``|sum|`` for its input bounded by ``in_bound`` (binary: 1)."""
+        kernel_max = self.cached("kernel_abs_max", (self.weight,), 0, lambda: fp.conv_bound(self.weight, 1))
+        return kernel_max * (int(in_bound) if self.graded else 1)
+
     def out_bound(self, in_bound: int) -> int:
-        return min(fp.conv_bound(self.weight, in_bound if self.graded else 1), fp.MAX_UV)  # wrapped to 24 bits
+        return min(self.acc_bound(in_bound), fp.MAX_UV)  # wrapped to 24 bits
 
     def process_model(self, ctx: "RunContext") -> "ProcessModel":
         return _ConvModel(self, ctx)
@@ -404,10 +418,18 @@ def _transformed_shape(shape: Tuple[int, ...], transforms) -> Tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------- sources
+_NARROW_INTS = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.int32),
+                torch.int8, torch.uint8, torch.int16, torch.int32)
+
+
 def source_batch(node, raw, batch: Optional[int]) -> Tuple[torch.Tensor, Optional[int]]:
     """A source's data as (b, *shape, T) with b = 1 or B, and the batch size seen so far.
     `raw` is (*shape, T) (shared by every sample) or (B, *shape, T) (one per sample)."""
-    d = fp.as_int32_values(raw if torch.is_tensor(raw) else np.asarray(raw))
+    raw = raw if torch.is_tensor(raw) else np.asarray(raw)
+    if raw.dtype in _NARROW_INTS:   # already what lava's int32 buffer holds: used as it is (no int64 copy)
+        d = raw if torch.is_tensor(raw) else torch.from_numpy(np.ascontiguousarray(raw))
+    else:
+        d = fp.as_int32_values(raw)
     if tuple(d.shape[:-1]) == node.out_shape:
         return d.unsqueeze(0), batch
     if tuple(d.shape[1:-1]) == node.out_shape:
@@ -683,8 +705,15 @@ class LoihiNetwork:
             visit(n.name, ())
         return order
 
-    def _bounds(self, source_data: Mapping[str, torch.Tensor]) -> Dict[str, int]:
-        """Upper bounds on ``|value|`` each node can send (capped at 2**31)."""
+    def _bounds(self, source_data: Mapping[str, torch.Tensor],
+                own: Optional[Mapping[str, torch.Tensor]] = None) -> Dict[str, int]:
+        """Upper bounds on ``|value|`` each node can send (capped at 2**31). ``own``: the sources
+        sending their own data (its extremes are kept on the node while the data is the same)."""
+        own = own or {}
+
+        def extremes(d: torch.Tensor) -> int:
+            return max(-int(d.min()), int(d.max())) if d.numel() else 0
+
         bounds: Dict[str, int] = {}
         visiting: set = set()
 
@@ -699,7 +728,8 @@ class LoihiNetwork:
             visiting.add(node.name)
             if isinstance(node, RingBufferSource):
                 d = source_data[node.name]
-                b = max(-int(d.min()), int(d.max())) if d.numel() else 0
+                b = node.cached("extremes", (own[node.name],), 0, lambda: extremes(d)) if node.name in own \
+                    else extremes(d)
             else:
                 b = node.out_bound(in_bound(node) if self.inputs_of(node) else 0)
             if node.initial_buffer is not None and np.size(node.initial_buffer):   # what lava left in it
@@ -725,15 +755,18 @@ class LoihiNetwork:
         ``(num_steps, *shape)``, or ``(B, num_steps, *shape)`` when any input is batched --
         what lava's Monitors record. ``record`` picks the variables, ``populations`` the
         populations. ``backend``: ``'torch'`` (vectorised torch ops), ``'fused'`` (the same
-        arithmetic as one compiled numba pass per population) or ``'auto'`` (fused where
-        numba is installed); all are bit-exact. ``memo``: a Dense / Conv whose input equals
+        arithmetic as one compiled numba pass per population), ``'compiled'`` (the whole run
+        -- every step and sample -- in one numba call, for networks of the nodes
+        :mod:`snnsim.loihi.compiled` covers) or ``'auto'`` (compiled where it covers the
+        network, else fused where numba is installed); all are bit-exact. ``memo`` (scheduler
+        backends; a compiled run computes only what changes anyway): a Dense / Conv whose input equals
         the previous step's keeps its buffer instead of recomputing it (its output is a
         function of its input alone; with inputs held for several steps most layers then run
         once per frame); default: the network class's ``memo_default``.
         """
         num_steps = int(num_steps)
-        if backend not in ("auto", "torch", "fused"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'fused', not {backend!r}")
+        if backend not in ("auto", "torch", "fused", "compiled"):
+            raise ValueError(f"backend must be 'auto', 'compiled', 'fused' or 'torch', not {backend!r}")
         record = tuple(record)
         known = {k for n in self.nodes.values() for k in n.state_keys} | {"u", "v", "s"}
         bad = [k for k in record if k not in known]
@@ -749,6 +782,7 @@ class LoihiNetwork:
         # ---- source data, batch size
         batch: Optional[int] = None
         src_data: Dict[str, torch.Tensor] = {}   # (b, *shape, T) with b = 1 or B
+        own: Dict[str, torch.Tensor] = {}        # sources sending their own data: that data
         for n in sources:
             if n.name in inputs:
                 if not n.takes_inputs:
@@ -759,17 +793,24 @@ class LoihiNetwork:
                     raise ValueError(f"input for {n.name!r} has no time steps")
                 d = roll_to_step(d, self.first_step)   # a user's data replaces the buffer's, at its phase
             else:
-                d = n.series(num_steps, self.first_step).unsqueeze(0)
+                series = n.series(num_steps, self.first_step)
+                d = series.unsqueeze(0)
+                own[n.name] = series     # its own data: what is made of it is kept for the next run
             src_data[n.name] = d
         batched = batch is not None
         B = batch if batched else 1
 
         # ---- the plan: bounds, kernels, message dtypes
-        bounds = self._bounds(src_data)
+        bounds = self._bounds(src_data, own)
         in_conns = {n.name: self.inputs_of(n) for n in self.nodes.values()}
         in_bounds = {name: sum(bounds[c.src.name] for c in conns) for name, conns in in_conns.items()}
         probe = RunContext(batch=B, num_steps=num_steps, fused=True, float_messages=False, bounds=bounds,
                            in_bounds=in_bounds, sole_lif_input={}, source_steps={}, record=record, recorded=())
+        why_not = compiled.unsupported(self) if backend in ("auto", "compiled") else backend
+        if backend == "compiled" and why_not:
+            raise RuntimeError(f"backend='compiled': {why_not}; use backend='fused', 'torch' or 'auto'")
+        if backend == "auto" and not why_not:
+            why_not = compiled.slower_here(self)
         not_ready = [n for n in self.nodes.values() if not n.ready(probe)]
         fused = backend == "fused" or (backend == "auto" and not not_ready)
         if fused and not_ready:
@@ -784,13 +825,26 @@ class LoihiNetwork:
             # once per step, not all at once: 4x less memory traffic than float32 up front)
             b = bounds[name]
             dt = torch.int8 if b < 128 else torch.int16 if b < 32768 else torch.int32
-            source_steps[name] = d.movedim(-1, 0).to(dt, memory_format=torch.contiguous_format)  # (T, b, *shape)
+            if not why_not:
+                dt = torch.int32         # (the compiled run reads int32 messages: one conversion)
+
+            def time_major(d=d, dt=dt) -> torch.Tensor:
+                return d.movedim(-1, 0).to(dt, memory_format=torch.contiguous_format)  # (T, b, *shape)
+            source_steps[name] = self.nodes[name].cached(f"time-major {dt}", (own[name],), 0, time_major) \
+                if name in own else time_major()
         sole_lif = {name: len(conns) == 1 and getattr(conns[0].src, "binary_spikes", False)
                     for name, conns in in_conns.items()}
         recorded = tuple(n.name for n in self.nodes.values()
                          if n.state_keys and (populations is None or n.name in populations))
         ctx = RunContext(B, num_steps, fused, float_messages, bounds, in_bounds, sole_lif, source_steps,
                          record, recorded, self.first_step)
+        if not why_not:
+            records, states, bufs = compiled.run_compiled(self, ctx, in_conns,
+                                                          {n.name: n.sent_first(B) for n in self.nodes.values()
+                                                           if n.buffered})
+            self.last_backend = "compiled"
+            self.last_state = {**states, **{name: {"buffer": b} for name, b in bufs.items()}}
+            return self._recorded(recorded, records, record, batched, as_numpy)
         models = {name: n.process_model(ctx) for name, n in self.nodes.items()}
         order = self._zero_delay_order()
         buffered = [n for n in self.nodes.values() if n.buffered]
@@ -834,10 +888,15 @@ class LoihiNetwork:
         self.last_backend = "fused" if fused else "torch"
         self.last_state = {name: st for name, st in ((name, m.final_state()) for name, m in models.items()) if st}
         self.last_state.update({name: {"buffer": b} for name, b in bufs.items()})
+        return self._recorded(recorded, {name: models[name].records for name in recorded}, record, batched, as_numpy)
+
+    @staticmethod
+    def _recorded(recorded, records, record, batched: bool, as_numpy: bool) -> Dict[str, Dict[str, Any]]:
+        """``run``'s result from the ``(T, B, *shape)`` records of each population."""
         out: Dict[str, Dict[str, Any]] = {}
         for name in recorded:
             out[name] = {}
-            for key, tens in models[name].records.items():
+            for key, tens in records.get(name, {}).items():
                 if key not in record:
                     continue
                 tens = tens.movedim(1, 0) if batched else tens[:, 0]   # views: no copy
