@@ -31,6 +31,7 @@ per sample does not grow with the batch.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -89,7 +90,7 @@ def slower_here(net) -> Optional[str]:
     from .emulator import ConvLayer
 
     for n in net.nodes.values():
-        if isinstance(n, ConvLayer) and int(np.prod(n.out_shape)) > CONV_OUTPUTS_AUTO:
+        if isinstance(n, ConvLayer) and math.prod(n.out_shape) > CONV_OUTPUTS_AUTO:
             return f"{n!r} has more than {CONV_OUTPUTS_AUTO} outputs: faster as a dense convolution"
     return None
 
@@ -437,7 +438,7 @@ def _index_map(conn) -> Optional[np.ndarray]:
         return None
     from .emulator import _apply_transforms
 
-    size = int(np.prod(conn.src.out_shape))
+    size = math.prod(conn.src.out_shape)
     src = torch.arange(size, dtype=torch.int64).reshape((1,) + conn.src.out_shape)
     return _apply_transforms(src, conn.transforms).reshape(-1).numpy().copy()
 
@@ -455,7 +456,7 @@ def run_compiled(net, ctx, in_conns, start: torch.Tensor) -> Tuple[Dict[str, Dic
     tab = _Table()
     nodes = list(net.nodes.values())
     for n in nodes:
-        tab.place(n.name, int(np.prod(n.out_shape)))
+        tab.place(n.name, math.prod(n.out_shape))
     rows: Dict[str, np.ndarray] = {}
     lif_state: Dict[str, Tuple[int, int]] = {}
     rec_at: Dict[str, Tuple[int, int]] = {}
@@ -464,9 +465,9 @@ def run_compiled(net, ctx, in_conns, start: torch.Tensor) -> Tuple[Dict[str, Dic
     pending_idx: List[Tuple[Any, int, np.ndarray]] = []   # (holder, where, array): offset to fill in
     for n in nodes:
         row = np.zeros(N_COLS, dtype=np.int64)
-        size = int(np.prod(n.out_shape))
+        size = math.prod(n.out_shape)
         row[OUT], row[SIZE] = tab.sent_off[n.name], size
-        tab.scratch = max(tab.scratch, size, int(np.prod(n.in_shape)) if n.in_shape else 0)
+        tab.scratch = max(tab.scratch, size, math.prod(n.in_shape) if n.in_shape else 0)
         conns = in_conns[n.name]
         row[IN_LO] = len(tab.ins)
         for c in conns:
@@ -557,7 +558,7 @@ def run_compiled(net, ctx, in_conns, start: torch.Tensor) -> Tuple[Dict[str, Dic
     for n in nodes:
         if n.buffered:
             o = tab.sent_off[n.name]
-            start_arr[:, o:o + int(np.prod(n.out_shape))] = start[n.name].reshape(B, -1).numpy()
+            start_arr[:, o:o + math.prod(n.out_shape)] = start[n.name].reshape(B, -1).numpy()
     u = torch.cat(u0).to(torch.int32).expand(B, -1).contiguous() if u0 else torch.zeros((B, 0), dtype=torch.int32)
     v = torch.cat(v0).to(torch.int32).expand(B, -1).contiguous() if v0 else torch.zeros((B, 0), dtype=torch.int32)
     rec_u = np.empty((T, B, tab.rec_size), dtype=np.int32)
@@ -579,6 +580,6 @@ def run_compiled(net, ctx, in_conns, start: torch.Tensor) -> Tuple[Dict[str, Dic
                      "v": v[:, o:o + size].reshape((B,) + net.nodes[name].out_shape)}
               for name, (o, size) in lif_state.items()}
     final_t = torch.from_numpy(final).to(torch.int64)   # (the scheduler's buffers are int64)
-    buffers = {n.name: final_t[:, tab.sent_off[n.name]:tab.sent_off[n.name] + int(np.prod(n.out_shape))]
+    buffers = {n.name: final_t[:, tab.sent_off[n.name]:tab.sent_off[n.name] + math.prod(n.out_shape)]
                .reshape((B,) + n.out_shape) for n in nodes if n.buffered}
     return records, states, buffers
