@@ -254,3 +254,45 @@ def test_auto_leaves_a_large_conv_to_the_dense_convolution_and_both_agree():
     for key in ("u", "v", "s"):
         assert np.array_equal(auto["big_lif"][key], forced["big_lif"][key]), key
     assert auto["big_lif"]["s"].any()
+
+
+# --------------------------------------------------------------------------- what a run keeps between runs
+def _graded_chain(data, weights):
+    from snnsim.loihi.emulator import DenseLayer, LIFPopulation, LoihiNetwork, RingBufferSource
+
+    net = LoihiNetwork()
+    net.add(RingBufferSource("in", data))
+    net.add(DenseLayer("d", weights, num_message_bits=8))
+    net.add(LIFPopulation("l", (np.shape(weights)[0],), vth=1))
+    net.connect("in", "d")
+    net.connect("d", "l")
+    return net
+
+
+@pytest.mark.parametrize("backend", ["torch", "fused", "compiled"])
+def test_what_runs_keep_follows_the_data_and_weights_they_came_from(backend):
+    """A run keeps what it derives from a source's data (extremes, time-major copy) and from
+    weights (bounds, plans): changing the caller's array leaves the node's own copy alone,
+    a new ``node.data`` or weights changed by a torch operation are seen, and every backend
+    agrees with a network built afresh."""
+    import torch
+
+    arr = np.ones((1, 3), dtype=np.int64)
+    net = _graded_chain(arr, [[3]])
+    net.nodes["d"].weights = torch.tensor([[3]], dtype=torch.int32)   # (int32: a plan could be a view of it)
+    first = net.run(3, backend=backend)["l"]["u"]
+    arr[:] = 1000                                        # the caller's array: not the node's data
+    assert int(net.nodes["in"].data.max()) == 1
+    assert np.array_equal(net.run(3, backend=backend)["l"]["u"], first)
+    net.nodes["in"].data = torch.full((1, 3), 1000, dtype=torch.int64)
+    fresh = _graded_chain(np.full((1, 3), 1000), [[3]]).run(3, backend="torch")["l"]["u"]
+    assert np.array_equal(net.run(3, backend=backend)["l"]["u"], fresh) and not np.array_equal(fresh, first)
+    net.nodes["d"].weights.mul_(-1)                      # in place, through torch: its version moves
+    fresh = _graded_chain(np.full((1, 3), 1000), [[-3]]).run(3, backend="torch")["l"]["u"]
+    assert np.array_equal(net.run(3, backend=backend)["l"]["u"], fresh)
+
+
+@pytest.mark.parametrize("backend", ["torch", "fused", "compiled"])
+def test_zero_steps_record_nothing_on_every_backend(backend):
+    out = _graded_chain(np.ones((2, 3), dtype=np.int64), [[3, 1]]).run(0, backend=backend)
+    assert {k: v.shape for k, v in out["l"].items()} == {"u": (0, 1), "v": (0, 1), "s": (0, 1)}

@@ -100,34 +100,34 @@ def slower_here(net) -> Optional[str]:
 # so messages are int32 arrays. A sum of several inputs is accumulated in int32 too: numba adds
 # in int64 and stores back with a truncation, which is the int32 wrap the scheduler applies to
 # the total where the inputs can overflow it (and no change where they cannot).
-def _gather(sent, ins, lo, hi, n, a):  # pragma: no cover - numba
-    """The sum of what the inputs ``ins[lo:hi]`` (pairs: offset in ``sent``, offset of the
-    connection's index map in ``ins`` or -1 for none) sent, into ``a[:n]``."""
+def _gather(sent, idx, lo, hi, n, a):  # pragma: no cover - numba
+    """The sum of what the inputs ``idx[lo:hi]`` (pairs: offset in ``sent``, offset of the
+    connection's index map in ``idx`` or -1 for none) sent, into ``a[:n]``."""
     for j in range(n):
         a[j] = 0
     for k in range(lo, hi, 2):
-        src, perm = ins[k], ins[k + 1]
+        src, perm = idx[k], idx[k + 1]
         if perm < 0:
             for j in range(n):
                 a[j] += sent[src + j]
         else:
             for j in range(n):
-                a[j] += sent[src + ins[perm + j]]
+                a[j] += sent[src + idx[perm + j]]
 
 
-def _input(sent, ins, lo, hi, n, a):  # pragma: no cover - numba
+def _input(sent, idx, lo, hi, n, a):  # pragma: no cover - numba
     """A node's input: its one input's segment of ``sent`` as it is (no index map), or the sum
     of its inputs in the scratch ``a``."""
-    if hi - lo == 2 and ins[lo + 1] < 0:
-        return sent[ins[lo]:ins[lo] + n]
-    _gather(sent, ins, lo, hi, n, a)
+    if hi - lo == 2 and idx[lo + 1] < 0:
+        return sent[idx[lo]:idx[lo] + n]
+    _gather(sent, idx, lo, hi, n, a)
     return a[:n]
 
 
-def _lif(P, op, t, b, sent, u, v, bias, rec_u, rec_v, rec_s, ins, a, scratch_u, scratch_v,
+def _lif(P, op, t, b, sent, u, v, bias, rec_u, rec_v, rec_s, idx, a, scratch_u, scratch_v,
          scratch_s):  # pragma: no cover - numba
     out, n = P[op, OUT], P[op, SIZE]
-    a_in = _input(sent, ins, P[op, IN_LO], P[op, IN_HI], n, a)
+    a_in = _input(sent, idx, P[op, IN_LO], P[op, IN_HI], n, a)
     s0, b0 = P[op, L_STATE], P[op, L_BIAS]
     every = P[op, L_RESET_EVERY]
     if every > 0 and (t + 1) % every == P[op, L_RESET_AT]:   # t + 1: lava's step (first_step folded in)
@@ -293,7 +293,7 @@ def _finish(P, op, acc, dst, in_place):  # pragma: no cover - numba
         dst[j] = y
 
 
-def _synapse(P, op, sent, new, ins, x, wide, w32, idx):  # pragma: no cover - numba
+def _synapse(P, op, sent, new, x, wide, w32, idx):  # pragma: no cover - numba
     """A Dense / Sparse / Conv's new buffer from what its inputs sent this step, into ``new``:
     summed there directly when every partial sum fits int32 (it is then the channel), else in
     the int64 scratch ``wide``."""
@@ -301,7 +301,7 @@ def _synapse(P, op, sent, new, ins, x, wide, w32, idx):  # pragma: no cover - nu
     if P[op, IN_HI] == P[op, IN_LO]:
         new[out:out + n] = 0             # no input: the buffer empties
         return
-    xs = _input(sent, ins, P[op, IN_LO], P[op, IN_HI], P[op, Y_NIN], x)
+    xs = _input(sent, idx, P[op, IN_LO], P[op, IN_HI], P[op, Y_NIN], x)
     if P[op, Y_ACC32] != 0:
         acc = new[out:out + n]
         _sums(P, op, xs, w32, idx, acc)
@@ -323,7 +323,6 @@ def _run(P, zero_ops, buffered, T, B, start, src, u, v, bias, w32, idx, rec_u, r
     x = np.zeros(scratch, dtype=np.int32)
     wide = np.zeros(scratch, dtype=np.int64)
     su, sv, ss = np.zeros(scratch, np.int32), np.zeros(scratch, np.int32), np.zeros(scratch, np.int8)
-    ins = idx
     for b in range(B):
         sent = start[b].copy()
         new = np.zeros(sent_size, dtype=np.int32)
@@ -337,9 +336,9 @@ def _run(P, zero_ops, buffered, T, B, start, src, u, v, bias, w32, idx, rec_u, r
                     row = P[op, S_DATA] + ((t % steps) * held + (b if held > 1 else 0)) * n
                     sent[out:out + n] = src[row:row + n]
                 else:
-                    _lif(P, op, t, b, sent, ub, vb, bias, rec_u, rec_v, rec_s, ins, a, su, sv, ss)
+                    _lif(P, op, t, b, sent, ub, vb, bias, rec_u, rec_v, rec_s, idx, a, su, sv, ss)
             for k in range(buffered.shape[0]):
-                _synapse(P, buffered[k], sent, new, ins, x, wide, w32, idx)
+                _synapse(P, buffered[k], sent, new, x, wide, w32, idx)
             # the new buffers are what the synapses send next step; every other value is sent
             # afresh each step before anything reads it: swapping the arrays moves the buffers
             sent, new = new, sent
@@ -349,7 +348,13 @@ def _run(P, zero_ops, buffered, T, B, start, src, u, v, bias, w32, idx, rec_u, r
 
 @functools.cache
 def _kernel():
-    """The compiled interpreter, or None where numba is missing."""
+    """The compiled interpreter, or None where numba is missing.
+
+    numba resolves a compiled function's callees from its module's globals when it compiles, so
+    the helpers above are replaced here by their compiled versions (and the LIF kernels by
+    fixed_point's) before the interpreter first compiles. Its on-disk cache is keyed on this
+    file alone: after editing ``fixed_point._lif_fused_py``, whose code the cached interpreter
+    embeds, touch this file too (a clean checkout has no cache)."""
     try:
         import numba
     except Exception:  # pragma: no cover - numba is in requirements.lock
@@ -357,9 +362,9 @@ def _kernel():
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
     g = globals()
     g["_lif_fast"], g["_lif_exact"] = fp.lif_fused_kernel()
-    for name in ("_gather", "_input", "_lif", "_dense_sums", "_sparse_sums", "_landing", "_conv_taps", "_conv_sums", "_sums",
-                 "_finish", "_synapse"):
-        g[name] = jit(g[name])       # the kernel calls the compiled helpers (numba resolves globals)
+    for name in ("_gather", "_input", "_lif", "_dense_sums", "_sparse_sums", "_landing", "_conv_taps",
+                 "_conv_sums", "_sums", "_finish", "_synapse"):
+        g[name] = jit(g[name])
     return jit(_run)
 
 
@@ -412,7 +417,7 @@ def _joined(net, what: str, parts: List[np.ndarray], dtype) -> np.ndarray:
 def _dense_plan(n) -> Dict[str, np.ndarray]:
     """A Dense's weights as rows of W.T (n_in x n_out, int32); a Sparse's stored weights by input:
     column pointers, output indices and values."""
-    wt = n.weights.T.contiguous().numpy().astype(np.int32, copy=False)   # (n_in, n_out)
+    wt = n.weights.T.numpy().astype(np.int32)   # (n_in, n_out), a copy: never a view of the weights
     if n.kind != "sparse":
         return {"w": wt.reshape(-1)}
     nz = wt != 0

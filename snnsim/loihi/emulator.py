@@ -121,7 +121,8 @@ class Node:
 class RingBufferSource(Node):
     """lava ``RingBuffer`` (``PySendModelFixed``): sends ``data[..., (t-1) % T]`` at step t.
 
-    ``data`` has shape ``(*shape, T)``; values are stored as int32 (truncated) like lava's.
+    ``data`` has shape ``(*shape, T)``; values are stored as int32 (truncated) like lava's, in
+    the node's own copy (to change them, assign a new tensor to ``node.data``).
     """
 
     kind = "ringbuffer"
@@ -132,7 +133,10 @@ class RingBufferSource(Node):
         if d.dim() < 2:
             raise ValueError(f"RingBuffer {name!r}: data must be (*shape, T), got {tuple(d.shape)}")
         super().__init__(name, None, tuple(d.shape[:-1]))
-        self.data = d
+        # its own copy, as lava's Var holds one: a run keeps what it derives from the data
+        # (extremes, time-major copy) while the tensor is the same, so the caller's array must
+        # not change it behind the node's back
+        self.data = d.clone()
 
     def process_model(self, ctx: "RunContext") -> "ProcessModel":
         return _SourceModel(self, ctx.source_steps[self.name], ctx.batch, ctx.float_messages)
@@ -538,7 +542,7 @@ class _LIFModel(ProcessModel):
             self.vth = max(min(int(n.vth_eff), 1 << 62), -(1 << 62))
             self.zeros = np.zeros(size, dtype=np.int8)
             self.scratch = (np.empty(size, np.int32), np.empty(size, np.int32), np.empty(size, np.int8))
-            self.rows = tuple(self.records[k].view(ctx.num_steps, -1).numpy() for k in ("u", "v", "s")) \
+            self.rows = tuple(self.records[k].view(ctx.num_steps, size).numpy() for k in ("u", "v", "s")) \
                 if self.records else None
 
     def step(self, t, a_in):
