@@ -296,3 +296,34 @@ def test_what_runs_keep_follows_the_data_and_weights_they_came_from(backend):
 def test_zero_steps_record_nothing_on_every_backend(backend):
     out = _graded_chain(np.ones((2, 3), dtype=np.int64), [[3, 1]]).run(0, backend=backend)
     assert {k: v.shape for k, v in out["l"].items()} == {"u": (0, 1), "v": (0, 1), "s": (0, 1)}
+
+
+def test_weights_beyond_int16_take_the_int32_rows():
+    """8-bit lava weights are held as int16 rows; weights lava holds as they stand after a run
+    (a Dense's set by Var.set(), a Conv's never quantised) may exceed it: those rows are int32,
+    and both kinds agree with the torch backend in one network."""
+    from snnsim.loihi import compiled as comp
+    from snnsim.loihi.emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, RingBufferSource
+
+    rng = np.random.default_rng(12)
+    net = LoihiNetwork()
+    net.add(RingBufferSource("img", (rng.random((4, 4, 2, 9)) < 0.5).astype(np.int64)))
+    net.add(ConvLayer("big_conv", rng.integers(-40000, 40000, size=(3, 3, 3, 2)), (4, 4, 2), padding=1))
+    net.add(LIFPopulation("p1", (4, 4, 3), vth=30000, du=400, dv=300))
+    net.add(DenseLayer("big_dense", rng.integers(-50000, 50000, size=(5, 48)), quantized=True))
+    net.add(DenseLayer("small_dense", rng.integers(-100, 100, size=(5, 48))))
+    net.add(LIFPopulation("p2", (5,), vth=20000, du=100, dv=50))
+    net.connect("img", "big_conv")
+    net.connect("big_conv", "p1")
+    for d in ("big_dense", "small_dense"):
+        net.connect("p1", d, [("reshape", (48,))])
+        net.connect(d, "p2")
+    got, want = net.run(20, backend="compiled"), net.run(20, backend="torch")
+    for name in want:
+        for key in ("u", "v", "s"):
+            assert np.array_equal(got[name][key], want[name][key]), (name, key)
+    assert got["p1"]["s"].any() and got["p2"]["s"].any()
+    held = {"big_conv": comp._conv_plan(net.nodes["big_conv"])["w"].dtype,
+            **{n: comp._dense_plan(net.nodes[n])["w"].dtype for n in ("big_dense", "small_dense")}}
+    assert held == {"big_conv": np.int32, "big_dense": np.int32, "small_dense": np.int16}, held
+    assert comp.unsupported(net) is None

@@ -16,7 +16,8 @@ The arithmetic is the scheduler's, value for value (and so lava-nc's ``fixed_pt`
 * a synapse sums, event-driven, the weights of the inputs that are nonzero -- a Dense's row
   of ``W.T``, a Sparse's stored column, a Conv's kernel taps landing in the output -- times
   the input (graded) or 1 (binary: any nonzero input is a spike), in int32 where no partial
-  sum can leave it and in int64 elsewhere; then the same int32 wraps, ``weight_exp`` shifts
+  sum can leave it and in int64 elsewhere (weights held as int16 where they fit); then the
+  same int32 wraps, ``weight_exp`` shifts
   and int32 / 24-bit channel rules as
   :func:`~snnsim.loihi.fixed_point.dense_apply` / :func:`~snnsim.loihi.fixed_point.conv_apply`;
 * a LIF population is :func:`~snnsim.loihi.fixed_point.lif_fixed_step` element by element
@@ -51,14 +52,15 @@ S_DATA, S_STEPS, S_SAMPLES = 5, 6, 7
 #      reset interval (0: a plain LIF), reset offset
 L_STATE, L_FU, L_FV, L_VTH, L_BIAS, L_EXACT, L_REC, L_RESET_EVERY, L_RESET_AT = 5, 6, 7, 8, 9, 10, 11, 12, 13
 # synapses: input size, graded, weight_exp, wrap after the sum, wrap of the channel, weight
-#           offset, sums fit int32 (accumulated in the message array itself)
-Y_NIN, Y_GRADED, Y_EXP, Y_WRAP_SUM, Y_WRAP_OUT, Y_W, Y_ACC32 = 5, 6, 7, 8, 9, 10, 11
+#           offset, sums fit int32 (accumulated in the message array itself), weights held
+#           as int16 (they fit: half the memory traffic of a large layer's rows)
+Y_NIN, Y_GRADED, Y_EXP, Y_WRAP_SUM, Y_WRAP_OUT, Y_W, Y_ACC32, Y_W16 = 5, 6, 7, 8, 9, 10, 11, 12
 # SPARSE: offsets of its column pointers and row indices in the index array
-P_PTR, P_ROW = 12, 13
+P_PTR, P_ROW = 13, 14
 # CONV: X, Y, C in; X, Y, C out; KX, KY; strides, paddings, dilations; groups; out-of-int32 rule; 24-bit wrap
-C_X, C_Y, C_C, C_XO, C_YO, C_CO, C_KX, C_KY = 12, 13, 14, 15, 16, 17, 18, 19
-C_SX, C_SY, C_PX, C_PY, C_DX, C_DY, C_G, C_INT32, C_WRAP24 = 20, 21, 22, 23, 24, 25, 26, 27, 28
-N_COLS = 29
+C_X, C_Y, C_C, C_XO, C_YO, C_CO, C_KX, C_KY = 13, 14, 15, 16, 17, 18, 19, 20
+C_SX, C_SY, C_PX, C_PY, C_DX, C_DY, C_G, C_INT32, C_WRAP24 = 21, 22, 23, 24, 25, 26, 27, 28, 29
+N_COLS = 30
 
 
 # --------------------------------------------------------------------------- what it covers
@@ -149,7 +151,7 @@ def _lif(P, op, t, b, sent, u, v, bias, rec_u, rec_v, rec_s, idx, a, scratch_u, 
         _lif_fast(ui, vi, a_in, bi, fu, fv, vth, sent_n, rows[0], rows[1], rows[2])
 
 
-def _dense_sums(xs, w32, w0, graded, acc):  # pragma: no cover - numba
+def _dense_sums(xs, weights, w0, graded, acc):  # pragma: no cover - numba
     """Event-driven ``W @ x``: the rows of W.T (from ``w0``) of the nonzero inputs, times the
     input (graded) or once (binary), added into ``acc`` (zeroed)."""
     n_out = acc.shape[0]
@@ -157,7 +159,7 @@ def _dense_sums(xs, w32, w0, graded, acc):  # pragma: no cover - numba
         xi = xs[i]
         if xi == 0:
             continue
-        row = w32[w0 + i * n_out:w0 + (i + 1) * n_out]
+        row = weights[w0 + i * n_out:w0 + (i + 1) * n_out]
         if graded:
             for j in range(n_out):
                 acc[j] += np.int64(row[j]) * xi
@@ -166,14 +168,14 @@ def _dense_sums(xs, w32, w0, graded, acc):  # pragma: no cover - numba
                 acc[j] += row[j]
 
 
-def _sparse_sums(xs, w32, w0, idx, ptr0, row0, graded, acc):  # pragma: no cover - numba
+def _sparse_sums(xs, weights, w0, idx, ptr0, row0, graded, acc):  # pragma: no cover - numba
     """The same from a Sparse's stored weights, by input (column pointers, output indices)."""
     for i in range(xs.shape[0]):
         xi = xs[i]
         if xi == 0:
             continue
         lo, hi = idx[ptr0 + i], idx[ptr0 + i + 1]
-        rows, w = idx[row0 + lo:row0 + hi], w32[w0 + lo:w0 + hi]
+        rows, w = idx[row0 + lo:row0 + hi], weights[w0 + lo:w0 + hi]
         if graded:
             for k in range(hi - lo):
                 acc[rows[k]] += np.int64(w[k]) * xi
@@ -196,7 +198,7 @@ def _landing(i, pad, k, dil, stride, size):  # pragma: no cover - numba
     return n if n < size else -1
 
 
-def _conv_taps(acc, w32, w, xi, yi, o_c, xv, graded, KX, KY, sx, sy, px, py, dx, dy, XO, YO, CO,
+def _conv_taps(acc, weights, w, xi, yi, o_c, xv, graded, KX, KY, sx, sy, px, py, dx, dy, XO, YO, CO,
                cout_g):  # pragma: no cover - numba
     """Add the kernel taps of the input at (xi, yi) (weights from ``w``: its channel's
     (KX, KY, C_out / groups) block) to the outputs they land on (channels from ``o_c``)."""
@@ -216,13 +218,13 @@ def _conv_taps(acc, w32, w, xi, yi, o_c, xv, graded, KX, KY, sx, sy, px, py, dx,
             k = w + (kx * KY + ky) * cout_g
             if graded:
                 for c in range(cout_g):
-                    acc[o + c] += np.int64(w32[k + c]) * xv
+                    acc[o + c] += np.int64(weights[k + c]) * xv
             else:
                 for c in range(cout_g):
-                    acc[o + c] += w32[k + c]
+                    acc[o + c] += weights[k + c]
 
 
-def _conv_sums(P, op, xs, w32, acc):  # pragma: no cover - numba
+def _conv_sums(P, op, xs, weights, acc):  # pragma: no cover - numba
     """Event-driven ``conv_apply``: each nonzero input (xi, yi, ci) adds its kernel taps to the
     outputs they land on (torch's cross-correlation with lava's flipped kernel, zero padding,
     stride, dilation, groups); weights held as (C_in, KX, KY, C_out / groups)."""
@@ -240,19 +242,26 @@ def _conv_sums(P, op, xs, w32, acc):  # pragma: no cover - numba
                 i += 1
                 xv = xs[i]
                 if xv != 0:
-                    _conv_taps(acc, w32, w0 + ci * KX * KY * cout_g, xi, yi, (ci // cin_g) * cout_g, xv, graded,
+                    _conv_taps(acc, weights, w0 + ci * KX * KY * cout_g, xi, yi, (ci // cin_g) * cout_g, xv, graded,
                                KX, KY, sx, sy, px, py, dx, dy, XO, YO, CO, cout_g)
 
 
-def _sums(P, op, xs, w32, idx, acc):  # pragma: no cover - numba
-    acc[:] = 0
+def _sums_from(P, op, xs, weights, idx, acc):  # pragma: no cover - numba
     kind = P[op, KIND]
     if kind == DENSE:
-        _dense_sums(xs, w32, P[op, Y_W], P[op, Y_GRADED] != 0, acc)
+        _dense_sums(xs, weights, P[op, Y_W], P[op, Y_GRADED] != 0, acc)
     elif kind == SPARSE:
-        _sparse_sums(xs, w32, P[op, Y_W], idx, P[op, P_PTR], P[op, P_ROW], P[op, Y_GRADED] != 0, acc)
+        _sparse_sums(xs, weights, P[op, Y_W], idx, P[op, P_PTR], P[op, P_ROW], P[op, Y_GRADED] != 0, acc)
     else:
-        _conv_sums(P, op, xs, w32, acc)
+        _conv_sums(P, op, xs, weights, acc)
+
+
+def _sums(P, op, xs, w16, w32, idx, acc):  # pragma: no cover - numba
+    acc[:] = 0
+    if P[op, Y_W16] != 0:               # (two calls: numba compiles one per weight type)
+        _sums_from(P, op, xs, w16, idx, acc)
+    else:
+        _sums_from(P, op, xs, w32, idx, acc)
 
 
 def _finish(P, op, acc, dst, in_place):  # pragma: no cover - numba
@@ -293,7 +302,7 @@ def _finish(P, op, acc, dst, in_place):  # pragma: no cover - numba
         dst[j] = y
 
 
-def _synapse(P, op, sent, new, x, wide, w32, idx):  # pragma: no cover - numba
+def _synapse(P, op, sent, new, x, wide, w16, w32, idx):  # pragma: no cover - numba
     """A Dense / Sparse / Conv's new buffer from what its inputs sent this step, into ``new``:
     summed there directly when every partial sum fits int32 (it is then the channel), else in
     the int64 scratch ``wide``."""
@@ -304,15 +313,15 @@ def _synapse(P, op, sent, new, x, wide, w32, idx):  # pragma: no cover - numba
     xs = _input(sent, idx, P[op, IN_LO], P[op, IN_HI], P[op, Y_NIN], x)
     if P[op, Y_ACC32] != 0:
         acc = new[out:out + n]
-        _sums(P, op, xs, w32, idx, acc)
+        _sums(P, op, xs, w16, w32, idx, acc)
         _finish(P, op, acc, acc, True)
     else:
         acc64 = wide[:n]
-        _sums(P, op, xs, w32, idx, acc64)
+        _sums(P, op, xs, w16, w32, idx, acc64)
         _finish(P, op, acc64, new[out:out + n], False)
 
 
-def _run(P, zero_ops, buffered, T, B, start, src, u, v, bias, w32, idx, rec_u, rec_v, rec_s,
+def _run(P, zero_ops, buffered, T, B, start, src, u, v, bias, w16, w32, idx, rec_u, rec_v, rec_s,
          sent_size, scratch):  # pragma: no cover - numba
     """All ``T`` steps of all ``B`` samples. ``start`` (B, sent_size) int32: what every node
     sends at step 1 (the synapses' initial buffers); ``u``, ``v`` (B, n_state) int32, updated
@@ -338,7 +347,7 @@ def _run(P, zero_ops, buffered, T, B, start, src, u, v, bias, w32, idx, rec_u, r
                 else:
                     _lif(P, op, t, b, sent, ub, vb, bias, rec_u, rec_v, rec_s, idx, a, su, sv, ss)
             for k in range(buffered.shape[0]):
-                _synapse(P, buffered[k], sent, new, x, wide, w32, idx)
+                _synapse(P, buffered[k], sent, new, x, wide, w16, w32, idx)
             # the new buffers are what the synapses send next step; every other value is sent
             # afresh each step before anything reads it: swapping the arrays moves the buffers
             sent, new = new, sent
@@ -363,7 +372,7 @@ def _kernel():
     g = globals()
     g["_lif_fast"], g["_lif_exact"] = fp.lif_fused_kernel()
     for name in ("_gather", "_input", "_lif", "_dense_sums", "_sparse_sums", "_landing", "_conv_taps",
-                 "_conv_sums", "_sums", "_finish", "_synapse"):
+                 "_conv_sums", "_sums_from", "_sums", "_finish", "_synapse"):
         g[name] = jit(g[name])
     return jit(_run)
 
@@ -377,8 +386,9 @@ class _Table:
         self.sent_off: Dict[str, int] = {}
         self.sent_size = 0
         self.ins: List[int] = []        # input lists (sent offset, index map offset), then index maps
+        self.w16: List[np.ndarray] = []
         self.w32: List[np.ndarray] = []
-        self.w_size = 0
+        self.w_size = {np.dtype(np.int16): 0, np.dtype(np.int32): 0}
         self.src: List[np.ndarray] = []
         self.src_size = 0
         self.bias: List[np.ndarray] = []
@@ -393,9 +403,10 @@ class _Table:
         return self.sent_off[name]
 
     def weights(self, w: np.ndarray) -> int:
-        off = self.w_size
-        self.w32.append(w)
-        self.w_size += w.size
+        """Place a weight plan's array (int16 or int32) in its type's joined array; its offset."""
+        off = self.w_size[w.dtype]
+        (self.w16 if w.dtype == np.int16 else self.w32).append(w)
+        self.w_size[w.dtype] += w.size
         return off
 
 
@@ -414,10 +425,17 @@ def _joined(net, what: str, parts: List[np.ndarray], dtype) -> np.ndarray:
     return joined
 
 
+def _narrow(w: np.ndarray) -> np.ndarray:
+    """A copy of integer weights in int16 where every value fits it (8-bit lava weights always
+    do), else int32: never a view of the node's own tensor."""
+    fits = w.size == 0 or (int(w.min()) >= -(1 << 15) and int(w.max()) < (1 << 15))
+    return w.astype(np.int16 if fits else np.int32)
+
+
 def _dense_plan(n) -> Dict[str, np.ndarray]:
-    """A Dense's weights as rows of W.T (n_in x n_out, int32); a Sparse's stored weights by input:
-    column pointers, output indices and values."""
-    wt = n.weights.T.numpy().astype(np.int32)   # (n_in, n_out), a copy: never a view of the weights
+    """A Dense's weights as rows of W.T (n_in x n_out); a Sparse's stored weights by input:
+    column pointers, output indices and values (int16 where they fit, else int32)."""
+    wt = _narrow(n.weights.T.numpy())   # (n_in, n_out)
     if n.kind != "sparse":
         return {"w": wt.reshape(-1)}
     nz = wt != 0
@@ -427,13 +445,13 @@ def _dense_plan(n) -> Dict[str, np.ndarray]:
 
 
 def _conv_plan(n) -> Dict[str, np.ndarray]:
-    """A Conv's kernel as (C_in, KX, KY, C_out / groups) int32: input channel ci of group g
+    """A Conv's kernel as (C_in, KX, KY, C_out / groups), int16 or int32: input channel ci of group g
     reaches outputs g * C_out / groups + c (torch's cross-correlation kernel: lava's, flipped)."""
     wt = fp.conv_weight_to_torch(n.weight.to(torch.int64))   # (C_out, C_in/g, KX, KY)
     G, C, CO = n.groups, n.in_shape[2], n.out_shape[2]
     KX, KY = int(wt.shape[2]), int(wt.shape[3])
     w = wt.reshape(G, CO // G, C // G, KX, KY).permute(0, 2, 3, 4, 1).reshape(C, KX, KY, CO // G)
-    return {"w": w.to(torch.int32).contiguous().numpy().reshape(-1)}
+    return {"w": _narrow(w.contiguous().numpy().reshape(-1))}
 
 
 def _index_map(conn) -> Optional[np.ndarray]:
@@ -518,7 +536,7 @@ def run_compiled(net, ctx, in_conns, start: torch.Tensor) -> Tuple[Dict[str, Dic
             row[Y_WRAP_OUT] = (acc_bound << max(n.weight_exp, 0)) > fp.INT32_MAX
             row[Y_ACC32] = acc_bound <= fp.INT32_MAX
             plan = n.cached("compiled", (n.weights,), 0, lambda: _dense_plan(n))
-            row[Y_W] = tab.weights(plan["w"])
+            row[Y_W], row[Y_W16] = tab.weights(plan["w"]), plan["w"].dtype == np.int16
             row[KIND] = SPARSE if n.kind == "sparse" else DENSE
             if n.kind == "sparse":
                 pending_idx.append((row, P_PTR, plan["ptr"]))
@@ -534,6 +552,7 @@ def run_compiled(net, ctx, in_conns, start: torch.Tensor) -> Tuple[Dict[str, Dic
             plan = n.cached("compiled", (n.weight,), 0, lambda: _conv_plan(n))
             KX, KY = int(n.weight.shape[1]), int(n.weight.shape[2])
             row[Y_NIN], row[Y_GRADED], row[Y_W] = X * Y * C, n.graded, tab.weights(plan["w"])
+            row[Y_W16] = plan["w"].dtype == np.int16
             row[C_X], row[C_Y], row[C_C], row[C_XO], row[C_YO], row[C_CO] = X, Y, C, XO, YO, CO
             row[C_KX], row[C_KY] = KX, KY
             row[C_SX], row[C_SY] = n.stride
@@ -571,9 +590,10 @@ def run_compiled(net, ctx, in_conns, start: torch.Tensor) -> Tuple[Dict[str, Dic
     rec_s = np.empty((T, B, tab.rec_size), dtype=np.int8)
     src = tab.src[0].astype(np.int32, copy=False) if len(tab.src) == 1 else \
         np.concatenate(tab.src).astype(np.int32, copy=False) if tab.src else np.zeros(1, np.int32)
+    w16 = _joined(net, "w16", tab.w16, np.int16)
     w32 = _joined(net, "w32", tab.w32, np.int32)
     bias = np.concatenate(tab.bias) if tab.bias else np.zeros(1, np.int64)
-    final = _kernel()(P, zero_ops, buffered, T, B, start_arr, src, u.numpy(), v.numpy(), bias, w32, idx,
+    final = _kernel()(P, zero_ops, buffered, T, B, start_arr, src, u.numpy(), v.numpy(), bias, w16, w32, idx,
                       rec_u, rec_v, rec_s, tab.sent_size, tab.scratch)
 
     records: Dict[str, Dict[str, torch.Tensor]] = {}
