@@ -325,8 +325,8 @@ def _run(P, zero_ops, buffered, T, B, start, src, u, v, bias, w16, w32, idx, rec
          sent_size, scratch):  # pragma: no cover - numba
     """All ``T`` steps of all ``B`` samples. ``start`` (B, sent_size) int32: what every node
     sends at step 1 (the synapses' initial buffers); ``u``, ``v`` (B, n_state) int32, updated
-    in place (the final state); returns what every node sent last (B, sent_size), the
-    synapses' last buffers among it."""
+    in place (the final state); returns (B, sent_size) whose synapse segments hold the buffers
+    they would send next (the other segments are left-overs of the swapped arrays)."""
     final = np.zeros((B, sent_size), dtype=np.int32)
     a = np.zeros(scratch, dtype=np.int32)
     x = np.zeros(scratch, dtype=np.int32)
