@@ -382,7 +382,6 @@ class _Table:
     """Builds the operation table and the shared arrays, node by node."""
 
     def __init__(self) -> None:
-        self.rows: List[np.ndarray] = []
         self.sent_off: Dict[str, int] = {}
         self.sent_size = 0
         self.ins: List[int] = []        # input lists (sent offset, index map offset), then index maps
@@ -397,10 +396,10 @@ class _Table:
         self.rec_size = 0
         self.scratch = 1
 
-    def place(self, name: str, size: int) -> int:
+    def place(self, name: str, size: int) -> None:
+        """Give a node its segment of the message arrays."""
         self.sent_off[name] = self.sent_size
         self.sent_size += size
-        return self.sent_off[name]
 
     def weights(self, w: np.ndarray) -> int:
         """Place a weight plan's array (int16 or int32) in its type's joined array; its offset."""
@@ -466,9 +465,11 @@ def _index_map(conn) -> Optional[np.ndarray]:
     return _apply_transforms(src, conn.transforms).reshape(-1).numpy().copy()
 
 
-def run_compiled(net, ctx, in_conns, start: torch.Tensor) -> Tuple[Dict[str, Dict[str, torch.Tensor]],
-                                                                  Dict[str, Dict[str, torch.Tensor]],
-                                                                  Dict[str, torch.Tensor]]:
+Records = Dict[str, Dict[str, torch.Tensor]]
+
+
+def run_compiled(net, ctx, in_conns, start: Dict[str, torch.Tensor]) -> Tuple[Records, Records,
+                                                                               Dict[str, torch.Tensor]]:
     """Run ``net`` for ``ctx.num_steps`` steps of ``ctx.batch`` samples compiled. ``start``:
     the buffered nodes' first messages by name ((B, *out_shape) int64). Returns the records
     (per population: u, v, s as (T, B, *shape) tensors), the final LIF states and the final
