@@ -452,6 +452,11 @@ def test_a_users_yaml_profile_prices_a_dataset(tmp_path, got, measured_gpu_profi
     m = s["models"][MODEL]
     assert m["energy"]["h100-lab"]["gpu"] == pytest.approx(12.5e-3, rel=1e-12)
     assert m["energy_template"]["h100-lab"]["gpu"] != pytest.approx(12.5e-3)
+    # every frame of frames.parquet is priced as the summary prices them: the measurement
+    frames = pd.read_parquet(tmp_path / "p" / "frames.parquet")
+    column = [c for c in frames.columns if c.startswith("energy_J") and "h100-lab" in c and c.endswith("gpu")]
+    assert len(column) == 1 and len(frames) > 0
+    assert frames[column[0]].to_numpy() == pytest.approx(12.5e-3, rel=1e-12)
     t = snnsim.track_dataset(MODEL, got, tmp_path / "t", hardware=[hw, HW[0]], sequences=["seq1"])
-    assert t["sequences_line"] == "1 of 1 sequences" and t["complete"] is not None
+    assert t["sequences_line"] == "1 of 1 sequences" and t["complete"] is True
     assert t["models"][MODEL]["energy"]["h100-lab"]["gpu"] == pytest.approx(12.5e-3, rel=1e-12)

@@ -327,3 +327,31 @@ def test_weights_beyond_int16_take_the_int32_rows():
             **{n: comp._dense_plan(net.nodes[n])["w"].dtype for n in ("big_dense", "small_dense")}}
     assert held == {"big_conv": np.int32, "big_dense": np.int32, "small_dense": np.int16}, held
     assert comp.unsupported(net) is None
+
+
+def test_the_speed_tables_addition_count_is_a_hand_count():
+    """benchmarks/loihi_speed.py quotes additions per step to explain each row's floor: on a
+    2 x 2 input, a 3 x 3 Conv (padding 1, 2 output channels) sends each active corner input to
+    all 4 outputs x 2 channels (8 additions), a Dense of 3 outputs adds 3 per active input."""
+    import importlib.util
+    import pathlib
+
+    from snnsim.loihi.emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, RingBufferSource
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "loihi_speed.py"
+    spec = importlib.util.spec_from_file_location("loihi_speed_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    net = LoihiNetwork()
+    net.add(RingBufferSource("in", np.array([[[[1, 0]], [[0, 0]]], [[[0, 0]], [[0, 1]]]])))
+    net.add(ConvLayer("c", np.ones((2, 3, 3, 1)), (2, 2, 1), padding=1))
+    net.add(LIFPopulation("l", (2, 2, 2), vth=1, du=4095))
+    net.add(DenseLayer("d", np.ones((3, 8))))
+    net.add(LIFPopulation("l2", (3,), vth=1000))
+    net.connect("in", "c")
+    net.connect("c", "l")
+    net.connect("l", "d", [("reshape", (8,))])
+    net.connect("d", "l2")
+    spikes = net.run(4, record=("s",))["l"]["s"].reshape(4, -1).sum(1)    # the LIF's spikes per step
+    assert spikes.sum() > 0
+    assert bench.synaptic_additions(net, 4) == (8 * 4 + 3 * spikes.sum()) / 4

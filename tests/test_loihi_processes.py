@@ -705,3 +705,72 @@ def test_an_uncompiled_hierarchical_process_that_cannot_be_rebuilt_is_refused():
 def test_bad_process_parameters_are_one_clear_error(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# --------------------------------------------------------------------------- review of the change
+def test_a_delay_buffer_lava_left_adds_to_the_value_bounds():
+    """What lava left in a DelayDense buffer is added to what lands in the same column (a Dense's
+    is only sent once): the bound is their sum, so the fused backend does not pick float32
+    messages that round the LIF's input (8000001 + 255 << 15 twice exceeds 2**24)."""
+    from snnsim.loihi import DelayDenseLayer, LIFPopulation, LoihiNetwork, RingBufferSource
+
+    net = LoihiNetwork()
+    net.add(RingBufferSource("src", np.ones((1, 4), dtype=np.int64)))
+    for name, left in (("d1", 8000001), ("d2", 8000000)):
+        d = net.add(DelayDenseLayer(name, [[255]], 0, max_delay=1, num_message_bits=24, weight_exp=15))
+        d.initial_buffer = np.array([[0, left]])
+        net.connect("src", name)
+    net.add(LIFPopulation("p", 1, vth=1 << 20, du=0, dv=4095))
+    net.connect("d1", "p")
+    net.connect("d2", "p")
+    torch_u = net.run(4, backend="torch")["p"]["u"]
+    # step 2's input, exactly: 2 * (255 << 15) + 16000001; u = input << 6 (within int32), then
+    # lava's one conditional 24-bit wrap (u > 2**23: u - 2**24)
+    assert int(torch_u[1, 0]) == ((2 * (255 << 15) + 16000001) << 6) - (1 << 24)
+    assert np.array_equal(net.run(4, backend="fused")["p"]["u"], torch_u)
+
+
+def test_a_delay_buffer_keeps_the_depth_lava_made_it():
+    """lava sizes a DelayDense buffer when the process is made; delays changed afterwards that
+    exceed it are never delivered. from_lava takes the depth lava holds (1 here), not the one
+    the current delays would give: every step equal to lava's."""
+    src = RingBuffer(data=np.ones((2, 5), dtype=np.int64))
+    dd = DelayDense(weights=np.ones((2, 2)) * 50, delays=0, name="deep_dd")
+    p = LIF(shape=(2,), vth=10, name="deep_p", du=100, dv=100)
+    src.s_out.connect(dd.s_in)
+    dd.a_out.connect(p.a_in)
+    dd.delays.init = np.array([[1, 0], [1, 1]])          # changed after lava sized the buffer
+    net = from_lava(src)
+    assert net.nodes["deep_dd"].max_delay + 1 == dd.a_buff.shape[-1] == 1
+    ref = _lava_records([p], steps=6)
+    assert _differs(net.run(6, backend="torch"), ref) is None
+    assert ref["deep_p"]["u"].any()                        # the delay-0 synapse delivers
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: from_lava(3), "from_lava takes lava processes .*not int"),
+    (lambda: from_lava(LIF(shape=(2,), name="x1"), steps_done="a"), "steps_done must be a whole number"),
+    (lambda: from_lava(LIF(shape=(2,), name="x2"), steps_done=3), "no process of the network has a lava runtime up"),
+    (lambda: from_lava(LIF(shape=(2,), name="x3"), exception_proc_model_map=[1]), "must be a dict"),
+], ids=["not-a-process", "steps-not-a-number", "steps-but-never-ran", "map-not-a-dict"])
+def test_from_lava_refuses_bad_arguments_in_one_line(call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        call()
+
+
+def test_emulator_nodes_refuse_bad_parameters_by_name():
+    from snnsim.loihi import DelayDenseLayer, LIFPopulation
+    from snnsim.loihi.sdn import DeltaPopulation, SigmaPopulation
+
+    cases = [(lambda: DeltaPopulation("d", 3, vth=1, spike_exp=[1, 2]), "'d' spike_exp must be a single value"),
+             (lambda: DeltaPopulation("d", 3, vth=1, cum_error=[]), "'d' cum_error must be a single value"),
+             (lambda: SigmaPopulation("s", -3), "'s' shape must be positive whole numbers"),
+             (lambda: SigmaPopulation("s", "abc"), "'s' shape must be positive whole numbers"),
+             (lambda: LIFPopulation("l", (0, 2)), "'l' shape must be positive whole numbers"),
+             (lambda: DelayDenseLayer("dd", np.ones((2, 2)), 1, max_delay=np.array([1, 2])),
+              "'dd' max_delay must be a single value")]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    # lava's Vars hold these as shape-(1,) arrays: taken as one value
+    assert DeltaPopulation("d", 3, vth=1, spike_exp=np.array([2]), cum_error=np.array([1])).spike_exp == 2

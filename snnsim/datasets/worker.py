@@ -84,8 +84,8 @@ class CountingWorker:
             rows: list[dict] = []
             tally = UncountedTally()
 
-            def on_frame(index: int, frame, rows=rows, tally=tally) -> None:
-                rows.append(self._frame_row(index, frame))
+            def on_frame(index: int, frame, rows=rows, tally=tally, name=name) -> None:
+                rows.append(self._frame_row(index, frame, name))
                 tally.add(frame.uncounted)
 
             try:
@@ -108,11 +108,12 @@ class CountingWorker:
             }
         return out
 
-    def _frame_row(self, index: int, frame) -> dict:
-        """One frame's totals (exact ints) and its energy on every (profile, estimator)."""
+    def _frame_row(self, index: int, frame, model: str) -> dict:
+        """One frame's totals (exact ints) and its energy on every (profile, estimator) -- a
+        device measurement of ``model`` included, as the summary prices its frames."""
         row: dict[str, Any] = {"frame": int(index)}
         row.update({k: _as_int(frame.totals.get(k, 0.0)) for k in TOTAL_FIELDS})
-        for hw, est, e in price_each(frame, self.hardware):
+        for hw, est, e in price_each(frame, self.hardware, model=model):
             row[energy_column(hw.name, est)] = e.total_j if e.applicable else None
         return row
 

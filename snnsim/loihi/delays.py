@@ -40,7 +40,7 @@ def _delay_matrix(delays: Any, shape: tuple[int, int], name: str) -> torch.Tenso
         raise ValueError(f"{name}: delays must be whole numbers >= 0")
     if d.size and d.max() > MAX_DELAY:
         raise ValueError(f"{name}: a delay of {int(d.max())} steps; lava's bit-accurate model takes at most {MAX_DELAY}")
-    return torch.as_tensor(np.ascontiguousarray(d), dtype=torch.int64)
+    return torch.as_tensor(np.array(d), dtype=torch.int64)   # (a copy: a broadcast view is read-only)
 
 
 class DelayDenseLayer(DenseLayer):
@@ -51,12 +51,18 @@ class DelayDenseLayer(DenseLayer):
     memo_ok = False          # the buffer moves every step, whatever the input
     slot_sum_int32 = False   # DelaySparse: the sparse product sums (and shifts) in int32
 
-    def __init__(self, name: str, weights: Any, delays: Any, *, max_delay: Any = 0, **dense: Any):
+    def __init__(self, name: str, weights: Any, delays: Any, *, max_delay: Any = 0, depth: Any = None,
+                 **dense: Any):
         super().__init__(name, weights, **dense)
         self.delays = _delay_matrix(delays, tuple(self.weights.shape), f"{type(self).__name__} {name!r}")
-        # lava: max_delay 0 (or not given) means the largest delay
+        # lava's constructor: max_delay 0 (or not given) means the largest delay; ``depth``: the
+        # buffer's depth as a made process holds it (from_lava), whatever its delays are now
         largest = int(self.delays.max()) if self.delays.numel() else 0
-        self.max_delay = _as_int(max_delay or 0, f"{type(self).__name__} {name!r} max_delay") or largest
+        if depth is not None:
+            self.max_delay = _as_int(depth, f"{type(self).__name__} {name!r} depth") - 1
+        else:
+            self.max_delay = _as_int(0 if max_delay is None else max_delay,
+                                     f"{type(self).__name__} {name!r} max_delay") or largest
         if not 0 <= self.max_delay <= MAX_DELAY:
             raise ValueError(f"{type(self).__name__} {name!r}: max_delay must be 0..{MAX_DELAY} (got {self.max_delay})")
 
@@ -76,6 +82,10 @@ class DelayDenseLayer(DenseLayer):
         b = self.acc_bound(in_bound)
         we = self.weight_exp
         return b << we if we > 0 else ((b + (1 << -we) - 1) >> -we) + self.max_delay + 1
+
+    def start_bound(self, bound: int, left: int) -> int:
+        # what lava left in the buffer is added to what lands in the same columns
+        return bound + left
 
     def process_model(self, ctx: RunContext) -> ProcessModel:
         return _DelayModel(self, ctx)

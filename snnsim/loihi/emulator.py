@@ -51,10 +51,15 @@ def _as_int(x: Any, what: str) -> int:
     return int(val)
 
 
-def _shape(shape: Any) -> Tuple[int, ...]:
-    if isinstance(shape, int):
-        return (shape,)
-    return tuple(int(s) for s in shape)
+def _shape(shape: Any, what: str = "shape") -> Tuple[int, ...]:
+    """A population's shape: an int or a sequence of positive whole numbers."""
+    try:
+        dims = (_as_int(shape, what),) if np.ndim(shape) == 0 else tuple(_as_int(s, what) for s in shape)
+    except (TypeError, ValueError):
+        dims = ()
+    if not dims or min(dims) < 1:
+        raise ValueError(f"{what} must be positive whole numbers, got {shape!r}")
+    return dims
 
 
 # --------------------------------------------------------------------------- nodes
@@ -116,6 +121,11 @@ class Node:
 
     def sent_first(self, batch: int) -> torch.Tensor:
         return self.buffer_at_start(batch)
+
+    def start_bound(self, bound: int, left: int) -> int:
+        """Bound on what it sends when lava left values up to ``left`` in its buffer: a Dense
+        or Conv sends that buffer once, then what it computes."""
+        return max(bound, left)
 
 
 class RingBufferSource(Node):
@@ -204,7 +214,7 @@ class LIFPopulation(Node):
 
     def __init__(self, name: str, shape: Any, *, u: Any = 0, v: Any = 0, du: Any = 0, dv: Any = 0,
                  bias_mant: Any = 0, bias_exp: Any = 0, vth: Any = 10):
-        shape = _shape(shape)
+        shape = _shape(shape, f"LIF {name!r} shape")
         super().__init__(name, shape, shape)
         self.u0 = fp.as_int32_values(u).expand(shape).clone()
         self.v0 = fp.as_int32_values(v).expand(shape).clone()
@@ -737,7 +747,7 @@ class LoihiNetwork:
             else:
                 b = node.out_bound(in_bound(node) if self.inputs_of(node) else 0)
             if node.initial_buffer is not None and np.size(node.initial_buffer):   # what lava left in it
-                b = max(b, int(np.abs(np.asarray(node.initial_buffer, dtype=np.float64)).max()))
+                b = node.start_bound(b, int(np.abs(np.asarray(node.initial_buffer, dtype=np.float64)).max()))
             visiting.discard(node.name)
             bounds[node.name] = min(b, INT32_BOUND)
             return bounds[node.name]
@@ -799,7 +809,8 @@ class LoihiNetwork:
             else:
                 series = n.series(num_steps, self.first_step)
                 d = series.unsqueeze(0)
-                own[n.name] = series     # its own data: what is made of it is kept for the next run
+                if series is getattr(n, "data", None):   # its own data as it stands (not rolled or loaded):
+                    own[n.name] = series                # what is made of it is kept for the next run
             src_data[n.name] = d
         batched = batch is not None
         B = batch if batched else 1

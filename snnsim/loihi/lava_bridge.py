@@ -318,7 +318,7 @@ def _to_node(proc: Any, L: Dict[str, Any], model_map: Dict[Any, type], ran: bool
             layer = DelaySparseLayer if t is L["DelaySparse"] else DelayDenseLayer
             # the buffer's depth is what lava made it (max_delay, or the largest delay)
             depth = int(proc.a_buff.shape[-1])
-            return layer(name, weights, _var(proc, "delays"), max_delay=depth - 1, **options)
+            return layer(name, weights, _var(proc, "delays"), depth=depth, **options)
         return (SparseLayer if t is L["Sparse"] else DenseLayer)(name, weights, **options)
     if t in (L["Sigma"], L["Delta"], L["SigmaDelta"]):
         shape = tuple(proc.s_out.shape)
@@ -370,6 +370,15 @@ def from_lava(*processes: Any, exception_proc_model_map: Dict[type, type] | None
     lp = L["ports"]
     observers = L["observers"]
 
+    for p in processes:
+        if not (hasattr(p, "procs") and hasattr(p, "out_ports") and hasattr(p, "in_ports")):
+            raise TypeError(f"from_lava takes lava processes (LIF, Dense, RingBuffer ...), not {type(p).__name__}")
+    if exception_proc_model_map is not None and not isinstance(exception_proc_model_map, dict):
+        raise TypeError(f"from_lava: exception_proc_model_map must be a dict {{process or class: model class}}, "
+                        f"not {type(exception_proc_model_map).__name__}")
+    if steps_done is not None and (isinstance(steps_done, bool) or not isinstance(steps_done, (int, np.integer))
+                                   or steps_done < 0):
+        raise ValueError(f"from_lava: steps_done must be a whole number >= 0 (got {steps_done!r})")
     model_map = dict(exception_proc_model_map or {})
     h = _Hierarchy(model_map)
     seen: Dict[int, Any] = {}
@@ -407,8 +416,10 @@ def from_lava(*processes: Any, exception_proc_model_map: Dict[type, type] | None
         raise ValueError(f"from_lava: {live[0].name!r} has a lava runtime up, so its Vars are read as they are now, "
                          f"but lava does not expose the step its processes are at; give steps_done=N (the steps run "
                          f"so far)")
-    if steps_done is not None and (int(steps_done) != steps_done or steps_done < 0):
-        raise ValueError(f"from_lava: steps_done must be a whole number >= 0 (got {steps_done!r})")
+    if steps_done and not live:
+        raise ValueError(f"from_lava: steps_done={steps_done} but no process of the network has a lava runtime up: "
+                         f"its Vars hold their initial values (a stopped runtime can no longer be read); leave "
+                         f"steps_done out for a network that has not run")
     net = LoihiNetwork()
     net.first_step = int(steps_done or 0) + 1
     nodes: Dict[int, Node] = {}
