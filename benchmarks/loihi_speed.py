@@ -23,6 +23,10 @@ a Dense 1024-1024-1024 LIF network at low and at high firing, a Sparse 2048-2048
 each lava beside the emulator (batch 1 on what backend='auto' picks and on each backend --
 compiled, fused, torch -- batches 4 and 8 on auto's pick), plus the mapped
 spiketrack-tiny segment's entry; it writes the ``table`` entry and keeps the others.
+
+``--device cuda`` (with ``--table``) adds a CUDA column: each row's torch backend on the GPU at
+batches 1, 4 and 8 (bit-exact against lava like the CPU runs); the segment entry is measured
+again with it. Without a GPU it stops at once with one line and exit code 2.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ SEG_FRAMES, SEG_CHUNKS = 10, 5
 BATCHES = (1, 4, 8)
 THREADS = int(os.environ.get("SNNSIM_BENCH_THREADS", "1"))  # 2 OpenMP threads stall on a loaded 2-core box
 OUT = pathlib.Path(__file__).with_name("results") / "loihi_speed.json"
+DEVICE = None   # --device cuda: the table's CUDA column (the torch backend on that device)
 
 
 def build(seed: int = 0):
@@ -347,14 +352,41 @@ def measure_row(label: str, builder) -> dict:
                     for name in lava_final for k in ("u", "v"))
         runs.append(dict(batch=B, backend=backend, ran=net.last_backend, per_sample_step_ms=wall / n / B * 1e3,
                          speedup=lava_wall / (wall / n / B), final_state_sample0_bitexact=bool(exact)))
+    cuda = [dict(r, device=DEVICE) for r in _device_runs(net, src, data, n, lava_wall, lava_final)] if DEVICE else []
     rates = {name: float(r["s"].mean()) for name, r in net.run(n, record=("s",)).items()}
     auto = [r for r in runs if r["backend"] == "auto"]
     floor = compiled_floor(net, src, data) if "compiled" in backends else None
-    return {"row": label, "compiled_floor": floor, "lava_per_step_ms": lava_wall * 1e3, "emulator": runs, "spike_rates": rates,
+    return {"row": label, "compiled_floor": floor, "lava_per_step_ms": lava_wall * 1e3, "emulator": runs,
+            "cuda": cuda, "spike_rates": rates,
             "auto_picks": auto[0]["ran"], "speedup_batch1": auto[0]["speedup"],
             "per_sample_nonincreasing_with_batch":
                 all(a["per_sample_step_ms"] >= b["per_sample_step_ms"] * 0.95 for a, b in zip(auto, auto[1:])),
-            "bitexact": all(r["final_state_sample0_bitexact"] for r in runs)}
+            "bitexact": all(r["final_state_sample0_bitexact"] for r in runs + cuda)}
+
+
+def _device_runs(net, src, data, n, lava_wall, lava_final) -> list:
+    """The torch backend on DEVICE at batches 1, 4 and 8 (timed to the end of each run: its
+    final state comes back to the CPU, which waits for the GPU)."""
+    rng = np.random.default_rng(1)
+    out = []
+    for B in BATCHES:
+        p = float(data.mean())
+        inputs = None if B == 1 else {src.name: np.stack([data] + [(rng.random(data.shape) < p).astype(np.int8)
+                                                                   for _ in range(B - 1)])}
+        wall, _ = timed(lambda: net.run(n, inputs=inputs, record=(), backend="torch", device=DEVICE))
+        exact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
+                    for name in lava_final for k in ("u", "v"))
+        out.append(dict(batch=B, backend="torch", ran=net.last_backend, per_sample_step_ms=wall / n / B * 1e3,
+                        speedup=lava_wall / (wall / n / B), final_state_sample0_bitexact=bool(exact)))
+    return out
+
+
+def _device_note() -> str:
+    if not DEVICE:
+        return ("no column: measured without --device cuda (no GPU on the machine that ran it); "
+                "`python benchmarks/loihi_speed.py --table --device cuda` adds it on one")
+    return (f"column 'cuda' of each row: the torch backend on {torch.cuda.get_device_name(DEVICE)} "
+            f"(torch {torch.__version__}, CUDA {torch.version.cuda}), batches {', '.join(map(str, BATCHES))}")
 
 
 def table_main() -> dict:
@@ -373,7 +405,7 @@ def table_main() -> dict:
                             "on 'auto', no recording, runs of 1 + STEPS steps (set-up included); the same lava "
                             "processes (emulator via from_lava), one run per row",
                     "target": "at least 100x at batch 1 on CPU; per-sample cost non-increasing with batch",
-                    "cuda": "no column: no GPU on the machine that ran it (the emulator has no device option yet)",
+                    "cuda": _device_note(),
                     "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                     "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "rows": rows}
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -445,6 +477,17 @@ def segment_main() -> dict:
                          per_sample_step_ms=wall / n / B * 1e3, speedup_wall=lava_wall / (wall / n / B),
                          speedup_cpu=lava_cpu / (cpu / n / B), final_state_sample0_bitexact=bool(exact),
                          backend=net.last_backend))
+    for B in BATCHES if DEVICE else ():
+        inputs = None
+        if B > 1:
+            extra = [cur[torch.from_numpy(rng.permutation(SEG_FRAMES))] for _ in range(B - 1)]
+            inputs = {"entry": graded.segment_ringbuffer(torch.stack([cur] + extra), hold)}
+        wall, _ = timed(lambda: net.run(n, inputs=inputs, record=(), backend="torch", device=DEVICE))
+        exact = all(np.array_equal(net.last_state[name]["u"][0].numpy(), final[name]["u"]) and
+                    np.array_equal(net.last_state[name]["k"][0].numpy(), final[name]["s"]) for name in final)
+        rows.append(dict(batch=B, recording=False, memo=True, device=DEVICE, per_sample_step_ms=wall / n / B * 1e3,
+                         speedup_wall=lava_wall / (wall / n / B), final_state_sample0_bitexact=bool(exact),
+                         backend=net.last_backend))
     torch_wall, _ = timed(lambda: net.run(n, backend="torch", record=()))
     res = net.run(n)
     rates = {name: float((r["s"] > 0).mean()) for name, r in res.items()}
@@ -490,7 +533,22 @@ def write_segment(entry: dict) -> None:
 if __name__ == "__main__":
     import sys
 
+    if "--device" in sys.argv:
+        from snnsim.loihi import fixed_point as fp
+
+        i = sys.argv.index("--device")
+        try:
+            DEVICE = str(fp.device_of(sys.argv[i + 1] if i + 1 < len(sys.argv) else ""))
+            fp.require_device(torch.device(DEVICE))
+            if "--table" not in sys.argv or DEVICE == "cpu":
+                raise ValueError("--device cuda[:N] goes with --table (the speed table's CUDA column; its CPU "
+                                 "columns are measured without it)")
+        except ValueError as e:
+            print(f"loihi_speed.py: {e}", file=sys.stderr)
+            sys.exit(2)
     if "--table" in sys.argv:
+        if DEVICE:   # the segment row's CUDA runs come from its own harness
+            write_segment(segment_main())
         for row in table_main()["rows"]:
             print(f"{row['row']:40s} lava {row['lava_per_step_ms']:8.3f} ms/step  {row['speedup_batch1']:6.1f}x  "
                   f"bit-exact {row['bitexact']}")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import INT32_BOUND, DenseLayer, ProcessModel, RunContext, SparseLayer, _as_int
+from .emulator import INT32_BOUND, DenseLayer, ProcessModel, RunContext, SparseLayer, _as_int, device_plan
 
 __all__ = ["DelayDenseLayer", "DelaySparseLayer"]
 
@@ -119,9 +119,10 @@ class _DelayModel(ProcessModel):
         # lava's products are int32: they wrap only when a weight times an input can pass 2**31
         self.products_wrap = not n.slot_sum_int32 and n.graded and \
             int(n.weights.abs().max() if n.weights.numel() else 0) * in_bound >= INT32_BOUND
-        self.slots = n.slot_weights
-        self.plan = n.cached("plan", (self.slots,), in_bound, lambda: fp.prepare_dense(self.slots, in_bound))
-        self.buffer = n.buffer_at_start(ctx.batch, n.out_shape + (self.depth,))
+        slots = n.slot_weights
+        self.slots = slots.to(ctx.device) if self.products_wrap else None
+        self.plan = device_plan(n, "plan", (slots,), in_bound, lambda: fp.prepare_dense(slots, in_bound), ctx.device)
+        self.buffer = n.buffer_at_start(ctx.batch, n.out_shape + (self.depth,)).to(ctx.device)
 
     def _slot_sums(self, s: torch.Tensor) -> torch.Tensor:
         """(B, D + 1, n_out): each slot's weighted input sum, in lava's integer widths."""

@@ -486,6 +486,18 @@ class RunContext:
     record: Tuple[str, ...]          # state variables asked for
     recorded: Tuple[str, ...]        # names of the populations to record
     first_step: int = 1              # lava's step at the run's step 1
+    device: torch.device = torch.device("cpu")   # where the torch path computes (records included)
+
+
+def device_plan(node: Node, what: str, tensors: Tuple[torch.Tensor, ...], bound: int, make: Any,
+                device: torch.device) -> Dict[str, Any]:
+    """``node.cached(what, ...)``'s plan (a dict of weights and figures) with its tensors on
+    ``device``; the moved copy is kept too, per device, while the weights are the same."""
+    plan = node.cached(what, tensors, bound, make)
+    if device.type == "cpu":
+        return plan
+    return node.cached(f"{what} on {device}", tensors, bound,
+                       lambda: {k: v.to(device) if torch.is_tensor(v) else v for k, v in plan.items()})
 
 
 class ProcessModel:
@@ -508,7 +520,11 @@ class ProcessModel:
 
 def record_tensors(node: Node, ctx: RunContext, keys: Sequence[str]) -> Dict[str, torch.Tensor]:
     """Uninitialised ``(num_steps, B, *shape)`` records of ``keys`` (int8 spikes / payloads,
-    int32 state). numpy's allocator asks for huge pages: first writes into them fault less."""
+    int32 state), on the run's device. numpy's allocator asks for huge pages: first writes into
+    them fault less."""
+    if ctx.device.type != "cpu":
+        return {k: torch.empty((ctx.num_steps, ctx.batch) + node.out_shape, device=ctx.device,
+                               dtype=torch.int8 if k == "s" else torch.int32) for k in keys}
     return {k: torch.from_numpy(np.empty((ctx.num_steps, ctx.batch) + node.out_shape,
                                          dtype=np.int8 if k == "s" else np.int32)) for k in keys}
 
@@ -532,8 +548,9 @@ class _LIFModel(ProcessModel):
         self.exact32 = not n.fast_ok(ctx.in_bounds[n.name])
         dt = torch.int32 if ctx.fused else torch.int64
         # copies: the run updates them in place and must never touch the node's initial state
-        self.u = n.u0.expand(shape).to(dt, memory_format=torch.contiguous_format, copy=True)
-        self.v = n.v0.expand(shape).to(dt, memory_format=torch.contiguous_format, copy=True)
+        self.u = n.u0.expand(shape).to(ctx.device, dt, memory_format=torch.contiguous_format, copy=True)
+        self.v = n.v0.expand(shape).to(ctx.device, dt, memory_format=torch.contiguous_format, copy=True)
+        self.bias = n.bias.to(ctx.device)   # (the fused kernel's flat numpy copy replaces it below)
         wanted = n.name in ctx.recorded and bool(ctx.record)
         # the kernel writes u, v and s rows every step: all three are recorded when any is
         self.records = record_tensors(n, ctx, ("u", "v", "s") if ctx.fused and wanted else
@@ -569,7 +586,7 @@ class _LIFModel(ProcessModel):
             rows = (self.rows[0][t - 1], self.rows[1][t - 1], self.rows[2][t - 1]) if self.rows else self.scratch
             self.kern(*self.flat, a, self.bias, self.fu, self.fv, self.vth, self.s_flat, *rows)
             return self.s
-        self.u, self.v, s = fp.lif_fixed_step(self.u, self.v, a_in, n.du, n.dv, n.bias, n.vth_eff,
+        self.u, self.v, s = fp.lif_fixed_step(self.u, self.v, a_in, n.du, n.dv, self.bias, n.vth_eff,
                                               exact_int32=self.exact32)
         for key, val in (("u", self.u), ("v", self.v), ("s", s)):
             rec = self.records.get(key)
@@ -602,11 +619,15 @@ class _TernaryLIFModel(_LIFModel):
 
     _NEVER = 1 << 40
 
+    def __init__(self, n: "TernaryLIFPopulation", ctx: RunContext):
+        super().__init__(n, ctx)
+        self.vth_hi, self.vth_lo = n.vth_hi_eff.to(ctx.device), n.vth_lo_eff.to(ctx.device)
+
     def step(self, t, a_in):
         n = self.n
-        u, v, _ = fp.lif_fixed_step(self.u, self.v, a_in, n.du, n.dv, n.bias, self._NEVER,
+        u, v, _ = fp.lif_fixed_step(self.u, self.v, a_in, n.du, n.dv, self.bias, self._NEVER,
                                     exact_int32=self.exact32)
-        s = (v > n.vth_hi_eff).to(torch.int8) - (v < n.vth_lo_eff).to(torch.int8)
+        s = (v > self.vth_hi).to(torch.int8) - (v < self.vth_lo).to(torch.int8)
         v = torch.where(s != 0, torch.zeros_like(v), v)
         self.u, self.v = u, v
         for key, val in (("u", u), ("v", v), ("s", s)):
@@ -622,8 +643,8 @@ class _DenseModel(ProcessModel):
     def __init__(self, n: DenseLayer, ctx: RunContext):
         self.n, self.records = n, {}
         bound = ctx.in_bounds[n.name] if n.graded else 1
-        self.plan = n.cached("dense", (n.weights,), bound, lambda: fp.prepare_dense(n.weights, bound,
-                                                                                   sparse=n.kind == "sparse"))
+        self.plan = device_plan(n, "dense", (n.weights,), bound,
+                                lambda: fp.prepare_dense(n.weights, bound, sparse=n.kind == "sparse"), ctx.device)
         self.binary01 = ctx.sole_lif_input[n.name]
 
     def compute(self, x):
@@ -637,7 +658,8 @@ class _ConvModel(ProcessModel):
         self.n, self.records = n, {}
         bound = ctx.in_bounds[n.name] if n.graded else 1
         try:
-            self.plan = n.cached("conv", (n.weight,), bound, lambda: fp.prepare_conv(n.weight, bound))
+            self.plan = device_plan(n, "conv", (n.weight,), bound, lambda: fp.prepare_conv(n.weight, bound),
+                                    ctx.device)
         except NotImplementedError as e:
             raise NotImplementedError(f"Conv {n.name!r}: {e}") from None
         self.binary01 = ctx.sole_lif_input[n.name]
@@ -760,7 +782,7 @@ class LoihiNetwork:
     def run(self, num_steps: int, inputs: Optional[Mapping[str, Any]] = None,
             record: Sequence[str] = ("u", "v", "s"), as_numpy: bool = True,
             populations: Optional[Sequence[str]] = None, backend: str = "auto",
-            memo: Optional[bool] = None) -> Dict[str, Dict[str, Any]]:
+            memo: Optional[bool] = None, device: Any = "cpu") -> Dict[str, Dict[str, Any]]:
         """Run ``num_steps`` steps from the initial state.
 
         ``inputs`` maps RingBuffer names to data replacing theirs: ``(*shape, T)`` or, batched,
@@ -776,11 +798,21 @@ class LoihiNetwork:
         backends; a compiled run computes only what changes anyway): a Dense / Conv whose input equals
         the previous step's keeps its buffer instead of recomputing it (its output is a
         function of its input alone; with inputs held for several steps most layers then run
-        once per frame); default: the network class's ``memo_default``.
+        once per frame); default: the network class's ``memo_default``. ``device``: where the
+        torch backend computes, ``'cpu'`` or ``'cuda[:N]'`` (the fused and compiled backends are
+        CPU code; ``'auto'`` on CUDA is ``'torch'``); results and ``last_state`` come back on the
+        CPU either way.
         """
         num_steps = int(num_steps)
         if backend not in ("auto", "torch", "fused", "compiled"):
             raise ValueError(f"backend must be 'auto', 'compiled', 'fused' or 'torch', not {backend!r}")
+        device = fp.device_of(device)
+        if device.type != "cpu":
+            if backend in ("fused", "compiled"):
+                raise ValueError(f"backend={backend!r} runs on the CPU; device={str(device)!r} takes backend='torch' "
+                                 f"(or 'auto')")
+            fp.require_device(device)
+            backend = "torch"
         record = tuple(record)
         known = {k for n in self.nodes.values() for k in n.state_keys} | {"u", "v", "s"}
         bad = [k for k in record if k not in known]
@@ -851,8 +883,9 @@ class LoihiNetwork:
                     for name, conns in in_conns.items()}
         recorded = tuple(n.name for n in self.nodes.values()
                          if n.state_keys and (populations is None or n.name in populations))
+        source_steps = {name: d.to(device) for name, d in source_steps.items()}
         ctx = RunContext(B, num_steps, fused, float_messages, bounds, in_bounds, sole_lif, source_steps,
-                         record, recorded, self.first_step)
+                         record, recorded, self.first_step, device)
         if not why_not:
             records, states, bufs = compiled.run_compiled(self, ctx, in_conns,
                                                           {n.name: n.sent_first(B) for n in self.nodes.values()
@@ -880,9 +913,9 @@ class LoihiNetwork:
             return total
 
         # what each buffered node sends at step 1: zeros, or the buffer lava left it with
-        bufs = {n.name: n.sent_first(B) for n in buffered}
+        bufs = {n.name: n.sent_first(B).to(device) for n in buffered}
         last_in: Dict[str, torch.Tensor] = {}
-        with torch.no_grad():
+        with torch.no_grad(), fp.exact_float_ops(device):
             for t in range(1, num_steps + 1):
                 sent: Dict[str, torch.Tensor] = dict(bufs)
                 for n in order:
@@ -892,7 +925,7 @@ class LoihiNetwork:
                     if x is None:
                         if n.initial_buffer is None and n.memo_ok:
                             continue                # no input: the buffer stays zero
-                        x = torch.zeros((B,) + n.in_shape, dtype=torch.int64)   # (it still moves)
+                        x = torch.zeros((B,) + n.in_shape, dtype=torch.int64, device=device)   # (it still moves)
                     if memo and n.memo_ok:
                         prev = last_in.get(n.name)
                         if prev is not None and torch.equal(prev, x):
@@ -901,8 +934,9 @@ class LoihiNetwork:
                     bufs[n.name] = models[n.name].compute(x)
 
         self.last_backend = "fused" if fused else "torch"
-        self.last_state = {name: st for name, st in ((name, m.final_state()) for name, m in models.items()) if st}
-        self.last_state.update({name: {"buffer": b} for name, b in bufs.items()})
+        self.last_state = {name: {k: v.cpu() for k, v in st.items()}
+                           for name, st in ((name, m.final_state()) for name, m in models.items()) if st}
+        self.last_state.update({name: {"buffer": b.cpu()} for name, b in bufs.items()})
         return self._recorded(recorded, {name: models[name].records for name in recorded}, record, batched, as_numpy)
 
     @staticmethod
@@ -914,6 +948,6 @@ class LoihiNetwork:
             for key, tens in records.get(name, {}).items():
                 if key not in record:
                     continue
-                tens = tens.movedim(1, 0) if batched else tens[:, 0]   # views: no copy
+                tens = (tens.movedim(1, 0) if batched else tens[:, 0]).cpu()   # views: no copy (on the CPU)
                 out[name][key] = tens.numpy() if as_numpy else tens
         return out

@@ -16,6 +16,7 @@ where a static bound proves that no int32 overflow can happen.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 
@@ -115,6 +116,50 @@ def as_int_values(x: Any, bits: int) -> torch.Tensor:
     """Like :func:`as_int32_values` for a ``bits``-wide signed integer Var (int16, int8)."""
     t = as_int32_values(x)
     return wrap_signed(t, bits)
+
+
+# --------------------------------------------------------------------------- devices
+def device_of(device: Any) -> torch.device:
+    """A run's device, ``'cpu'`` or ``'cuda[:N]'``. Other accelerators are refused: their float
+    modes were never checked for exactness here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda' (optionally 'cuda:N'), not {device!r}")
+    return dev
+
+
+def require_device(dev: torch.device) -> None:
+    """A one-line ValueError unless ``dev`` exists on this machine."""
+    if dev.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise ValueError(f"device={str(dev)!r}: no CUDA device here (torch.cuda.is_available() is False); "
+                         f"use device='cpu'")
+    if (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device={str(dev)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+@contextlib.contextmanager
+def exact_float_ops(device: torch.device):
+    """Keep float products exact on ``device``: the plans pick float32 / float64 only where every
+    partial sum is an integer the format holds, which holds in any summation order, but not
+    through TF32 (10-bit mantissas: cuBLAS and cuDNN use it by default on Ampere and later for
+    convolutions) or through cuDNN's Winograd / FFT convolutions (non-integer intermediates).
+    On CUDA both are switched off for the run (torch then convolves by im2col and a cuBLAS
+    product) and restored after; on the CPU nothing changes."""
+    if device.type != "cuda":
+        yield
+        return
+    precision = torch.get_float32_matmul_precision()   # ('highest': no TF32 in float32 products)
+    torch.set_float32_matmul_precision("highest")
+    try:
+        with torch.backends.cudnn.flags(enabled=False, allow_tf32=False):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(precision)
 
 
 # --------------------------------------------------------------------------- CUBA LIF

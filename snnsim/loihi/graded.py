@@ -250,8 +250,9 @@ class _GradedModel(ProcessModel):
         self.records = record_tensors(n, ctx, [k for k in ctx.record if k in n.state_keys]
                                       if n.name in ctx.recorded else ())
         if not ctx.fused:
-            self.u = torch.zeros(shape, dtype=torch.int64)
-            self.k = torch.zeros(shape, dtype=torch.int64)
+            self.u = torch.zeros(shape, dtype=torch.int64, device=ctx.device)
+            self.k = torch.zeros(shape, dtype=torch.int64, device=ctx.device)
+            self.bias = n.bias.to(ctx.device)
             return
         self.kern = graded_fused_kernel()
         self.u = torch.zeros(shape, dtype=torch.int32)
@@ -287,7 +288,7 @@ class _GradedModel(ProcessModel):
                 self.kern[0](self.u.view(-1).numpy(), self.k.view(-1).numpy(), a.view(-1).numpy(), self.bias_i,
                              n.unit, n.ushift, n.levels, d12, n.reset_unit, restart, urow, srow)
             return self.k
-        self.u, self.k = graded_step(self.u, self.k, a_in, n.bias, unit=n.unit, levels=n.levels, decay12=d12,
+        self.u, self.k = graded_step(self.u, self.k, a_in, self.bias, unit=n.unit, levels=n.levels, decay12=d12,
                                      reset_unit=n.reset_unit, restart=restart)
         if "u" in r:
             r["u"][t - 1].copy_(self.u)

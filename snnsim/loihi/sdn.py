@@ -66,7 +66,11 @@ class SigmaPopulation(Node):
     def process_model(self, ctx: RunContext) -> ProcessModel:
         return _SigmaDeltaModel(self, ctx)
 
-    def update(self, st: Dict[str, torch.Tensor], a_in: torch.Tensor) -> torch.Tensor:
+    def constants(self, device: torch.device) -> Dict[str, torch.Tensor]:
+        """The population's constant tensors an update reads, on the run's device."""
+        return {}
+
+    def update(self, st: Dict[str, torch.Tensor], a_in: torch.Tensor, const: Dict[str, torch.Tensor]) -> torch.Tensor:
         st["sigma"] = fp.wrap32(st["sigma"] + a_in)
         return st["sigma"]
 
@@ -97,11 +101,12 @@ class DeltaPopulation(SigmaPopulation):
         if not (0 <= self.spike_exp + self.state_exp < 32 and 0 <= self.state_exp < 32):
             raise ValueError(f"{type(self).__name__} {name!r}: spike_exp / state_exp outside 0..31")
 
-    def activation(self, st: Dict[str, torch.Tensor], a_in: torch.Tensor) -> torch.Tensor:
+    def activation(self, st: Dict[str, torch.Tensor], a_in: torch.Tensor,
+                   const: Dict[str, torch.Tensor]) -> torch.Tensor:
         return fp.wrap32(a_in << (self.spike_exp + self.state_exp))
 
-    def update(self, st: Dict[str, torch.Tensor], a_in: torch.Tensor) -> torch.Tensor:
-        act = self.activation(st, a_in)
+    def update(self, st: Dict[str, torch.Tensor], a_in: torch.Tensor, const: Dict[str, torch.Tensor]) -> torch.Tensor:
+        act = self.activation(st, a_in, const)
         delta = fp.wrap32(act - st["act"] + st["residue"])
         if self.cum_error:
             st["error"] = fp.wrap32(st["error"] + delta)
@@ -136,8 +141,12 @@ class SigmaDeltaPopulation(DeltaPopulation):
         self.act_mode = mode
         self.bias = _state(bias, self.out_shape, f"SigmaDelta {name!r} bias")
 
-    def activation(self, st: Dict[str, torch.Tensor], a_in: torch.Tensor) -> torch.Tensor:
-        y = fp.wrap32(SigmaPopulation.update(self, st, a_in) + self.bias)
+    def constants(self, device: torch.device) -> Dict[str, torch.Tensor]:
+        return {"bias": self.bias.to(device)}
+
+    def activation(self, st: Dict[str, torch.Tensor], a_in: torch.Tensor,
+                   const: Dict[str, torch.Tensor]) -> torch.Tensor:
+        y = fp.wrap32(SigmaPopulation.update(self, st, a_in, const) + const["bias"])
         return y if self.act_mode == "unit" else y.clamp(min=0)
 
 
@@ -148,14 +157,16 @@ class _SigmaDeltaModel(ProcessModel):
     def __init__(self, n: SigmaPopulation, ctx: RunContext):
         self.n = n
         shape = (ctx.batch,) + n.out_shape
-        self.state = {k: v.expand(shape).clone() for k, v in n.init.items()}
-        self.zeros = torch.zeros(shape, dtype=torch.int64)
+        self.state = {k: v.expand(shape).to(ctx.device, copy=True) for k, v in n.init.items()}
+        self.const = n.constants(ctx.device)
+        self.zeros = torch.zeros(shape, dtype=torch.int64, device=ctx.device)
         wanted = [k for k in ctx.record if k in n.state_keys] if n.name in ctx.recorded else []
-        self.records = {k: torch.empty((ctx.num_steps,) + shape, dtype=torch.int32) for k in wanted}
+        self.records = {k: torch.empty((ctx.num_steps,) + shape, dtype=torch.int32, device=ctx.device)
+                        for k in wanted}
 
     def step(self, t, a_in):
         a = self.zeros if a_in is None else fp.wrap32(a_in.to(torch.int64))
-        s = self.n.update(self.state, a.expand(self.zeros.shape))
+        s = self.n.update(self.state, a.expand(self.zeros.shape), self.const)
         for key, rec in self.records.items():
             rec[t - 1].copy_(s if key == "s" else self.state[key])
         return s

@@ -1,0 +1,116 @@
+"""The emulator's torch path on a device (issue 16: ``run(..., device='cuda')``): refused in one
+line where it cannot run; on a machine with CUDA, bit-exact with the CPU on every step of the
+random lava networks that mix every process kind, on convolutions whose sums TF32 would round,
+and on the mapped spiketrack-tiny segment. The CUDA tests skip where no GPU is present (CI has
+none); the CPU ones check the option's plumbing and its refusals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("lava")
+
+from snnsim.loihi import from_lava  # noqa: E402
+from snnsim.loihi.emulator import ConvLayer, LIFPopulation, LoihiNetwork, RingBufferSource  # noqa: E402
+from test_loihi_processes import SEEDS, _every_var, random_network  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine")
+
+
+def _conv_net(seed: int = 0) -> LoihiNetwork:
+    """Graded 16x16x4 input -> Conv 5x5 with weights up to 2**14 -> LIF: TF32 keeps 11
+    significant bits of each weight, and the sums reach about 2**21 (a Winograd transform would
+    round them too)."""
+    rng = np.random.default_rng(seed)
+    net = LoihiNetwork()
+    net.add(RingBufferSource("in", rng.integers(-3, 4, size=(16, 16, 4, 7))))
+    net.add(ConvLayer("conv", rng.integers(-16000, 16000, size=(8, 5, 5, 4)), (16, 16, 4), padding=2,
+                      num_message_bits=8))
+    net.add(LIFPopulation("lif", (16, 16, 8), du=900, dv=400, vth=60000))
+    net.connect("in", "conv")
+    net.connect("conv", "lif")
+    return net
+
+
+def _same(a, b) -> bool:
+    return a.keys() == b.keys() and all(a[p].keys() == b[p].keys() and
+                                        all(np.array_equal(a[p][k], b[p][k]) for k in a[p]) for p in a)
+
+
+def test_an_explicit_cpu_device_is_the_default_run():
+    net = _conv_net()
+    ref = net.run(12, backend="torch")
+    out = net.run(12, backend="torch", device="cpu")
+    assert _same(out, ref)
+    assert all(t.device.type == "cpu" for st in net.last_state.values() for t in st.values())
+    assert int(np.abs(ref["lif"]["s"]).sum()) > 0
+
+
+@pytest.mark.parametrize("device, backend, message", [
+    ("mps", "torch", "device must be 'cpu' or 'cuda'"),
+    ("gpu", "auto", "device must be 'cpu' or 'cuda'"),
+    (3.5, "auto", "device must be 'cpu' or 'cuda'"),
+    ("cuda", "fused", "backend='fused' runs on the CPU; device='cuda' takes backend='torch'"),
+    ("cuda:0", "compiled", "backend='compiled' runs on the CPU"),
+])
+def test_a_device_it_cannot_use_is_one_clear_error(device, backend, message):
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        _conv_net().run(3, backend=backend, device=device)
+
+
+def test_cuda_without_a_gpu_says_so():
+    if CUDA:
+        with pytest.raises(ValueError, match=r"this machine has \d+ CUDA device"):
+            _conv_net().run(3, device="cuda:99")
+    else:
+        with pytest.raises(ValueError, match=r"no CUDA device here \(torch.cuda.is_available\(\) is False\)"):
+            _conv_net().run(3, device="cuda")
+
+
+@needs_cuda
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_mixed_networks_on_cuda_equal_the_cpu_every_step(seed):
+    net = from_lava(random_network(seed)[0][0])
+    keys = _every_var(net)
+    ref = net.run(30, backend="torch", record=keys)
+    ref_state = {k: {v: t.clone() for v, t in st.items()} for k, st in net.last_state.items()}
+    out = net.run(30, device="cuda", record=keys)
+    assert net.last_backend == "torch"
+    assert _same(out, ref), f"seed {seed}: CUDA differs from the CPU"
+    assert all(torch.equal(net.last_state[k][v], t) for k, st in ref_state.items() for v, t in st.items())
+
+
+@needs_cuda
+def test_sums_tf32_would_round_stay_exact_on_cuda_and_its_setting_is_restored():
+    net = _conv_net(1)
+    batch = np.random.default_rng(2).integers(-3, 4, size=(3, 16, 16, 4, 7))
+    ref = net.run(12, inputs={"in": batch}, backend="torch")
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")   # a user who asked for TF32 elsewhere
+    try:
+        out = net.run(12, inputs={"in": batch}, device="cuda")
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert _same(out, ref)
+    assert int(np.abs(ref["lif"]["s"]).sum()) > 0
+
+
+@needs_cuda
+def test_the_mapped_spiketrack_segment_on_cuda_equals_the_cpu():
+    from snnsim.loihi import graded
+    from snnsim.loihi.mapper import entry_currents, extract_segment, fixed_point_model, map_model
+    from snnsim.models import build_model
+
+    model = build_model("spiketrack-tiny", weights="golden")
+    mapping = map_model(model, "golden")
+    fixed = fixed_point_model(model, mapping)
+    seg = extract_segment(mapping)
+    ex = model.example_inputs("golden")
+    with torch.no_grad():
+        cur = entry_currents(fixed, seg, [ex["search"]], fixed.forward_template(ex["template"]))
+    net = graded.build_segment_network(seg, cur, seg.settle_steps)
+    steps = 2 * seg.settle_steps
+    assert _same(net.run(steps, device="cuda"), net.run(steps, backend="torch"))
