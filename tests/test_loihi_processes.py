@@ -774,3 +774,29 @@ def test_emulator_nodes_refuse_bad_parameters_by_name():
             call()
     # lava's Vars hold these as shape-(1,) arrays: taken as one value
     assert DeltaPopulation("d", 3, vth=1, spike_exp=np.array([2]), cum_error=np.array([1])).spike_exp == 2
+
+
+def test_bad_run_and_connect_arguments_are_one_clear_error():
+    from snnsim.loihi import LIFPopulation, LoihiNetwork, RingBufferSource
+
+    net = LoihiNetwork()
+    net.add(RingBufferSource("in", np.ones((2, 3), dtype=np.int32)))
+    net.add(LIFPopulation("lif", (2,), vth=1))
+    cases = [(lambda: net.connect("in", "nope"), r"no node named 'nope' in the network \(it has: in, lif\)"),
+             (lambda: net.run(-1), "num_steps must be a whole number >= 0, got -1"),
+             (lambda: net.run(2.5), "num_steps must be a whole number >= 0, got 2.5"),
+             (lambda: net.run("ten"), "num_steps must be a whole number >= 0, got 'ten'"),
+             (lambda: net.run(2, record=None), "record must be a sequence of variable names"),
+             (lambda: net.run(2, record="uv"), "record must be a sequence of variable names"),
+             (lambda: net.run(2, populations="lif"), "populations must be a sequence of population names"),
+             (lambda: net.run(2, populations=["li"]), r"no population named 'li' to record \(the network's: lif\)"),
+             (lambda: net.run(2, inputs=[np.ones((2, 3))]), "inputs must map RingBuffer names to data, got list"),
+             (lambda: net.run(2, inputs={"src": np.ones((2, 3))}),
+              r"inputs for unknown RingBuffer\(s\) \['src'\] \(the network's: in\)")]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    net.connect("in", "lif")
+    out = net.run(3.0, populations=["lif"], record=("s",))   # a whole float is a step count
+    # by hand (du = dv = 0, vth << 6 = 64, a_in = 1): u = 64, 127, 190; v = 64 (not > 64), 191, 190
+    assert out["lif"]["s"].tolist() == [[0, 0], [1, 1], [1, 1]]

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import INT32_BOUND, DenseLayer, ProcessModel, RunContext, SparseLayer, _as_int, device_plan
+from .emulator import DenseLayer, ProcessModel, RunContext, SparseLayer, device_plan
+from .fixed_point import INT32_BOUND
+from .params import whole_number
 
 __all__ = ["DelayDenseLayer", "DelaySparseLayer"]
 
@@ -59,9 +61,9 @@ class DelayDenseLayer(DenseLayer):
         # buffer's depth as a made process holds it (from_lava), whatever its delays are now
         largest = int(self.delays.max()) if self.delays.numel() else 0
         if depth is not None:
-            self.max_delay = _as_int(depth, f"{type(self).__name__} {name!r} depth") - 1
+            self.max_delay = whole_number(depth, f"{type(self).__name__} {name!r} depth") - 1
         else:
-            self.max_delay = _as_int(0 if max_delay is None else max_delay,
+            self.max_delay = whole_number(0 if max_delay is None else max_delay,
                                      f"{type(self).__name__} {name!r} max_delay") or largest
         if not 0 <= self.max_delay <= MAX_DELAY:
             raise ValueError(f"{type(self).__name__} {name!r}: max_delay must be 0..{MAX_DELAY} (got {self.max_delay})")

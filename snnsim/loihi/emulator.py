@@ -34,32 +34,10 @@ import torch
 
 from . import compiled
 from . import fixed_point as fp
+from .fixed_point import INT32_BOUND
+from .params import population_shape, whole_number
 
-INT32_BOUND = 1 << 31
 _FAST_A_IN = 1 << 18   # |a_in| below this keeps |u| <= 2**23 and rules out int32 overflow
-
-
-def _as_int(x: Any, what: str) -> int:
-    a = np.asarray(x).reshape(-1)
-    if a.size != 1:
-        raise ValueError(f"{what} must be a single value, got shape {np.shape(x)}")
-    val = a[0].item()
-    if isinstance(val, float):
-        if not float(val).is_integer():
-            raise ValueError(f"{what} must be an integer for the fixed-point model, got {val}")
-        val = int(val)
-    return int(val)
-
-
-def _shape(shape: Any, what: str = "shape") -> Tuple[int, ...]:
-    """A population's shape: an int or a sequence of positive whole numbers."""
-    try:
-        dims = (_as_int(shape, what),) if np.ndim(shape) == 0 else tuple(_as_int(s, what) for s in shape)
-    except (TypeError, ValueError):
-        dims = ()
-    if not dims or min(dims) < 1:
-        raise ValueError(f"{what} must be positive whole numbers, got {shape!r}")
-    return dims
 
 
 # --------------------------------------------------------------------------- nodes
@@ -182,10 +160,10 @@ class SpikeDataloaderSource(RingBufferSource):
                              f"last axis, got {type(item).__name__}")
         Node.__init__(self, name, None, tuple(int(d) for d in first.shape[:-1]))
         self.dataset = dataset
-        self.interval = _as_int(interval, f"SpikeDataloader {name!r} interval")
+        self.interval = whole_number(interval, f"SpikeDataloader {name!r} interval")
         if self.interval < 1:
             raise ValueError(f"SpikeDataloader {name!r}: interval must be >= 1")
-        self.offset = _as_int(offset, f"SpikeDataloader {name!r} offset") % self.interval
+        self.offset = whole_number(offset, f"SpikeDataloader {name!r} offset") % self.interval
 
     def series(self, num_steps: int, first_step: int = 1) -> torch.Tensor:
         out = torch.zeros(self.out_shape + (max(int(num_steps), 1),), dtype=torch.int64)
@@ -214,13 +192,13 @@ class LIFPopulation(Node):
 
     def __init__(self, name: str, shape: Any, *, u: Any = 0, v: Any = 0, du: Any = 0, dv: Any = 0,
                  bias_mant: Any = 0, bias_exp: Any = 0, vth: Any = 10):
-        shape = _shape(shape, f"LIF {name!r} shape")
+        shape = population_shape(shape, f"LIF {name!r} shape")
         super().__init__(name, shape, shape)
         self.u0 = fp.as_int32_values(u).expand(shape).clone()
         self.v0 = fp.as_int32_values(v).expand(shape).clone()
-        self.du = _as_int(du, f"LIF {name!r} du")
-        self.dv = _as_int(dv, f"LIF {name!r} dv")
-        self.vth = _as_int(vth, f"LIF {name!r} vth")
+        self.du = whole_number(du, f"LIF {name!r} du")
+        self.dv = whole_number(dv, f"LIF {name!r} dv")
+        self.vth = whole_number(vth, f"LIF {name!r} vth")
         # lava stores bias_mant and bias_exp as int16 arrays
         self.bias_mant = fp.as_int_values(bias_mant, 16).expand(shape).clone()
         self.bias_exp = fp.as_int_values(bias_exp, 16).expand(shape).clone()
@@ -253,8 +231,8 @@ class LIFResetPopulation(LIFPopulation):
 
     def __init__(self, name: str, shape: Any, *, reset_interval: Any = 1, reset_offset: Any = 0, **lif: Any):
         super().__init__(name, shape, **lif)
-        self.reset_interval = _as_int(reset_interval, f"LIFReset {name!r} reset_interval")
-        offset = _as_int(reset_offset, f"LIFReset {name!r} reset_offset")
+        self.reset_interval = whole_number(reset_interval, f"LIFReset {name!r} reset_interval")
+        offset = whole_number(reset_offset, f"LIFReset {name!r} reset_offset")
         if self.reset_interval < 1 or offset < 0:
             raise ValueError(f"LIFReset {name!r}: reset_interval must be >= 1 and reset_offset >= 0 (as lava), "
                              f"got {self.reset_interval}, {offset}")
@@ -300,9 +278,9 @@ class DenseLayer(Node):
         if w.dim() != 2:
             raise ValueError(f"Dense {name!r}: weights must be 2-D, got {tuple(w.shape)}")
         super().__init__(name, (int(w.shape[1]),), (int(w.shape[0]),))
-        self.weight_exp = _as_int(weight_exp, f"Dense {name!r} weight_exp")
-        self.num_weight_bits = _as_int(num_weight_bits, f"Dense {name!r} num_weight_bits")
-        self.num_message_bits = _as_int(num_message_bits, f"Dense {name!r} num_message_bits")
+        self.weight_exp = whole_number(weight_exp, f"Dense {name!r} weight_exp")
+        self.num_weight_bits = whole_number(num_weight_bits, f"Dense {name!r} num_weight_bits")
+        self.num_message_bits = whole_number(num_message_bits, f"Dense {name!r} num_message_bits")
         self.sign_mode = sign_mode
         # quantized: lava's model already clipped and truncated them (at its first step; a later
         # Var.set() is used as it is): the values as they stand, in int32
@@ -363,13 +341,13 @@ class ConvLayer(Node):
         w = fp.as_int32_values(np.asarray(weight))
         if w.dim() != 4:
             raise ValueError(f"Conv {name!r}: weight must be (C_out, KX, KY, C_in), got {tuple(w.shape)}")
-        input_shape = _shape(input_shape)
+        input_shape = population_shape(input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"Conv {name!r}: input_shape must be (X, Y, C), got {input_shape}")
         self.stride = fp._pair(stride)
         self.padding = fp._pair(padding)
         self.dilation = fp._pair(dilation)
-        self.groups = _as_int(groups, f"Conv {name!r} groups")
+        self.groups = whole_number(groups, f"Conv {name!r} groups")
         if input_shape[2] % self.groups or w.shape[0] % self.groups or w.shape[3] * self.groups != input_shape[2]:
             raise ValueError(f"Conv {name!r}: channels {input_shape[2]} -> {w.shape[0]} do not fit "
                              f"groups={self.groups} and weight {tuple(w.shape)}")
@@ -377,7 +355,7 @@ class ConvLayer(Node):
                                          self.padding, self.dilation)
         super().__init__(name, input_shape, out_shape)
         self.weight = w
-        self.num_message_bits = _as_int(num_message_bits, f"Conv {name!r} num_message_bits")
+        self.num_message_bits = whole_number(num_message_bits, f"Conv {name!r} num_message_bits")
         self.weight_exp = weight_exp
         self.num_weight_bits = num_weight_bits
 
@@ -699,9 +677,15 @@ class LoihiNetwork:
         self.nodes[node.name] = node
         return node
 
+    def node(self, name: str) -> Node:
+        """The node called ``name``, or a ValueError listing the ones there are."""
+        if name not in self.nodes:
+            raise ValueError(f"no node named {name!r} in the network (it has: {', '.join(self.nodes) or 'none'})")
+        return self.nodes[name]
+
     def connect(self, src: Any, dst: Any, transforms: Iterable[Tuple[str, Sequence[int]]] = ()) -> Connection:
-        src = self.nodes[src] if isinstance(src, str) else src
-        dst = self.nodes[dst] if isinstance(dst, str) else dst
+        src = self.node(src) if isinstance(src, str) else src
+        dst = self.node(dst) if isinstance(dst, str) else dst
         if isinstance(dst, RingBufferSource):
             raise ValueError(f"{dst.name!r} is a source and takes no input")
         tr = tuple((op, tuple(int(a) for a in arg)) for op, arg in transforms)
@@ -803,7 +787,13 @@ class LoihiNetwork:
         CPU code; ``'auto'`` on CUDA is ``'torch'``); results and ``last_state`` come back on the
         CPU either way.
         """
-        num_steps = int(num_steps)
+        given = num_steps
+        try:
+            num_steps = whole_number(num_steps, "num_steps")
+        except (TypeError, ValueError):
+            num_steps = -1
+        if num_steps < 0:
+            raise ValueError(f"num_steps must be a whole number >= 0, got {given!r}")
         if backend not in ("auto", "torch", "fused", "compiled"):
             raise ValueError(f"backend must be 'auto', 'compiled', 'fused' or 'torch', not {backend!r}")
         device = fp.device_of(device)
@@ -813,17 +803,32 @@ class LoihiNetwork:
                                  f"(or 'auto')")
             fp.require_device(device)
             backend = "torch"
+        if isinstance(record, str) or record is None or not isinstance(record, Iterable):
+            raise ValueError(f"record must be a sequence of variable names, e.g. ('u', 'v', 's'), or () for none; "
+                             f"got {record!r}")
         record = tuple(record)
         known = {k for n in self.nodes.values() for k in n.state_keys} | {"u", "v", "s"}
         bad = [k for k in record if k not in known]
         if bad:
             raise ValueError(f"can record {', '.join(sorted(known))}, not {bad[0]!r}")
+        if populations is not None:
+            if isinstance(populations, str) or not isinstance(populations, Iterable):
+                raise ValueError(f"populations must be a sequence of population names, got {populations!r}")
+            populations = tuple(populations)
+            named = [n.name for n in self.nodes.values() if n.state_keys]
+            missing = [p for p in populations if p not in named]
+            if missing:
+                raise ValueError(f"no population named {missing[0]!r} to record (the network's: "
+                                 f"{', '.join(named) or 'none'})")
         memo = self.memo_default if memo is None else bool(memo)
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise ValueError(f"inputs must map RingBuffer names to data, got {type(inputs).__name__}")
         inputs = dict(inputs or {})
         sources = [n for n in self.nodes.values() if isinstance(n, RingBufferSource)]
         unknown = set(inputs) - {n.name for n in sources}
         if unknown:
-            raise KeyError(f"inputs for unknown RingBuffer(s): {sorted(unknown)}")
+            raise ValueError(f"inputs for unknown RingBuffer(s) {sorted(unknown)} (the network's: "
+                             f"{', '.join(n.name for n in sources) or 'none'})")
 
         # ---- source data, batch size
         batch: Optional[int] = None

@@ -35,6 +35,7 @@ UV_BITS = 24
 MAX_UV = 1 << (UV_BITS - 1)      # M = 2**23
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
+INT32_BOUND = 1 << 31           # |values| an int32 can hold, plus one: no bound is useful above it
 
 # Largest integer magnitude below which float arithmetic of that width is exact.
 FLOAT32_EXACT = 1 << 24

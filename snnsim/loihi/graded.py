@@ -40,8 +40,8 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import (ConvLayer, LoihiNetwork, Node, ProcessModel, RingBufferSource, RunContext, _shape,
-                       record_tensors)
+from .emulator import ConvLayer, LoihiNetwork, Node, ProcessModel, RingBufferSource, RunContext, record_tensors
+from .params import population_shape
 
 __all__ = ["UV_LIMIT", "DECAY_BITS", "decay_to_fixed", "graded_level", "graded_step", "GradedPopulation",
            "GradedNetwork", "FixedGradedNeuronMixin", "neuron_kind"]
@@ -130,7 +130,7 @@ class GradedPopulation(Node):
 
     def __init__(self, name: str, shape: Any, *, unit: int, levels: int = 4, bias: Any = 0, period: int = 1,
                  decay12: Sequence[int] = (0,), reset_unit: Optional[int] = None, neuron: str = "NI-LIF"):
-        shape = _shape(shape)
+        shape = population_shape(shape)
         super().__init__(name, shape, shape)
         if int(unit) < 1:
             raise ValueError(f"graded population {name!r}: unit must be a positive integer, got {unit}")

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 
 from . import fixed_point as fp
-from .emulator import INT32_BOUND, Node, ProcessModel, RunContext, _as_int, _shape
+from .emulator import Node, ProcessModel, RunContext
+from .fixed_point import INT32_BOUND
+from .params import population_shape, whole_number
 
 __all__ = ["DeltaPopulation", "SigmaDeltaPopulation", "SigmaPopulation"]
 ACT_MODES = ("unit", "relu")   # lava.proc.sdn.ActivationMode: UNIT = 0, RELU = 1
@@ -53,7 +55,7 @@ class SigmaPopulation(Node):
     _vars = ("sigma",)
 
     def __init__(self, name: str, shape: Any, **state: Any):
-        shape = _shape(shape, f"{type(self).__name__} {name!r} shape")
+        shape = population_shape(shape, f"{type(self).__name__} {name!r} shape")
         super().__init__(name, shape, shape)
         unknown = set(state) - set(self._vars)
         if unknown:
@@ -94,10 +96,10 @@ class DeltaPopulation(SigmaPopulation):
             raise ValueError(f"{type(self).__name__} {name!r}: vth must be one finite number (lava's Var value), "
                              f"got {vth!r}")
         self.vth = int(fp.as_int32_values(v)[0])
-        # (lava's Vars hold them as shape-(1,) arrays: _as_int takes one value of any shape)
-        self.cum_error = bool(_as_int(cum_error, f"{type(self).__name__} {name!r} cum_error"))
-        self.spike_exp = _as_int(spike_exp, f"{type(self).__name__} {name!r} spike_exp")
-        self.state_exp = _as_int(state_exp, f"{type(self).__name__} {name!r} state_exp")
+        # (lava's Vars hold them as shape-(1,) arrays: whole_number takes one value of any shape)
+        self.cum_error = bool(whole_number(cum_error, f"{type(self).__name__} {name!r} cum_error"))
+        self.spike_exp = whole_number(spike_exp, f"{type(self).__name__} {name!r} spike_exp")
+        self.state_exp = whole_number(state_exp, f"{type(self).__name__} {name!r} state_exp")
         if not (0 <= self.spike_exp + self.state_exp < 32 and 0 <= self.state_exp < 32):
             raise ValueError(f"{type(self).__name__} {name!r}: spike_exp / state_exp outside 0..31")
 
