@@ -105,9 +105,7 @@ class DelaySparseLayer(DelayDenseLayer):
     slot_sum_int32 = True
 
     def __init__(self, name: str, weights: Any, delays: Any, **dense: Any):
-        w = weights.toarray() if hasattr(weights, "toarray") else np.asarray(weights)
-        if dense.get("sign_mode") is None:
-            dense["sign_mode"] = SparseLayer.sign_mode_of(w)
+        w, dense = SparseLayer.as_given(weights, dense)
         super().__init__(name, w, delays, **dense)
 
 
@@ -136,13 +134,8 @@ class _DelayModel(ProcessModel):
             acc = (s.to(dt) @ self.plan["wt"]).to(torch.int64) if dt is not None else s.to(torch.int64) @ self.plan["wt"]
         if n.slot_sum_int32:
             acc = fp.wrap32(acc)
-        we = n.weight_exp
-        if we > 0:
-            acc = acc << we
-            if n.slot_sum_int32:
-                acc = fp.wrap32(acc)    # an int32 shift
-        elif we < 0:
-            acc = acc >> -we            # floor shift
+        # (DelayDense's int64 slot sums shift in int64; DelaySparse's int32 ones in int32)
+        acc = fp.shift_by_weight_exp(acc, n.weight_exp, int32_shift=n.slot_sum_int32)
         return acc.view(s.shape[0], self.depth, -1)
 
     def compute(self, x):

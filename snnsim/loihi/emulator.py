@@ -316,16 +316,18 @@ class SparseLayer(DenseLayer):
     kind = "sparse"
 
     def __init__(self, name: str, weights: Any, **dense: Any):
-        w = weights.toarray() if hasattr(weights, "toarray") else np.asarray(weights)
-        if dense.get("sign_mode") is None:
-            dense["sign_mode"] = self.sign_mode_of(w)
+        w, dense = self.as_given(weights, dense)
         super().__init__(name, w, **dense)
 
     @staticmethod
-    def sign_mode_of(weights: np.ndarray) -> Any:
-        """lava's sparse processes decide the sign mode on the matrix as given (a float or
-        out-of-range weight included) and cast to int32 later, where Dense casts first."""
-        return fp.determine_sign_mode(torch.as_tensor(weights, dtype=torch.float64))
+    def as_given(weights: Any, dense: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
+        """A sparse (or dense) matrix as an array, and Dense's keywords with the sign mode lava's
+        sparse processes decide on the matrix as given (a float or out-of-range weight
+        included; they cast to int32 later, where Dense casts first)."""
+        w = weights.toarray() if hasattr(weights, "toarray") else np.asarray(weights)
+        if dense.get("sign_mode") is None:
+            dense = dict(dense, sign_mode=fp.determine_sign_mode(torch.as_tensor(w, dtype=torch.float64)))
+        return w, dense
 
 
 class ConvLayer(Node):

@@ -316,6 +316,15 @@ def _event_sums(s: torch.Tensor, plan: Dict[str, Any]) -> Optional[torch.Tensor]
     return (values.to(rows.dtype) @ rows).to(torch.int64)
 
 
+def shift_by_weight_exp(acc: torch.Tensor, weight_exp: int, int32_shift: bool) -> torch.Tensor:
+    """lava's ``acc << weight_exp`` (``>> -weight_exp``: a floor shift) on int64 sums;
+    ``int32_shift``: the left shift is an int32 operation (it wraps), as on graded Dense sums."""
+    if weight_exp > 0:
+        acc = acc << weight_exp
+        return wrap32(acc) if int32_shift else acc
+    return acc >> -weight_exp if weight_exp < 0 else acc
+
+
 def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: bool,
                 binary01: bool = False) -> torch.Tensor:
     """``PyDenseModelBitAcc``'s new buffer for input ``s`` (``(..., n_in)``), from a
@@ -339,12 +348,7 @@ def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: 
     if graded and bound > INT32_MAX:
         acc = wrap32(acc)                 # numpy int32 dot
     we = int(weight_exp)
-    if we > 0:
-        acc = acc << we
-        if graded:
-            acc = wrap32(acc)             # int32 left shift
-    elif we < 0:
-        acc = acc >> (-we)                # floor shift
+    acc = shift_by_weight_exp(acc, we, int32_shift=graded)
     if (bound << max(we, 0)) > INT32_MAX:
         acc = wrap32(acc)                 # the int32 channel
     return acc
