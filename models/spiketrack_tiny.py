@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .neurons import NILIF
-from .spiketrack import SpikeTrack, SpikeTrackConfig
+from .spiketrack import SpikeTrack, SpikeTrackConfig, TemplateEncoder
 
 __all__ = ["ANN_WEIGHTS_PATH", "ANN_WEIGHTS_SOURCE", "ClippedReLU", "TINY_CONFIG", "SpikeTrackTiny",
            "SpikeTrackTinyANN", "TinySpikeTrackConfig", "WEIGHTS_PATH", "WEIGHTS_SOURCE",
@@ -105,6 +105,10 @@ class SpikeTrackTinyANN(SpikeTrack):
     def __init__(self):
         super().__init__(TINY_CONFIG)
         self.replaced_neurons = replace_neurons(self)
+        # the template encoder (not a registered submodule: it shares the encoder's tensors) holds
+        # its own references to the memory modules' neurons; made again, it holds the ClippedReLUs
+        # the training graph runs, not the NI-LIFs replace_neurons took out of the encoder
+        self.__dict__["_template_encoder"] = TemplateEncoder(self.encoder)
 
 
 def _load(model: nn.Module, weights, default: Path, source: str):

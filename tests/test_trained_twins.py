@@ -61,3 +61,21 @@ def test_shipped_twins_track_each_held_out_style(style):
         auc = sot_metrics(track_boxes(build_model(name), frames, gt[0]), gt).auc
         print(f"{style}: {name} AUC {auc:.3f} (static box {static:.3f})")
         assert auc >= floors[style], (name, style, auc)
+
+
+@shipped
+def test_the_ann_twins_tracking_path_runs_the_network_it_was_trained_as():
+    """The runtime caches the template through the template encoder, which holds its own
+    references to the memory modules' neurons: the twin's must be ClippedReLUs too, or tracking
+    (and the template pass's energy) runs 18 NI-LIFs the trained ANN never had."""
+    from snnsim.models.neurons import NILIF
+
+    ann = build_model("spiketrack-tiny-ann").eval()
+    assert not any(isinstance(m, NILIF) for m in ann.template_encoder.modules())
+    for source in ("golden", "random"):
+        ex = ann.example_inputs(source)
+        with torch.no_grad():
+            trained_graph = ann(ex["template"], ex["search"])
+            tracking = ann.forward_search(ex["search"], ann.forward_template(ex["template"]))
+        for key in ("score_map", "size_map", "offset_map"):
+            assert torch.allclose(trained_graph[key], tracking[key], atol=1e-6), (source, key)
