@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     means = accuracy[accuracy["sequence"] == "(mean)"].pivot(index="set", columns="tracker", values="auc")
     print(means.round(3).to_string())
     print(whole[["hardware", "estimator", "verdict", "measured_rate", "break_even_rate"]].to_string(index=False))
-    print(f"wrote {out} and {md} ({time.time() - t0:.0f} s)")
+    print(f"wrote {out} and {out.with_suffix('.md')} ({time.time() - t0:.0f} s)")
     return 0
 
 

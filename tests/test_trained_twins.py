@@ -19,7 +19,7 @@ from snnsim.tracking.sot_metrics import sot_metrics, static_boxes
 
 SHORT_FRAMES = 60
 # AUC floors on the first sequence (seed 0, SHORT_FRAMES frames) of each held-out style
-# (measured with the shipped checkpoints: SNN 0.074 / 0.290 / 0.103, ANN 0.074 / 0.606 / 0.148,
+# (measured with the shipped checkpoints: SNN 0.074 / 0.290 / 0.103, ANN 0.083 / 0.607 / 0.164,
 # static box 0.064 / 0.071 / 0.094 -- neither twin meets issue 15's 0.5 target on two of
 # the three styles; docs/training_tiny.md has the full evaluation)
 FLOORS = {
