@@ -800,3 +800,24 @@ def test_bad_run_and_connect_arguments_are_one_clear_error():
     out = net.run(3.0, populations=["lif"], record=("s",))   # a whole float is a step count
     # by hand (du = dv = 0, vth << 6 = 64, a_in = 1): u = 64, 127, 190; v = 64 (not > 64), 191, 190
     assert out["lif"]["s"].tolist() == [[0, 0], [1, 1], [1, 1]]
+
+
+def test_a_one_column_delay_sparse_buffer_delivers_every_synapse_as_lava_does():
+    """lava's DelaySparse with a buffer one column deep (max_delay 0: every delay was 0 when it
+    was made) multiplies by the whole weight matrix, whatever the delays are now; DelayDense
+    (test above) and deeper DelaySparse buffers drop a synapse whose delay exceeds the depth."""
+    from lava.proc.sparse.process import DelaySparse
+
+    src = RingBuffer(data=np.ones((2, 5), dtype=np.int64))
+    ds = DelaySparse(weights=csr_matrix(np.array([[50, 30], [20, 40]])), delays=0, name="flat_ds")
+    p = LIF(shape=(2,), vth=1000, name="flat_p", du=100, dv=100)
+    src.s_out.connect(ds.s_in)
+    ds.a_out.connect(p.a_in)
+    ds.delays.init = csr_matrix(np.array([[1, 0], [1, 1]]))   # changed after lava sized the buffer
+    net = from_lava(src)
+    assert net.nodes["flat_ds"].max_delay + 1 == ds.a_buff.shape[-1] == 1
+    ref = _lava_records([p], steps=4)
+    # by hand: every synapse delivers the step after a spike, so a_in = 80 and 60 from step 2 on
+    assert (ref["flat_p"]["u"][1] == np.array([80, 60]) << 6).all()
+    for backend in ("torch", "auto"):
+        assert _differs(net.run(4, backend=backend), ref) is None, backend

@@ -6,7 +6,8 @@ when the process is made). At every step lava sends column 0, receives the spike
 buffer one column to the left (a zero enters at column ``D``) and adds, to column ``k``, the
 input weighted by the synapses of delay ``k``, scaled by ``weight_exp``. So a spike sent at step
 ``t`` over a synapse of delay ``d`` reaches the post-synaptic ``a_in`` at step ``t + 1 + d``
-(plain Dense: ``t + 1``); a synapse whose delay exceeds ``D`` never delivers anything.
+(plain Dense: ``t + 1``); a synapse whose delay exceeds ``D`` never delivers anything -- except
+in a DelaySparse whose buffer is one column deep (``D = 0``), where lava uses every weight.
 
 The two differ in integer widths only: DelayDense multiplies in int32 (each product wraps) and
 sums each slot in int64; DelaySparse's sparse product sums in int32 and its scaling shifts in
@@ -52,6 +53,7 @@ class DelayDenseLayer(DenseLayer):
     kind = "delay_dense"
     memo_ok = False          # the buffer moves every step, whatever the input
     slot_sum_int32 = False   # DelaySparse: the sparse product sums (and shifts) in int32
+    one_column_takes_all = False   # DelaySparse: a buffer of depth 1 uses every weight
 
     def __init__(self, name: str, weights: Any, delays: Any, *, max_delay: Any = 0, depth: Any = None,
                  **dense: Any):
@@ -74,6 +76,8 @@ class DelayDenseLayer(DenseLayer):
         dropped), made again when the weights or delays change."""
         def make():
             w = self.weights.to(torch.int64)
+            if self.max_delay == 0 and self.one_column_takes_all:
+                return w
             return torch.cat([torch.where(self.delays == k, w, 0) for k in range(self.max_delay + 1)], dim=0)
 
         return self.cached("slots", (self.weights, self.delays), self.max_delay, make)
@@ -103,6 +107,9 @@ class DelaySparseLayer(DelayDenseLayer):
 
     kind = "delay_sparse"
     slot_sum_int32 = True
+    # lava's get_delay_wgts_mat returns the weights as they are when max_delay is 0, whatever the
+    # delays (changed after the process was made); deeper buffers drop longer delays as DelayDense
+    one_column_takes_all = True
 
     def __init__(self, name: str, weights: Any, delays: Any, **dense: Any):
         w, dense = SparseLayer.as_given(weights, dense)
