@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from snnsim.analysis.tables import module_rates
 from snnsim.counting.result import TOTAL_FIELDS, UncountedTally, module_names
 from snnsim.energy import load_hardware
 from snnsim.energy.frames import FrameMean
@@ -198,12 +199,11 @@ def _price_sequence(acc: _ModelTotals, counts: FrameMean, energy_cols, row: dict
 
 
 def _module_rates(counts: FrameMean) -> dict[str, float]:
-    """Firing rate of each neuron module over the frames of `counts`: spikes / neuron updates."""
-    parts = [N.groupby("module", sort=False)[["neurons", "spikes"]].sum() for _L, N, _n in counts.sum_tables()]
-    if not parts:
-        return {}
-    per = pd.concat(parts).groupby(level=0, sort=False).sum()
-    return {str(m): float(r["spikes"] / r["neurons"]) for m, r in per.iterrows() if r["neurons"]}
+    """Firing rate of each neuron module over the frames of `counts` (analysis.tables.module_rates:
+    spikes / neuron updates; a module that updated no neuron has no rate)."""
+    parts = [N for _L, N, _n in counts.sum_tables() if len(N)]
+    rates = module_rates(pd.concat(parts, ignore_index=True) if parts else None)
+    return {str(r.module): float(r.firing_rate) for r in rates.itertuples() if r.neurons}
 
 
 def _summary(job: DatasetRun, models: dict, energy_cols, done: list[str], failed: dict) -> dict:
