@@ -114,3 +114,77 @@ def test_the_mapped_spiketrack_segment_on_cuda_equals_the_cpu():
     net = graded.build_segment_network(seg, cur, seg.settle_steps)
     steps = 2 * seg.settle_steps
     assert _same(net.run(steps, device="cuda"), net.run(steps, backend="torch"))
+
+
+USER_PRECISION = ["pass", "torch.set_float32_matmul_precision('high')", "torch.backends.cuda.matmul.allow_tf32 = True",
+                  "torch.backends.cuda.matmul.fp32_precision = 'tf32'",
+                  "torch.backends.mkldnn.matmul.fp32_precision = 'bf16'", "torch.backends.fp32_precision = 'tf32'"]
+_STATE = """
+import json, sys
+import torch
+from snnsim.loihi.fixed_point import no_tf32
+def state():
+    out = {"cudnn": torch.backends.cudnn.enabled}
+    for key, read in (("cuda", lambda: torch.backends.cuda.matmul.fp32_precision),
+                      ("mkldnn", lambda: torch.backends.mkldnn.matmul.fp32_precision),
+                      ("global", lambda: torch.backends.fp32_precision),
+                      ("legacy", torch.get_float32_matmul_precision)):
+        try:
+            out[key] = read()
+        except (AttributeError, RuntimeError) as e:
+            out[key] = type(e).__name__
+    return out
+exec(sys.argv[1])
+before = state()
+with no_tf32():
+    inside = state()
+print(json.dumps({"before": before, "inside": inside, "after": state()}))
+"""
+
+
+@pytest.mark.parametrize("setting", USER_PRECISION)
+def test_a_cuda_run_turns_tf32_and_cudnn_off_and_puts_back_what_the_user_set(setting):
+    """The switch a CUDA run goes through, on this machine's torch: whichever precision API the
+    caller used (reading the legacy setting raises once a per-backend one is set), the products
+    run at full precision and cuDNN is off inside, and every setting is as it was after."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _STATE, setting], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    st = json.loads(out.stdout.strip().splitlines()[-1])
+    assert st["after"] == st["before"], st
+    assert st["inside"]["legacy"] == "highest" and st["inside"]["cudnn"] is False, st
+    if "cuda" in st["inside"] and st["inside"]["cuda"] != "AttributeError":   # torch >= 2.9
+        assert st["inside"]["cuda"] == "ieee", st
+
+
+def test_the_integer_product_cuda_takes_equals_torchs():
+    """CUDA has no int64 matrix product; the emulator sums broadcast products in chunks there.
+    Run here (chunked=True), with values whose int64 sums wrap, it equals torch's CPU product."""
+    from snnsim.loihi import fixed_point as fp
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randint(-2 ** 40, 2 ** 40, (600, 7), generator=g)
+    for a in (torch.randint(-2 ** 31, 2 ** 31, (3, 600), generator=g), torch.randint(-5, 5, (600,), generator=g)):
+        assert torch.equal(fp.int_matmul(a, w, chunked=True), a @ w)
+    assert bool(((torch.randint(-2 ** 31, 2 ** 31, (3, 600), generator=g) @ w).abs() > 2 ** 62).any())  # wraps
+
+
+@needs_cuda
+def test_a_dense_layer_past_float64_exactness_runs_on_cuda():
+    """A graded Dense whose sums can pass 2**53 takes the integer product (no exact float
+    dtype): on CUDA that is int_matmul's chunked sum, equal to the CPU's."""
+    from snnsim.loihi.emulator import DenseLayer
+    from snnsim.loihi.sdn import SigmaPopulation
+
+    rng = np.random.default_rng(3)
+    net = LoihiNetwork()
+    net.add(RingBufferSource("in", rng.integers(-2 ** 30, 2 ** 30, size=(40, 6))))
+    net.add(SigmaPopulation("sum", 40))
+    net.add(DenseLayer("dense", rng.integers(-2 ** 24, 2 ** 24, size=(9, 40)), num_message_bits=24, quantized=True))
+    net.add(SigmaPopulation("out", 9))
+    for a, b in (("in", "sum"), ("sum", "dense"), ("dense", "out")):
+        net.connect(a, b)
+    assert _same(net.run(8, device="cuda"), net.run(8, backend="torch"))

@@ -138,7 +138,8 @@ class _DelayModel(ProcessModel):
             acc = fp.wrap32(s.to(torch.int64).unsqueeze(1) * self.slots.unsqueeze(0)).sum(-1)
         else:
             dt = self.plan["dtype"]
-            acc = (s.to(dt) @ self.plan["wt"]).to(torch.int64) if dt is not None else s.to(torch.int64) @ self.plan["wt"]
+            acc = (s.to(dt) @ self.plan["wt"]).to(torch.int64) if dt is not None else \
+                fp.int_matmul(s.to(torch.int64), self.plan["wt"])
         if n.slot_sum_int32:
             acc = fp.wrap32(acc)
         # (DelayDense's int64 slot sums shift in int64; DelaySparse's int32 ones in int32)

@@ -149,18 +149,41 @@ def exact_float_ops(device: torch.device):
     partial sum is an integer the format holds, which holds in any summation order, but not
     through TF32 (10-bit mantissas: cuBLAS and cuDNN use it by default on Ampere and later for
     convolutions) or through cuDNN's Winograd / FFT convolutions (non-integer intermediates).
-    On CUDA both are switched off for the run (torch then convolves by im2col and a cuBLAS
-    product) and restored after; on the CPU nothing changes."""
+    On CUDA the run goes through :func:`no_tf32`; on the CPU nothing changes."""
     if device.type != "cuda":
         yield
         return
-    precision = torch.get_float32_matmul_precision()   # ('highest': no TF32 in float32 products)
-    torch.set_float32_matmul_precision("highest")
+    with no_tf32():
+        yield
+
+
+def _matmul_backends() -> list:
+    """The per-backend float32 product settings (torch >= 2.9: ``fp32_precision``)."""
+    found = [getattr(getattr(torch.backends, name, None), "matmul", None) for name in ("cuda", "mkldnn")]
+    return [m for m in found if m is not None and hasattr(m, "fp32_precision")]
+
+
+@contextlib.contextmanager
+def no_tf32():
+    """float32 products at full precision and cuDNN off (torch then convolves by im2col and a
+    cuBLAS product); every setting put back as it was after, whichever of torch's two precision
+    APIs the caller used (reading the legacy one raises when the per-backend one was set)."""
     try:
-        with torch.backends.cudnn.flags(enabled=False, allow_tf32=False):
-            yield
+        legacy = torch.get_float32_matmul_precision()
+    except RuntimeError:
+        legacy = None
+    backends = _matmul_backends()
+    per_backend = [m.fp32_precision for m in backends]
+    cudnn = torch.backends.cudnn.enabled
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
     finally:
-        torch.set_float32_matmul_precision(precision)
+        torch.backends.cudnn.enabled = cudnn
+        torch.set_float32_matmul_precision(legacy or "highest")
+        for m, value in zip(backends, per_backend):
+            m.fp32_precision = value
 
 
 # --------------------------------------------------------------------------- CUBA LIF
@@ -313,7 +336,25 @@ def _event_sums(s: torch.Tensor, plan: Dict[str, Any]) -> Optional[torch.Tensor]
     values = s.index_select(1, active)
     if s.shape[0] == 1 and (values.dtype == torch.bool or bool((values == 1).all())):
         return rows.sum(0, keepdim=True).to(torch.int64)       # one sample of spikes: a sum of rows
+    if not rows.is_floating_point():   # (a plan with no exact float dtype: int64 weights)
+        return int_matmul(values.to(torch.int64), rows.to(torch.int64))
     return (values.to(rows.dtype) @ rows).to(torch.int64)
+
+
+INT_MATMUL_CHUNK = 256   # input rows per chunk of a summed integer product (bounds its memory)
+
+
+def int_matmul(a: torch.Tensor, w: torch.Tensor, chunked: Optional[bool] = None) -> torch.Tensor:
+    """``a @ w`` for int64 ``a`` (..., n_in) and ``w`` (n_in, n_out): torch's product on the CPU.
+    CUDA has no integer matrix product (``addmm_cuda`` is not implemented for Long), so there
+    (or with ``chunked=True``) it is a sum of broadcast products over chunks of input rows; int64
+    sums wrap modulo 2**64 in any order, so both give the same values."""
+    if not (a.device.type != "cpu" if chunked is None else chunked):
+        return a @ w
+    out = a.new_zeros(a.shape[:-1] + (w.shape[1],))
+    for lo in range(0, w.shape[0], INT_MATMUL_CHUNK):
+        out += (a[..., lo:lo + INT_MATMUL_CHUNK].unsqueeze(-1) * w[lo:lo + INT_MATMUL_CHUNK]).sum(-2)
+    return out
 
 
 def shift_by_weight_exp(acc: torch.Tensor, weight_exp: int, int32_shift: bool) -> torch.Tensor:
@@ -341,7 +382,7 @@ def dense_apply(s: torch.Tensor, plan: Dict[str, Any], weight_exp: int, graded: 
     elif "csr" in plan and s.dim() == 2:
         acc = (plan["csr"] @ s.to(dt).T).T.to(torch.int64)
     elif dt is None:
-        acc = s.to(torch.int64) @ plan["wt"]
+        acc = int_matmul(s.to(torch.int64), plan["wt"])
     else:
         acc = (s.to(dt) @ plan["wt"]).to(torch.int64)
     bound = plan["acc_bound"]
