@@ -417,19 +417,10 @@ def table_main() -> dict:
 def _segment():
     """Mapping, segment spec and SEG_FRAMES frames of entry currents of spiketrack-tiny (golden
     weights: deterministic and spiking, whatever checkpoint is installed)."""
-    from snnsim.loihi.mapper import entry_currents, extract_segment, fixed_point_model, map_model
-    from snnsim.models import build_model
-    from snnsim.models.golden import golden_image
+    from snnsim.loihi.mapper import golden_segment
 
-    model = build_model("spiketrack-tiny", weights="golden")
-    mapping = map_model(model, "golden")
-    fixed = fixed_point_model(model, mapping)
-    seg = extract_segment(mapping)
-    ex = model.example_inputs("golden")
-    with torch.no_grad():
-        cache = fixed.forward_template(ex["template"])
-    searches = [ex["search"]] + [golden_image(8 + i, (128, 128), 1) for i in range(SEG_FRAMES - 1)]
-    return mapping, seg, entry_currents(fixed, seg, searches, cache)
+    s = golden_segment(SEG_FRAMES)
+    return s["mapping"], s["seg"], s["cur"]
 
 
 def time_lava_segment(seg, cur, hold, steps):

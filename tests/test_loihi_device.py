@@ -101,17 +101,11 @@ def test_sums_tf32_would_round_stay_exact_on_cuda_and_its_setting_is_restored():
 @needs_cuda
 def test_the_mapped_spiketrack_segment_on_cuda_equals_the_cpu():
     from snnsim.loihi import graded
-    from snnsim.loihi.mapper import entry_currents, extract_segment, fixed_point_model, map_model
-    from snnsim.models import build_model
+    from snnsim.loihi.mapper import golden_segment
 
-    model = build_model("spiketrack-tiny", weights="golden")
-    mapping = map_model(model, "golden")
-    fixed = fixed_point_model(model, mapping)
-    seg = extract_segment(mapping)
-    ex = model.example_inputs("golden")
-    with torch.no_grad():
-        cur = entry_currents(fixed, seg, [ex["search"]], fixed.forward_template(ex["template"]))
-    net = graded.build_segment_network(seg, cur, seg.settle_steps)
+    s = golden_segment(frames=2)
+    seg = s["seg"]
+    net = graded.build_segment_network(seg, s["cur"], seg.settle_steps)
     steps = 2 * seg.settle_steps
     assert _same(net.run(steps, device="cuda"), net.run(steps, backend="torch"))
 

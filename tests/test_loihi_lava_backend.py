@@ -161,21 +161,10 @@ def test_wrong_neuron_rounding_fails(dynamics_ref, monkeypatch):
 # --------------------------------------------------------------------------- the mapped segment
 @pytest.fixture(scope="module")
 def tiny_segment():
-    from snnsim.loihi.mapper import entry_currents, extract_segment, fixed_point_model, map_model
-    from snnsim.models import build_model
-    from snnsim.models.golden import golden_image
+    from snnsim.loihi.mapper import golden_segment
 
     torch.set_num_threads(1)
-    model = build_model("spiketrack-tiny", weights="golden")
-    mapping = map_model(model, "golden")
-    fixed = fixed_point_model(model, mapping)
-    seg = extract_segment(mapping)
-    ex = model.example_inputs("golden")
-    with torch.no_grad():
-        cache = fixed.forward_template(ex["template"])
-    searches = [ex["search"]] + [golden_image(8 + i, (128, 128), 1) for i in range(FRAMES - 1)]
-    cur = entry_currents(fixed, seg, searches, cache)
-    return dict(model=model, mapping=mapping, fixed=fixed, seg=seg, searches=searches, cache=cache, cur=cur)
+    return golden_segment(FRAMES)
 
 
 def _window(seg, cur, x0: int, y0: int, w: int):

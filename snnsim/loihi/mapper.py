@@ -976,3 +976,23 @@ def entry_currents(fixed_model: nn.Module, spec: SegmentSpec, searches: Sequence
         layer.loihi_capture = None
     cur = torch.stack([c[0] for c in out[:len(searches)]] if len(out) >= len(searches) else [c[0] for c in out])
     return cur.permute(0, 3, 2, 1).contiguous()      # (F, C, H, W) -> (F, X, Y, C)
+
+
+def golden_segment(frames: int = 1) -> Dict[str, Any]:
+    """spiketrack-tiny's mapped stem + first stage on its golden weights (deterministic and
+    spiking, whatever checkpoint is installed) and the entry currents of ``frames`` golden search
+    crops (the example search, then golden images 8, 9, ...): ``{model, mapping, fixed, seg,
+    searches, cache, cur}``, the segment the emulator's benchmark and tests run."""
+    from snnsim.models import build_model
+    from snnsim.models.golden import golden_image
+
+    model = build_model("spiketrack-tiny", weights="golden")
+    mapping = map_model(model, "golden")
+    fixed = fixed_point_model(model, mapping)
+    seg = extract_segment(mapping)
+    ex = model.example_inputs("golden")
+    with torch.no_grad():
+        cache = fixed.forward_template(ex["template"])
+    searches = [ex["search"]] + [golden_image(8 + i, (128, 128), 1) for i in range(frames - 1)]
+    return dict(model=model, mapping=mapping, fixed=fixed, seg=seg, searches=searches, cache=cache,
+                cur=entry_currents(fixed, seg, searches, cache))
