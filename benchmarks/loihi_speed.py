@@ -398,7 +398,8 @@ def table_main() -> dict:
         rows.append({"row": "spiketrack-tiny mapped segment", "lava_per_step_ms": seg["lava"]["per_step_ms"],
                      "speedup_batch1": seg["speedup_batch1_wall_no_memo"],
                      "speedup_batch1_memo": seg["speedup_batch1_wall"], "bitexact": seg["final_state_bitexact_vs_lava"],
-                     "emulator": seg["emulator"]["runs"], "from": "spiketrack_tiny_segment (same file)"})
+                     "emulator": seg["emulator"]["runs"], "cuda": seg.get("cuda", []),
+                     "from": "spiketrack_tiny_segment (same file)"})
     old["table"] = {"what": "lava-nc fixed_pt vs the emulator per sample-step (wall, best of repeats; lava: best "
                             "of its timed chunks), batch 1 on backend='auto' (the backend it picks: 'ran') and on "
                             "each backend (compiled where it covers the network, fused, torch), batches 4 and 8 "
@@ -468,6 +469,7 @@ def segment_main() -> dict:
                          per_sample_step_ms=wall / n / B * 1e3, speedup_wall=lava_wall / (wall / n / B),
                          speedup_cpu=lava_cpu / (cpu / n / B), final_state_sample0_bitexact=bool(exact),
                          backend=net.last_backend))
+    cuda_rows = []
     for B in BATCHES if DEVICE else ():
         inputs = None
         if B > 1:
@@ -476,9 +478,9 @@ def segment_main() -> dict:
         wall, _ = timed(lambda: net.run(n, inputs=inputs, record=(), backend="torch", device=DEVICE))
         exact = all(np.array_equal(net.last_state[name]["u"][0].numpy(), final[name]["u"]) and
                     np.array_equal(net.last_state[name]["k"][0].numpy(), final[name]["s"]) for name in final)
-        rows.append(dict(batch=B, recording=False, memo=True, device=DEVICE, per_sample_step_ms=wall / n / B * 1e3,
-                         speedup_wall=lava_wall / (wall / n / B), final_state_sample0_bitexact=bool(exact),
-                         backend=net.last_backend))
+        cuda_rows.append(dict(batch=B, recording=False, memo=True, device=DEVICE, per_step_ms=wall / n * 1e3,
+                              per_sample_step_ms=wall / n / B * 1e3, speedup_wall=lava_wall / (wall / n / B),
+                              final_state_sample0_bitexact=bool(exact), backend=net.last_backend))
     torch_wall, _ = timed(lambda: net.run(n, backend="torch", record=()))
     res = net.run(n)
     rates = {name: float((r["s"] > 0).mean()) for name, r in res.items()}
@@ -500,6 +502,7 @@ def segment_main() -> dict:
                  "monitors": "none (timed run); final u, k read with Var.get()"},
         "emulator": {"backend": backend, "runs": rows, "torch_backend_batch1_per_step_ms": torch_wall / n * 1e3,
                      "firing_rates": rates, "mapping_and_currents_s": prep_s},
+        "cuda": cuda_rows,
         "speedup_batch1_wall": b1["speedup_wall"],
         "speedup_batch1_wall_no_recording": b1n["speedup_wall"],
         "speedup_batch1_wall_no_memo": b1m["speedup_wall"],
@@ -528,15 +531,20 @@ if __name__ == "__main__":
         from snnsim.loihi import fixed_point as fp
 
         i = sys.argv.index("--device")
+        given = sys.argv[i + 1] if i + 1 < len(sys.argv) else ""
         try:
-            DEVICE = str(fp.device_of(sys.argv[i + 1] if i + 1 < len(sys.argv) else ""))
-            fp.require_device(torch.device(DEVICE))
-            if "--table" not in sys.argv or DEVICE == "cpu":
+            dev = fp.device_of(given)
+            if "--table" not in sys.argv or dev.type != "cuda":
                 raise ValueError("--device cuda[:N] goes with --table (the speed table's CUDA column; its CPU "
                                  "columns are measured without it)")
+            if not torch.cuda.is_available():
+                raise ValueError(f"--device {given}: no CUDA device on this machine (torch.cuda.is_available() is "
+                                 f"False); run the table without --device")
+            fp.require_device(dev)
         except ValueError as e:
             print(f"loihi_speed.py: {e}", file=sys.stderr)
             sys.exit(2)
+        DEVICE = str(dev)
     if "--table" in sys.argv:
         if DEVICE:   # the segment row's CUDA runs come from its own harness
             write_segment(segment_main())

@@ -783,9 +783,13 @@ def test_bad_run_and_connect_arguments_are_one_clear_error():
     net.add(RingBufferSource("in", np.ones((2, 3), dtype=np.int32)))
     net.add(LIFPopulation("lif", (2,), vth=1))
     cases = [(lambda: net.connect("in", "nope"), r"no node named 'nope' in the network \(it has: in, lif\)"),
-             (lambda: net.run(-1), "num_steps must be a whole number >= 0, got -1"),
-             (lambda: net.run(2.5), "num_steps must be a whole number >= 0, got 2.5"),
-             (lambda: net.run("ten"), "num_steps must be a whole number >= 0, got 'ten'"),
+             (lambda: net.run(-1), "num_steps must be a whole number from 0 to 2147483647, got -1"),
+             (lambda: net.run(2.5), "num_steps must be a whole number from 0 to 2147483647, got 2.5"),
+             (lambda: net.run("ten"), "num_steps must be a whole number from 0 to 2147483647, got 'ten'"),
+             (lambda: net.run(None), "num_steps must be a whole number from 0 to 2147483647, got None"),
+             (lambda: net.run(True), "num_steps must be a whole number from 0 to 2147483647, got True"),
+             (lambda: net.run(2 ** 70), "num_steps must be a whole number from 0 to 2147483647"),
+             (lambda: net.run(2, record=[["u"]]), "record must be a sequence of variable names"),
              (lambda: net.run(2, record=None), "record must be a sequence of variable names"),
              (lambda: net.run(2, record="uv"), "record must be a sequence of variable names"),
              (lambda: net.run(2, populations="lif"), "populations must be a sequence of population names"),
@@ -794,8 +798,9 @@ def test_bad_run_and_connect_arguments_are_one_clear_error():
              (lambda: net.run(2, inputs={"src": np.ones((2, 3))}),
               r"inputs for unknown RingBuffer\(s\) \['src'\] \(the network's: in\)")]
     for call, message in cases:
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError, match=message) as err:
             call()
+        assert "\n" not in str(err.value)
     net.connect("in", "lif")
     out = net.run(3.0, populations=["lif"], record=("s",))   # a whole float is a step count
     # by hand (du = dv = 0, vth << 6 = 64, a_in = 1): u = 64, 127, 190; v = 64 (not > 64), 191, 190

@@ -37,6 +37,7 @@ from . import fixed_point as fp
 from .fixed_point import INT32_BOUND
 from .params import population_shape, whole_number
 
+MAX_STEPS = (1 << 31) - 1   # a run's records hold num_steps rows: past this, a typo, not a run
 _FAST_A_IN = 1 << 18   # |a_in| below this keeps |u| <= 2**23 and rules out int32 overflow
 
 
@@ -791,11 +792,11 @@ class LoihiNetwork:
         """
         given = num_steps
         try:
-            num_steps = whole_number(num_steps, "num_steps")
-        except (TypeError, ValueError):
+            num_steps = -1 if isinstance(given, bool) else whole_number(given, "num_steps")
+        except ValueError:
             num_steps = -1
-        if num_steps < 0:
-            raise ValueError(f"num_steps must be a whole number >= 0, got {given!r}")
+        if not 0 <= num_steps <= MAX_STEPS:
+            raise ValueError(f"num_steps must be a whole number from 0 to {MAX_STEPS}, got {given!r:.60}")
         if backend not in ("auto", "torch", "fused", "compiled"):
             raise ValueError(f"backend must be 'auto', 'compiled', 'fused' or 'torch', not {backend!r}")
         device = fp.device_of(device)
@@ -805,17 +806,18 @@ class LoihiNetwork:
                                  f"(or 'auto')")
             fp.require_device(device)
             backend = "torch"
-        if isinstance(record, str) or record is None or not isinstance(record, Iterable):
+        given = record
+        record = None if isinstance(record, (str, bytes)) or not isinstance(record, Iterable) else tuple(record)
+        if record is None or not all(isinstance(k, str) for k in record):
             raise ValueError(f"record must be a sequence of variable names, e.g. ('u', 'v', 's'), or () for none; "
-                             f"got {record!r}")
-        record = tuple(record)
+                             f"got {given!r:.60}")
         known = {k for n in self.nodes.values() for k in n.state_keys} | {"u", "v", "s"}
         bad = [k for k in record if k not in known]
         if bad:
             raise ValueError(f"can record {', '.join(sorted(known))}, not {bad[0]!r}")
         if populations is not None:
-            if isinstance(populations, str) or not isinstance(populations, Iterable):
-                raise ValueError(f"populations must be a sequence of population names, got {populations!r}")
+            if isinstance(populations, (str, bytes)) or not isinstance(populations, Iterable):
+                raise ValueError(f"populations must be a sequence of population names, got {populations!r:.60}")
             populations = tuple(populations)
             named = [n.name for n in self.nodes.values() if n.state_keys]
             missing = [p for p in populations if p not in named]

@@ -35,7 +35,7 @@ UV_BITS = 24
 MAX_UV = 1 << (UV_BITS - 1)      # M = 2**23
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
-INT32_BOUND = 1 << 31           # |values| an int32 can hold, plus one: no bound is useful above it
+INT32_BOUND = 1 << 31           # |INT32_MIN|: a bound on |value| this large says nothing (any int32)
 
 # Largest integer magnitude below which float arithmetic of that width is exact.
 FLOAT32_EXACT = 1 << 24
@@ -145,37 +145,41 @@ def require_device(dev: torch.device) -> None:
 
 @contextlib.contextmanager
 def exact_float_ops(device: torch.device):
-    """Keep float products exact on ``device``: the plans pick float32 / float64 only where every
-    partial sum is an integer the format holds, which holds in any summation order, but not
-    through TF32 (10-bit mantissas: cuBLAS and cuDNN use it by default on Ampere and later for
-    convolutions) or through cuDNN's Winograd / FFT convolutions (non-integer intermediates).
-    On CUDA the run goes through :func:`no_tf32`; on the CPU nothing changes."""
-    if device.type != "cuda":
-        yield
-        return
+    """Keep float products exact on ``device`` for a run (:func:`no_tf32`): the plans pick
+    float32 / float64 only where every partial sum is an integer the format holds, which holds
+    in any summation order, but not through reduced-precision products -- TF32 (11-bit inputs:
+    cuBLAS / cuDNN on Ampere and later when allowed, as a user's ``allow_tf32`` or
+    ``set_float32_matmul_precision('high')`` does), bf16 (oneDNN on the CPU under 'medium' or a
+    per-backend 'bf16') -- or through cuDNN's Winograd / FFT convolutions (non-integer
+    intermediates). ``device`` is kept for the record: the CPU needs the same guard."""
     with no_tf32():
         yield
 
 
-def _matmul_backends() -> list:
-    """The per-backend float32 product settings (torch >= 2.9: ``fp32_precision``)."""
-    found = [getattr(getattr(torch.backends, name, None), "matmul", None) for name in ("cuda", "mkldnn")]
+def _precision_settings() -> list:
+    """torch's per-backend float32 precision settings (torch >= 2.9: ``fp32_precision``) for the
+    products a run makes: cuBLAS and oneDNN matrix products, oneDNN convolutions."""
+    found = [getattr(getattr(torch.backends, b, None), op, None)
+             for b, op in (("cuda", "matmul"), ("mkldnn", "matmul"), ("mkldnn", "conv"))]
     return [m for m in found if m is not None and hasattr(m, "fp32_precision")]
 
 
 @contextlib.contextmanager
 def no_tf32():
-    """float32 products at full precision and cuDNN off (torch then convolves by im2col and a
-    cuBLAS product); every setting put back as it was after, whichever of torch's two precision
-    APIs the caller used (reading the legacy one raises when the per-backend one was set)."""
+    """float32 products at full precision ('highest', each backend 'ieee') and cuDNN off (torch
+    then convolves by im2col and a cuBLAS product); every setting put back as it was after,
+    whichever of torch's two precision APIs the caller used (reading the legacy one raises once
+    a per-backend one was set)."""
     try:
         legacy = torch.get_float32_matmul_precision()
     except RuntimeError:
         legacy = None
-    backends = _matmul_backends()
+    backends = _precision_settings()
     per_backend = [m.fp32_precision for m in backends]
     cudnn = torch.backends.cudnn.enabled
     torch.set_float32_matmul_precision("highest")
+    for m in backends:
+        m.fp32_precision = "ieee"
     torch.backends.cudnn.enabled = False
     try:
         yield
@@ -337,7 +341,7 @@ def _event_sums(s: torch.Tensor, plan: Dict[str, Any]) -> Optional[torch.Tensor]
     if s.shape[0] == 1 and (values.dtype == torch.bool or bool((values == 1).all())):
         return rows.sum(0, keepdim=True).to(torch.int64)       # one sample of spikes: a sum of rows
     if not rows.is_floating_point():   # (a plan with no exact float dtype: int64 weights)
-        return int_matmul(values.to(torch.int64), rows.to(torch.int64))
+        return int_matmul(values.to(torch.int64), rows)
     return (values.to(rows.dtype) @ rows).to(torch.int64)
 
 

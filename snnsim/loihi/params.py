@@ -9,8 +9,11 @@ import numpy as np
 
 
 def whole_number(x: Any, what: str) -> int:
-    """``x`` as one int: a single value of any shape, integral if it is a float."""
-    a = np.asarray(x).reshape(-1)
+    """``x`` as one int: a single number (bool, integer or integral float) of any shape."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":   # (None, text, objects: an int too large for int64 is one)
+        raise ValueError(f"{what} must be a whole number, got {x!r:.60}")
+    a = a.reshape(-1)
     if a.size != 1:
         raise ValueError(f"{what} must be a single value, got shape {np.shape(x)}")
     val = a[0].item()
