@@ -66,7 +66,7 @@ class DelayDenseLayer(DenseLayer):
             self.max_delay = whole_number(depth, f"{type(self).__name__} {name!r} depth") - 1
         else:
             self.max_delay = whole_number(0 if max_delay is None else max_delay,
-                                     f"{type(self).__name__} {name!r} max_delay") or largest
+                                          f"{type(self).__name__} {name!r} max_delay") or largest
         if not 0 <= self.max_delay <= MAX_DELAY:
             raise ValueError(f"{type(self).__name__} {name!r}: max_delay must be 0..{MAX_DELAY} (got {self.max_delay})")
 
