@@ -21,7 +21,7 @@ from lava.proc.sparse.process import Sparse  # noqa: E402
 from scipy.sparse import csr_matrix  # noqa: E402
 
 from snnsim.loihi import compiled, from_lava  # noqa: E402
-from test_loihi_processes import Samples, _differs, _lava_records, _lava_run, _lif  # noqa: E402
+from test_loihi_processes import Samples, _differs, _lava_records, _lava_run, _lif, conv_front  # noqa: E402
 
 pytestmark = [pytest.mark.lava, pytest.mark.usefixtures("one_thread")]
 
@@ -202,16 +202,9 @@ def test_a_network_lava_already_ran_continues_compiled():
     rb = RingBuffer(data=rng.integers(-4, 7, size=(7, 5)) * (rng.random((7, 5)) < 0.7))
     d1 = Dense(weights=rng.integers(-90, 140, size=(6, 7)), num_message_bits=8, name="cc_d1")
     p1 = LIFReset(shape=(6,), vth=40, reset_interval=4, reset_offset=3, name="cc_p1", **_lif(rng, 6))
-    img = RingBuffer(data=(rng.random((4, 4, 2, 7)) < 0.5).astype(np.int64))
-    conv = Conv(weight=rng.integers(-60, 90, size=(3, 3, 3, 2)), input_shape=(4, 4, 2), padding=1, name="cc_conv")
-    p2 = LIF(shape=(4, 4, 3), vth=50, name="cc_p2", du=300, dv=200)
-    joint = Dense(weights=rng.integers(-30, 50, size=(6, 48)), name="cc_joint")
+    img, p2 = conv_front(rng, p1, 6, 7, "cc_", "cc_p2")
     rb.s_out.connect(d1.s_in)
     d1.a_out.connect(p1.a_in)
-    img.s_out.connect(conv.s_in)
-    conv.a_out.connect(p2.a_in)
-    p2.s_out.reshape(new_shape=(48,)).connect(joint.s_in)
-    joint.a_out.connect(p1.a_in)
     first, second = 9, 12
 
     def between(done):

@@ -540,14 +540,30 @@ def test_a_compiled_hierarchical_process_and_one_given_as_the_start():
 
 
 # --------------------------------------------------------------------------- a network lava already ran
+def conv_front(rng, into, n_into: int, steps: int, prefix: str, lif_name: str):
+    """Binary 4x4x2 frames (a RingBuffer of ``steps``) -> Conv 3x3 pad 1 -> LIF 4x4x3, flattened
+    through a reshape port into a Dense onto ``into``'s input (one lava graph with it):
+    (the RingBuffer, the LIF)."""
+    from lava.proc.conv.process import Conv
+
+    rb = RingBuffer(data=(rng.random((4, 4, 2, steps)) < 0.5).astype(np.int64))
+    conv = Conv(weight=rng.integers(-60, 90, size=(3, 3, 3, 2)), input_shape=(4, 4, 2), padding=1,
+                name=f"{prefix}conv")
+    lif = LIF(shape=(4, 4, 3), vth=50, name=lif_name, du=300, dv=200)
+    joint = Dense(weights=rng.integers(-30, 50, size=(n_into, 48)), name=f"{prefix}joint")
+    rb.s_out.connect(conv.s_in)
+    conv.a_out.connect(lif.a_in)
+    lif.s_out.reshape(new_shape=(48,)).connect(joint.s_in)
+    joint.a_out.connect(into.a_in)
+    return rb, lif
+
+
 def test_a_network_lava_already_ran_continues_where_lava_stopped():
     """lava runs a network 11 steps, a Var is set, then lava runs 14 more. from_lava between the
     two reads every Var as lava holds it (states, the Dense / Delay / Conv buffers) and, told the
     steps done, keeps the RingBuffers' and LIFReset's phase: its 14 steps equal lava's, every
     variable; one step of phase off must fail, and a running network without steps_done is
     refused in one line."""
-    from lava.proc.conv.process import Conv
-
     rng = np.random.default_rng(77)
     n_in, n1, n2 = 9, 8, 6
     rb1 = RingBuffer(data=rng.integers(-4, 7, size=(n_in, 7)) * (rng.random((n_in, 7)) < 0.7))
@@ -560,10 +576,7 @@ def test_a_network_lava_already_ran_continues_where_lava_stopped():
     sd = _named(SigmaDelta(shape=(n2,), vth=6, bias=2, cum_error=True, spike_exp=1, state_exp=1), "c_sd")
     b = Dense(weights=rng.integers(-40, 70, size=(n2, n2)), num_message_bits=8, weight_exp=-2, name="c_b")
     p2 = LIF(shape=(n2,), vth=60, name="c_p2", **_lif(rng, n2))
-    rb2 = RingBuffer(data=(rng.random((4, 4, 2, 9)) < 0.5).astype(np.int64))
-    conv = Conv(weight=rng.integers(-60, 90, size=(3, 3, 3, 2)), input_shape=(4, 4, 2), padding=1, name="c_conv")
-    p3 = LIF(shape=(4, 4, 3), vth=50, name="c_p3", du=300, dv=200)
-    joint = Dense(weights=rng.integers(-30, 50, size=(n2, 48)), name="c_joint")   # one graph: one lava run
+    rb2, p3 = conv_front(rng, p2, n2, 9, "c_", "c_p3")   # one graph: one lava run
     rb1.s_out.connect(d1.s_in)
     d1.a_out.connect(p1.a_in)
     p1.s_out.connect(dd.s_in)
@@ -572,10 +585,6 @@ def test_a_network_lava_already_ran_continues_where_lava_stopped():
     g.a_out.connect(sd.a_in)
     sd.s_out.connect(b.s_in)
     b.a_out.connect(p2.a_in)
-    rb2.s_out.connect(conv.s_in)
-    conv.a_out.connect(p3.a_in)
-    p3.s_out.reshape(new_shape=(48,)).connect(joint.s_in)
-    joint.a_out.connect(p2.a_in)
     first, second = 11, 14
 
     def between(done):
