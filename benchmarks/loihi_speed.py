@@ -111,6 +111,13 @@ def time_lava(lifs, steps):
         for lif in lifs})
 
 
+def final_bitexact(net, final: dict, keys=(("u", "u"), ("v", "v"))) -> bool:
+    """Sample 0's final state of the emulator's last run equals lava's (``keys``: pairs of the
+    emulator's last_state name and lava's record name)."""
+    return all(np.array_equal(net.last_state[name][mine][0].numpy(), final[name][theirs])
+               for name in final for mine, theirs in keys)
+
+
 def timed(fn):
     """Best (min) wall and CPU seconds of REPEATS calls after a warm-up (the machine is shared:
     the minimum is the least disturbed run; lava's chunks are taken the same way)."""
@@ -154,8 +161,7 @@ def main() -> dict:
                                                       for _ in range(B - 1)])}
             wall, cpu = timed(lambda: net.run(n, inputs=inputs, record=("u", "v", "s") if rec else (),
                                               backend=backend))
-            exact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
-                        for name in lava_final for k in ("u", "v"))
+            exact = final_bitexact(net, lava_final)
             rows.append(dict(batch=B, recording=rec, per_step_ms=wall / n * 1e3,
                              cpu_per_step_ms=cpu / n * 1e3,
                              per_sample_step_ms=wall / n / B * 1e3, cpu_per_sample_step_ms=cpu / n / B * 1e3,
@@ -280,14 +286,18 @@ def synaptic_additions(net, n: int) -> float:
     """Mean additions per step the compiled backend's event-driven sums make over ``n`` steps of
     ``net``'s own data, counted from the recorded spikes and the source data: per nonzero input,
     a Dense adds its row of W.T (n_out), a Sparse the column's stored weights, a Conv C_out /
-    groups for every kernel tap that lands on an output."""
-    from snnsim.loihi import compiled
+    groups for every kernel tap that lands on an output -- counted as a convolution of the
+    active inputs with a kernel of ones (each output adds the active inputs of its receptive
+    field), not with the compiled backend's own tap geometry."""
+    import torch.nn.functional as F
+
     from snnsim.loihi.emulator import ConvLayer, DenseLayer, RingBufferSource
 
     sent = {name: r["s"].reshape(n, -1) for name, r in net.run(n, record=("s",)).items()}
     for node in net.nodes.values():
         if isinstance(node, RingBufferSource):
-            d = node.series(n).reshape(-1, node.series(n).shape[-1]).numpy()
+            series = node.series(n)
+            d = series.reshape(-1, series.shape[-1]).numpy()
             sent[node.name] = d[:, np.arange(n) % d.shape[1]].T
     total = 0.0
     for node in net.nodes.values():
@@ -296,15 +306,13 @@ def synaptic_additions(net, n: int) -> float:
         (conn,) = net.inputs_of(node)
         active = sent[conn.src.name] != 0                              # (n, n_in)
         if isinstance(node, ConvLayer):
-            (X, Y, C), (XO, YO, CO) = node.in_shape, node.out_shape
-            KX, KY = node.weight.shape[1:3]
-            lands_x = [sum(compiled._landing(x, node.padding[0], k, node.dilation[0], node.stride[0], XO) >= 0
-                           for k in range(KX)) for x in range(X)]
-            lands_y = [sum(compiled._landing(y, node.padding[1], k, node.dilation[1], node.stride[1], YO) >= 0
-                           for k in range(KY)) for y in range(Y)]
-            taps = np.multiply.outer(np.array(lands_x), np.array(lands_y))           # (X, Y)
-            per_input = np.repeat(taps.reshape(-1), C) * (CO // node.groups)          # (x, y, c) order
-        elif node.kind == "sparse":
+            mask = torch.from_numpy(active.reshape((n,) + node.in_shape)).permute(0, 3, 1, 2).double()
+            ones = torch.ones((node.out_shape[2], node.in_shape[2] // node.groups) + tuple(node.weight.shape[1:3]),
+                              dtype=torch.float64)
+            total += float(F.conv2d(mask, ones, stride=node.stride, padding=node.padding, dilation=node.dilation,
+                                    groups=node.groups).sum()) / n
+            continue
+        if node.kind == "sparse":
             per_input = (node.weights != 0).sum(0).numpy()
         else:
             per_input = np.full(node.in_shape[0], node.out_shape[0])
@@ -339,20 +347,16 @@ def measure_row(label: str, builder) -> dict:
     lv, lava_final = time_lava(lifs, STEPS)
     lava_wall = min(lv["chunk_per_step_s"])
     n = STEPS + 1
-    rng = np.random.default_rng(1)
-    runs = []
     backends = ["auto"] + (["compiled"] if compiled.unsupported(net) is None else []) + \
         (["fused"] if fp.lif_fused_kernel() is not None else []) + ["torch"]
-    for B, backend in [(1, b) for b in backends] + [(4, "auto"), (8, "auto")]:
-        p = float(data.mean())
-        inputs = None if B == 1 else {src.name: np.stack([data] + [(rng.random(data.shape) < p).astype(np.int8)
-                                                                   for _ in range(B - 1)])}
-        wall, _ = timed(lambda: net.run(n, inputs=inputs, record=(), backend=backend))
-        exact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
-                    for name in lava_final for k in ("u", "v"))
-        runs.append(dict(batch=B, backend=backend, ran=net.last_backend, per_sample_step_ms=wall / n / B * 1e3,
-                         speedup=lava_wall / (wall / n / B), final_state_sample0_bitexact=bool(exact)))
-    cuda = [dict(r, device=DEVICE) for r in _device_runs(net, src, data, n, lava_wall, lava_final)] if DEVICE else []
+    rng = np.random.default_rng(1)
+    runs = [_row_run(net, src, data, n, lava_wall, lava_final, B, backend, rng)
+            for B, backend in [(1, b) for b in backends] + [(4, "auto"), (8, "auto")]]
+    # the CUDA column: the torch backend on DEVICE (timed to the end of each run: its final state
+    # comes back to the CPU, which waits for the GPU)
+    rng = np.random.default_rng(1)
+    cuda = [_row_run(net, src, data, n, lava_wall, lava_final, B, "torch", rng, DEVICE)
+            for B in (BATCHES if DEVICE else ())]
     rates = {name: float(r["s"].mean()) for name, r in net.run(n, record=("s",)).items()}
     auto = [r for r in runs if r["backend"] == "auto"]
     floor = compiled_floor(net, src, data) if "compiled" in backends else None
@@ -364,21 +368,15 @@ def measure_row(label: str, builder) -> dict:
             "bitexact": all(r["final_state_sample0_bitexact"] for r in runs + cuda)}
 
 
-def _device_runs(net, src, data, n, lava_wall, lava_final) -> list:
-    """The torch backend on DEVICE at batches 1, 4 and 8 (timed to the end of each run: its
-    final state comes back to the CPU, which waits for the GPU)."""
-    rng = np.random.default_rng(1)
-    out = []
-    for B in BATCHES:
-        p = float(data.mean())
-        inputs = None if B == 1 else {src.name: np.stack([data] + [(rng.random(data.shape) < p).astype(np.int8)
-                                                                   for _ in range(B - 1)])}
-        wall, _ = timed(lambda: net.run(n, inputs=inputs, record=(), backend="torch", device=DEVICE))
-        exact = all(np.array_equal(net.last_state[name][k][0].numpy(), lava_final[name][k])
-                    for name in lava_final for k in ("u", "v"))
-        out.append(dict(batch=B, backend="torch", ran=net.last_backend, per_sample_step_ms=wall / n / B * 1e3,
-                        speedup=lava_wall / (wall / n / B), final_state_sample0_bitexact=bool(exact)))
-    return out
+def _row_run(net, src, data, n, lava_wall, lava_final, B, backend, rng, device="cpu") -> dict:
+    """One timed run of a table row's network: batch B (sample 0 the row's data, the others
+    drawn at its firing rate), no recording; per-sample time, speedup, sample 0 bit-exact."""
+    inputs = None if B == 1 else {src.name: np.stack([data] + [(rng.random(data.shape) < float(data.mean()))
+                                                               .astype(np.int8) for _ in range(B - 1)])}
+    wall, _ = timed(lambda: net.run(n, inputs=inputs, record=(), backend=backend, device=device))
+    row = dict(batch=B, backend=backend, ran=net.last_backend, per_sample_step_ms=wall / n / B * 1e3,
+               speedup=lava_wall / (wall / n / B), final_state_sample0_bitexact=final_bitexact(net, lava_final))
+    return row if device == "cpu" else dict(row, device=device)
 
 
 def _device_note() -> str:
@@ -455,15 +453,18 @@ def segment_main() -> dict:
     backend = "fused" if graded.graded_fused_kernel() is not None else "torch"
     rows = []
     rng = np.random.default_rng(0)
+
+    def batch_inputs(B):   # sample 0 the frames in order, the others the same frames shuffled
+        if B == 1:
+            return None
+        extra = [cur[torch.from_numpy(rng.permutation(SEG_FRAMES))] for _ in range(B - 1)]
+        return {"entry": graded.segment_ringbuffer(torch.stack([cur] + extra), hold)}
+
     for B, rec, memo in ((1, True, True), (1, False, True), (1, True, False), (4, True, True), (4, False, True)):
-        inputs = None
-        if B > 1:
-            extra = [cur[torch.from_numpy(rng.permutation(SEG_FRAMES))] for _ in range(B - 1)]
-            inputs = {"entry": graded.segment_ringbuffer(torch.stack([cur] + extra), hold)}
+        inputs = batch_inputs(B)
         wall, cpu = timed(lambda: net.run(n, inputs=inputs, record=("u", "s") if rec else (), backend=backend,
                                           memo=memo))
-        exact = all(np.array_equal(net.last_state[name]["u"][0].numpy(), final[name]["u"]) and
-                    np.array_equal(net.last_state[name]["k"][0].numpy(), final[name]["s"]) for name in final)
+        exact = final_bitexact(net, final, (("u", "u"), ("k", "s")))
         rows.append(dict(batch=B, recording=rec, memo=memo, per_step_ms=wall / n * 1e3,
                          cpu_per_step_ms=cpu / n * 1e3,
                          per_sample_step_ms=wall / n / B * 1e3, speedup_wall=lava_wall / (wall / n / B),
@@ -471,13 +472,9 @@ def segment_main() -> dict:
                          backend=net.last_backend))
     cuda_rows = []
     for B in BATCHES if DEVICE else ():
-        inputs = None
-        if B > 1:
-            extra = [cur[torch.from_numpy(rng.permutation(SEG_FRAMES))] for _ in range(B - 1)]
-            inputs = {"entry": graded.segment_ringbuffer(torch.stack([cur] + extra), hold)}
+        inputs = batch_inputs(B)
         wall, _ = timed(lambda: net.run(n, inputs=inputs, record=(), backend="torch", device=DEVICE))
-        exact = all(np.array_equal(net.last_state[name]["u"][0].numpy(), final[name]["u"]) and
-                    np.array_equal(net.last_state[name]["k"][0].numpy(), final[name]["s"]) for name in final)
+        exact = final_bitexact(net, final, (("u", "u"), ("k", "s")))
         cuda_rows.append(dict(batch=B, recording=False, memo=True, device=DEVICE, per_step_ms=wall / n * 1e3,
                               per_sample_step_ms=wall / n / B * 1e3, speedup_wall=lava_wall / (wall / n / B),
                               final_state_sample0_bitexact=bool(exact), backend=net.last_backend))

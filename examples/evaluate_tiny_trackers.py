@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 
 from snnsim.analysis.report import md_table
+from snnsim.analysis.tables import module_rates
 from snnsim.energy import list_hardware, load_hardware
 from snnsim.energy.break_even import ACTIVITY_MODEL, break_even_table, layer_break_even, measured_rate
 from snnsim.models import build_model
@@ -78,6 +79,16 @@ def main(argv=None) -> int:
         for path in (out, out.with_suffix(".md")):
             if path.exists():
                 ap.error(f"{path} exists; choose a new path or pass --overwrite to replace it")
+    for flag in ("sequences", "frames", "energy_frames", "threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    try:   # before the evaluation's minutes, not after them
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        ap.error(f"cannot write {out}: {exc.filename or out.parent} is not a folder we can make "
+                 f"({exc.strerror or exc})")
+    if not os.access(out.parent, os.W_OK):
+        ap.error(f"cannot write {out}: {out.parent} is not writable")
     torch.set_num_threads(args.threads)
     t0 = time.time()
     models = {name: build_model(name).eval() for name in PAIR}
@@ -108,9 +119,8 @@ def main(argv=None) -> int:
     snn, ann = Pooled(per_style[PAIR[0]]), Pooled(per_style[PAIR[1]])
     whole = break_even_table(snn, ann, hardware)
     layers = {est: layer_break_even(snn, ann, LAYER_HARDWARE, est) for est in load_hardware(LAYER_HARDWARE).estimators}
-    neuron_rates = (pd.concat([tp.neurons() for tp in per_style[PAIR[0]]])
-                    .query("branch == 'frame'").groupby("module", sort=False)[["neurons", "spikes"]].sum())
-    neuron_rates["firing_rate"] = neuron_rates["spikes"] / neuron_rates["neurons"]
+    neuron_rates = module_rates(pd.concat([tp.neurons() for tp in per_style[PAIR[0]]])).query("branch == 'frame'") \
+        .set_index("module")
 
     record = {
         "command": "python examples/evaluate_tiny_trackers.py " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -68,15 +68,13 @@ BUILDERS = {"spiketrack-tiny": (build_spiketrack_tiny, WEIGHTS_PATH),
 def init_from(model: nn.Module, path: Path) -> None:
     """Load `path` into `model` before training. Every key of the model must be in the file
     with its shape; the only keys allowed to be left over are NI-LIF decay logits (absent from
-    the ANN twin, whose activations have no parameters)."""
+    the ANN twin, whose activations have no parameters). A file that is no checkpoint, or one
+    that does not fit, is a ValueError (models.checkpoint's one-line messages)."""
     source = f"--init {path}"
     saved = extract_state_dict(read_checkpoint(path), source)
     own = model.state_dict()
     kept = {k: v for k, v in saved.items() if k in own or not k.endswith(".decay")}
-    try:
-        check_state_dict(model, kept, source)     # the strict check every checkpoint load goes through
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from None
+    check_state_dict(model, kept, source)     # the strict check every checkpoint load goes through
     model.load_state_dict({k: kept[k].to(own[k].dtype) for k in own}, strict=True)
 
 
@@ -369,19 +367,39 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.init and not Path(args.init).is_file():
         ap.error(f"--init: no checkpoint file at '{args.init}'")
+    for flag in ("steps", "batch", "threads", "log_every", "eval_every"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
 
     builder, default_out = BUILDERS[args.model]
-    out_path = Path(args.out or default_out)
-    json_path = Path(args.json or ROOT / "docs" / "training" / f"{args.model}.json")
-    for given, path in ((args.out, out_path), (args.json, json_path), (True, out_path.with_name(out_path.name + ".partial"))):
+    # the defaults are the shipped checkpoint and its docs record (this script made both); a path
+    # given for one puts the other beside it, never over the shipped one
+    if args.out or args.json:
+        out_path = Path(args.out) if args.out else Path(args.json).with_suffix(".pt")
+        json_path = Path(args.json) if args.json else out_path.with_suffix(".json")
+    else:
+        out_path, json_path = Path(default_out), ROOT / "docs" / "training" / f"{args.model}.json"
+    for given, path in ((args.out or args.json, out_path), (args.out or args.json, json_path),
+                        (True, out_path.with_name(out_path.name + ".partial"))):
         if given and path.exists() and not args.overwrite:
             ap.error(f"{path} exists; choose a new path or pass --overwrite to replace it")
+    for path in (out_path, json_path):   # before training, not after it
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            ap.error(f"cannot write {path}: {exc.filename or path.parent} is not a folder we can make "
+                     f"({exc.strerror or exc})")
+        if not os.access(path.parent, os.W_OK):
+            ap.error(f"cannot write {path}: {path.parent} is not writable")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = builder(None)
     if args.init:
-        init_from(model, Path(args.init))
+        try:
+            init_from(model, Path(args.init))
+        except ValueError as exc:
+            ap.error(str(exc))
     n_bn = swap_frozen_bn(model)
     if not args.init:
         with torch.no_grad():  # CenterNet's prior: the centre map starts near 0.1, not 0.5

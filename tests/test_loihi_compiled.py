@@ -329,7 +329,7 @@ def test_the_speed_tables_addition_count_is_a_hand_count():
     import importlib.util
     import pathlib
 
-    from snnsim.loihi.emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, RingBufferSource
+    from snnsim.loihi.emulator import ConvLayer, DenseLayer, LIFPopulation, LoihiNetwork, RingBufferSource, SparseLayer
 
     path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "loihi_speed.py"
     spec = importlib.util.spec_from_file_location("loihi_speed_bench", path)
@@ -345,6 +345,35 @@ def test_the_speed_tables_addition_count_is_a_hand_count():
     net.connect("c", "l")
     net.connect("l", "d", [("reshape", (8,))])
     net.connect("d", "l2")
+    # a Sparse on the same input: column 0 (corner (0, 0), active at steps 1 and 3) holds 2
+    # weights, column 3 (corner (1, 1), steps 2 and 4) 1: 2 * 2 + 2 * 1 additions over 4 steps
+    net.add(SparseLayer("sp", np.array([[1, 0, 0, 1], [1, 1, 0, 0]])))
+    net.add(LIFPopulation("l3", (2,), vth=1000))
+    net.connect("in", "sp", [("reshape", (4,))])
+    net.connect("sp", "l3")
     spikes = net.run(4, record=("s",))["l"]["s"].reshape(4, -1).sum(1)    # the LIF's spikes per step
     assert spikes.sum() > 0
-    assert bench.synaptic_additions(net, 4) == (8 * 4 + 3 * spikes.sum()) / 4
+    assert bench.synaptic_additions(net, 4) == (8 * 4 + 3 * spikes.sum() + 6) / 4
+
+    # strided, dilated, grouped: brute force over every output and tap, by the convolution's definition
+    rng = np.random.default_rng(5)
+    data = (rng.random((7, 6, 4, 3)) < 0.4).astype(np.int64)
+    conv = ConvLayer("g", np.ones((6, 3, 2, 2)), (7, 6, 4), stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2)
+    net = LoihiNetwork()
+    net.add(RingBufferSource("in", data))
+    net.add(conv)
+    net.add(LIFPopulation("l", conv.out_shape, vth=10 ** 6))
+    net.connect("in", "g")
+    net.connect("g", "l")
+    (XO, YO, CO), hand = conv.out_shape, 0
+    for t in range(3):
+        for ox in range(XO):
+            for oy in range(YO):
+                for kx in range(3):
+                    for ky in range(2):
+                        x, y = ox * 2 - 1 + kx * 2, oy * 1 - 2 + ky
+                        if 0 <= x < 7 and 0 <= y < 6:
+                            for co in range(CO):
+                                group = co // (CO // 2)
+                                hand += int(data[x, y, group * 2:(group + 1) * 2, t].sum())
+    assert hand > 0 and bench.synaptic_additions(net, 3) == hand / 3

@@ -768,7 +768,7 @@ def test_from_lava_refuses_bad_arguments_in_one_line(call, message):
 
 
 def test_emulator_nodes_refuse_bad_parameters_by_name():
-    from snnsim.loihi import DelayDenseLayer, LIFPopulation
+    from snnsim.loihi import ConvLayer, DelayDenseLayer, DenseLayer, LIFPopulation, RingBufferSource
     from snnsim.loihi.sdn import DeltaPopulation, SigmaPopulation
 
     cases = [(lambda: DeltaPopulation("d", 3, vth=1, spike_exp=[1, 2]), "'d' spike_exp must be a single value"),
@@ -777,7 +777,19 @@ def test_emulator_nodes_refuse_bad_parameters_by_name():
              (lambda: SigmaPopulation("s", "abc"), "'s' shape must be positive whole numbers"),
              (lambda: LIFPopulation("l", (0, 2)), "'l' shape must be positive whole numbers"),
              (lambda: DelayDenseLayer("dd", np.ones((2, 2)), 1, max_delay=np.array([1, 2])),
-              "'dd' max_delay must be a single value")]
+              "'dd' max_delay must be a single value"),
+             # a Conv dilation of 0 used to run on the compiled backend (and fail on the others)
+             (lambda: ConvLayer("c", np.ones((2, 3, 3, 1)), (4, 4, 1), dilation=0), "'c': stride, dilation and groups "
+              "must be >= 1 and padding >= 0"),
+             (lambda: ConvLayer("c", np.ones((2, 3, 3, 1)), (4, 4, 1), stride=(1, 0)), "must be >= 1"),
+             (lambda: ConvLayer("c", np.ones((2, 3, 3, 1)), (4, 4, 1), padding=-1), "padding >= 0"),
+             (lambda: ConvLayer("c", np.ones((2, 3, 3, 1)), (4, 4, 1), stride="x"), "an int or a pair of ints"),
+             (lambda: ConvLayer("c", np.ones((2, 3, 3, 1)), (4, 0, 1)), "'c' input_shape must be positive"),
+             (lambda: ConvLayer("c", "w", (4, 4, 1)), "'c' weight must be numbers"),
+             (lambda: RingBufferSource("r", np.ones((3, 0))), "'r': data must be .* with T >= 1 steps"),
+             (lambda: RingBufferSource("r", None), "'r' data must be numbers"),
+             (lambda: LIFPopulation("l", 2, u=[1, 2, 3]), r"'l' u: shape \(3,\) does not fit the population's \(2,\)"),
+             (lambda: DenseLayer("d", [["a"]]), "'d': weights must be numbers")]
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()
@@ -791,7 +803,10 @@ def test_bad_run_and_connect_arguments_are_one_clear_error():
     net = LoihiNetwork()
     net.add(RingBufferSource("in", np.ones((2, 3), dtype=np.int32)))
     net.add(LIFPopulation("lif", (2,), vth=1))
+    stray = RingBufferSource("in", np.ones((2, 3), dtype=np.int32))   # same name, never added
     cases = [(lambda: net.connect("in", "nope"), r"no node named 'nope' in the network \(it has: in, lif\)"),
+             (lambda: net.connect(stray, "lif"), r"connect takes nodes added to this network \(net.add\)"),
+             (lambda: net.connect(1, "lif"), "connect takes nodes added to this network"),
              (lambda: net.run(-1), "num_steps must be a whole number from 0 to 2147483647, got -1"),
              (lambda: net.run(2.5), "num_steps must be a whole number from 0 to 2147483647, got 2.5"),
              (lambda: net.run("ten"), "num_steps must be a whole number from 0 to 2147483647, got 'ten'"),

@@ -35,7 +35,7 @@ import torch
 from . import compiled
 from . import fixed_point as fp
 from .fixed_point import INT32_BOUND
-from .params import population_shape, whole_number
+from .params import population_shape, state_array, whole_number
 
 MAX_STEPS = (1 << 31) - 1   # a run's records hold num_steps rows: past this, a typo, not a run
 _FAST_A_IN = 1 << 18   # |a_in| below this keeps |u| <= 2**23 and rules out int32 overflow
@@ -118,9 +118,9 @@ class RingBufferSource(Node):
     takes_inputs = True   # run(inputs=...) may replace its data
 
     def __init__(self, name: str, data: Any):
-        d = fp.as_int32_values(data)
-        if d.dim() < 2:
-            raise ValueError(f"RingBuffer {name!r}: data must be (*shape, T), got {tuple(d.shape)}")
+        d = fp.as_int32_values(data, f"RingBuffer {name!r} data")
+        if d.dim() < 2 or d.shape[-1] < 1:
+            raise ValueError(f"RingBuffer {name!r}: data must be (*shape, T) with T >= 1 steps, got {tuple(d.shape)}")
         super().__init__(name, None, tuple(d.shape[:-1]))
         # its own copy, as lava's Var holds one: a run keeps what it derives from the data
         # (extremes, time-major copy) while the tensor is the same, so the caller's array must
@@ -195,8 +195,8 @@ class LIFPopulation(Node):
                  bias_mant: Any = 0, bias_exp: Any = 0, vth: Any = 10):
         shape = population_shape(shape, f"LIF {name!r} shape")
         super().__init__(name, shape, shape)
-        self.u0 = fp.as_int32_values(u).expand(shape).clone()
-        self.v0 = fp.as_int32_values(v).expand(shape).clone()
+        self.u0 = state_array(u, shape, f"LIF {name!r} u")
+        self.v0 = state_array(v, shape, f"LIF {name!r} v")
         self.du = whole_number(du, f"LIF {name!r} du")
         self.dv = whole_number(dv, f"LIF {name!r} dv")
         self.vth = whole_number(vth, f"LIF {name!r} vth")
@@ -275,7 +275,10 @@ class DenseLayer(Node):
 
     def __init__(self, name: str, weights: Any, *, weight_exp: Any = 0, num_weight_bits: Any = 8,
                  sign_mode: Any = None, num_message_bits: Any = 0, quantized: bool = False):
-        w = torch.as_tensor(np.asarray(weights))
+        w = np.asarray(weights)
+        if w.dtype.kind not in "biuf":
+            raise ValueError(f"Dense {name!r}: weights must be numbers, got {type(weights).__name__} of {w.dtype}")
+        w = torch.as_tensor(w)
         if w.dim() != 2:
             raise ValueError(f"Dense {name!r}: weights must be 2-D, got {tuple(w.shape)}")
         super().__init__(name, (int(w.shape[1]),), (int(w.shape[0]),))
@@ -341,16 +344,22 @@ class ConvLayer(Node):
     def __init__(self, name: str, weight: Any, input_shape: Any, *, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: Any = 1, num_message_bits: Any = 0, weight_exp: Any = 0,
                  num_weight_bits: Any = 8):
-        w = fp.as_int32_values(np.asarray(weight))
+        w = fp.as_int32_values(weight, f"Conv {name!r} weight")
         if w.dim() != 4:
             raise ValueError(f"Conv {name!r}: weight must be (C_out, KX, KY, C_in), got {tuple(w.shape)}")
-        input_shape = population_shape(input_shape)
+        input_shape = population_shape(input_shape, f"Conv {name!r} input_shape")
         if len(input_shape) != 3:
             raise ValueError(f"Conv {name!r}: input_shape must be (X, Y, C), got {input_shape}")
-        self.stride = fp._pair(stride)
-        self.padding = fp._pair(padding)
-        self.dilation = fp._pair(dilation)
+        try:
+            self.stride, self.padding, self.dilation = fp._pair(stride), fp._pair(padding), fp._pair(dilation)
+        except (TypeError, ValueError):
+            raise ValueError(f"Conv {name!r}: stride, padding and dilation must each be an int or a pair of ints, "
+                             f"got {stride!r}, {padding!r}, {dilation!r}") from None
         self.groups = whole_number(groups, f"Conv {name!r} groups")
+        if min(self.stride + self.dilation + (self.groups,)) < 1 or min(self.padding) < 0:
+            raise ValueError(f"Conv {name!r}: stride, dilation and groups must be >= 1 and padding >= 0, got "
+                             f"stride={self.stride}, dilation={self.dilation}, groups={self.groups}, "
+                             f"padding={self.padding}")
         if input_shape[2] % self.groups or w.shape[0] % self.groups or w.shape[3] * self.groups != input_shape[2]:
             raise ValueError(f"Conv {name!r}: channels {input_shape[2]} -> {w.shape[0]} do not fit "
                              f"groups={self.groups} and weight {tuple(w.shape)}")
@@ -531,7 +540,7 @@ class _LIFModel(ProcessModel):
         # copies: the run updates them in place and must never touch the node's initial state
         self.u = n.u0.expand(shape).to(ctx.device, dt, memory_format=torch.contiguous_format, copy=True)
         self.v = n.v0.expand(shape).to(ctx.device, dt, memory_format=torch.contiguous_format, copy=True)
-        self.bias = n.bias.to(ctx.device)   # (the fused kernel's flat numpy copy replaces it below)
+        self.bias = n.bias.to(ctx.device)
         wanted = n.name in ctx.recorded and bool(ctx.record)
         # the kernel writes u, v and s rows every step: all three are recorded when any is
         self.records = record_tensors(n, ctx, ("u", "v", "s") if ctx.fused and wanted else
@@ -545,7 +554,7 @@ class _LIFModel(ProcessModel):
             # flat numpy views, made once: the kernel updates them in place every step
             self.flat = (self.u.view(-1).numpy(), self.v.view(-1).numpy())
             self.s_flat = self.s.view(-1).numpy()
-            self.bias = n.bias.to(torch.int64).contiguous().view(-1).numpy()
+            self.bias_flat = n.bias.to(torch.int64).contiguous().view(-1).numpy()
             self.fu, self.fv = fp.DECAY_UNITY - (n.du + 1), fp.DECAY_UNITY - n.dv
             self.vth = max(min(int(n.vth_eff), 1 << 62), -(1 << 62))
             self.zeros = np.zeros(size, dtype=np.int8)
@@ -565,7 +574,7 @@ class _LIFModel(ProcessModel):
                     a_in = a_in.view(torch.uint8)
                 a = a_in.contiguous().view(-1).numpy()
             rows = (self.rows[0][t - 1], self.rows[1][t - 1], self.rows[2][t - 1]) if self.rows else self.scratch
-            self.kern(*self.flat, a, self.bias, self.fu, self.fv, self.vth, self.s_flat, *rows)
+            self.kern(*self.flat, a, self.bias_flat, self.fu, self.fv, self.vth, self.s_flat, *rows)
             return self.s
         self.u, self.v, s = fp.lif_fixed_step(self.u, self.v, a_in, n.du, n.dv, self.bias, n.vth_eff,
                                               exact_int32=self.exact32)
@@ -686,9 +695,16 @@ class LoihiNetwork:
             raise ValueError(f"no node named {name!r} in the network (it has: {', '.join(self.nodes) or 'none'})")
         return self.nodes[name]
 
+    def _member(self, x: Any) -> Node:
+        if isinstance(x, str):
+            return self.node(x)
+        if isinstance(x, Node) and self.nodes.get(x.name) is x:
+            return x
+        raise ValueError(f"connect takes nodes added to this network (net.add) or their names, not {x!r:.80}")
+
     def connect(self, src: Any, dst: Any, transforms: Iterable[Tuple[str, Sequence[int]]] = ()) -> Connection:
-        src = self.node(src) if isinstance(src, str) else src
-        dst = self.node(dst) if isinstance(dst, str) else dst
+        """``src`` -> ``dst``, each a node added to this network or its name."""
+        src, dst = (self._member(x) for x in (src, dst))
         if isinstance(dst, RingBufferSource):
             raise ValueError(f"{dst.name!r} is a source and takes no input")
         tr = tuple((op, tuple(int(a) for a in arg)) for op, arg in transforms)
@@ -824,6 +840,8 @@ class LoihiNetwork:
             if missing:
                 raise ValueError(f"no population named {missing[0]!r} to record (the network's: "
                                  f"{', '.join(named) or 'none'})")
+        if memo is not None and not isinstance(memo, (bool, np.bool_)):
+            raise ValueError(f"memo must be True, False or None (the network's default), got {memo!r:.60}")
         memo = self.memo_default if memo is None else bool(memo)
         if inputs is not None and not isinstance(inputs, Mapping):
             raise ValueError(f"inputs must map RingBuffer names to data, got {type(inputs).__name__}")
@@ -924,7 +942,7 @@ class LoihiNetwork:
         # what each buffered node sends at step 1: zeros, or the buffer lava left it with
         bufs = {n.name: n.sent_first(B).to(device) for n in buffered}
         last_in: Dict[str, torch.Tensor] = {}
-        with torch.no_grad(), fp.exact_float_ops(device):
+        with torch.no_grad(), fp.no_tf32():
             for t in range(1, num_steps + 1):
                 sent: Dict[str, torch.Tensor] = dict(bufs)
                 for n in order:

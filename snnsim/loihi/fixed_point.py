@@ -97,8 +97,14 @@ def np_shift_int32(x: torch.Tensor, exp: torch.Tensor) -> torch.Tensor:
     return torch.where(exp >= 0, left, right)
 
 
-def as_int32_values(x: Any) -> torch.Tensor:
-    """Values as lava stores them in an int32 Var (``var[:] = init``): truncate, then wrap."""
+def as_int32_values(x: Any, what: str = "values") -> torch.Tensor:
+    """Values as lava stores them in an int32 Var (``var[:] = init``): truncate, then wrap.
+    Anything but numbers (None, text, objects) is a one-line ValueError naming ``what``."""
+    if not torch.is_tensor(x):
+        a = np.asarray(x.toarray() if hasattr(x, "toarray") else x)
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"{what} must be numbers, got {type(x).__name__} {str(x)[:60]!r}")
+        x = a
     t = torch.as_tensor(x)
     if t.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32):
         return t.to(torch.int64)
@@ -143,19 +149,6 @@ def require_device(dev: torch.device) -> None:
         raise ValueError(f"device={str(dev)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
-@contextlib.contextmanager
-def exact_float_ops(device: torch.device):
-    """Keep float products exact on ``device`` for a run (:func:`no_tf32`): the plans pick
-    float32 / float64 only where every partial sum is an integer the format holds, which holds
-    in any summation order, but not through reduced-precision products -- TF32 (11-bit inputs:
-    cuBLAS / cuDNN on Ampere and later when allowed, as a user's ``allow_tf32`` or
-    ``set_float32_matmul_precision('high')`` does), bf16 (oneDNN on the CPU under 'medium' or a
-    per-backend 'bf16') -- or through cuDNN's Winograd / FFT convolutions (non-integer
-    intermediates). ``device`` is kept for the record: the CPU needs the same guard."""
-    with no_tf32():
-        yield
-
-
 def _precision_settings() -> list:
     """torch's per-backend float32 precision settings (torch >= 2.9: ``fp32_precision``) for the
     products a run makes: cuBLAS and oneDNN matrix products, oneDNN convolutions."""
@@ -166,10 +159,15 @@ def _precision_settings() -> list:
 
 @contextlib.contextmanager
 def no_tf32():
-    """float32 products at full precision ('highest', each backend 'ieee') and cuDNN off (torch
-    then convolves by im2col and a cuBLAS product); every setting put back as it was after,
-    whichever of torch's two precision APIs the caller used (reading the legacy one raises once
-    a per-backend one was set)."""
+    """Float products kept exact for a run, on any device: the plans pick float32 / float64 only
+    where every partial sum is an integer the format holds, which holds in any summation order,
+    but not through reduced-precision products -- TF32 (11-bit inputs: cuBLAS / cuDNN when a
+    user's ``allow_tf32`` or ``set_float32_matmul_precision('high')`` allows it), bf16 (oneDNN
+    on the CPU under 'medium' or a per-backend 'bf16') -- nor through cuDNN's Winograd / FFT
+    convolutions. So: float32 products at full precision ('highest', each backend 'ieee') and
+    cuDNN off (torch then convolves by im2col and a cuBLAS product); every setting put back as
+    it was after, whichever of torch's two precision APIs the caller used (reading the legacy
+    one raises once a per-backend one was set)."""
     try:
         legacy = torch.get_float32_matmul_precision()
     except RuntimeError:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any, Tuple
 
 import numpy as np
+import torch
+
+from . import fixed_point as fp
 
 
 def whole_number(x: Any, what: str) -> int:
@@ -33,3 +36,13 @@ def population_shape(shape: Any, what: str = "shape") -> Tuple[int, ...]:
     if not dims or min(dims) < 1:
         raise ValueError(f"{what} must be positive whole numbers, got {shape!r}")
     return dims
+
+
+def state_array(value: Any, shape: Tuple[int, ...], what: str) -> torch.Tensor:
+    """A population's state Var (one value, or one per neuron) as lava's int32 values, broadcast
+    to ``shape``."""
+    t = fp.as_int32_values(value, what)
+    try:
+        return t.expand(shape).clone()
+    except RuntimeError:
+        raise ValueError(f"{what}: shape {tuple(t.shape)} does not fit the population's {shape}") from None

@@ -27,18 +27,10 @@ import torch
 from . import fixed_point as fp
 from .emulator import Node, ProcessModel, RunContext
 from .fixed_point import INT32_BOUND
-from .params import population_shape, whole_number
+from .params import population_shape, state_array, whole_number
 
 __all__ = ["DeltaPopulation", "SigmaDeltaPopulation", "SigmaPopulation"]
 ACT_MODES = ("unit", "relu")   # lava.proc.sdn.ActivationMode: UNIT = 0, RELU = 1
-
-
-def _state(value: Any, shape: tuple, what: str) -> torch.Tensor:
-    t = fp.as_int32_values(np.asarray(value))
-    try:
-        return t.expand(shape).clone()
-    except RuntimeError:
-        raise ValueError(f"{what}: shape {tuple(t.shape)} does not fit the population's {shape}") from None
 
 
 def _abs32(x: torch.Tensor) -> torch.Tensor:
@@ -60,7 +52,7 @@ class SigmaPopulation(Node):
         unknown = set(state) - set(self._vars)
         if unknown:
             raise TypeError(f"{type(self).__name__} {name!r}: unknown state {sorted(unknown)}")
-        self.init = {k: _state(state.get(k, 0), shape, f"{type(self).__name__} {name!r} {k}") for k in self._vars}
+        self.init = {k: state_array(state.get(k, 0), shape, f"{type(self).__name__} {name!r} {k}") for k in self._vars}
 
     def out_bound(self, in_bound: int) -> int:
         return INT32_BOUND   # a running int32 sum: any value
@@ -141,7 +133,7 @@ class SigmaDeltaPopulation(DeltaPopulation):
             raise ValueError(f"SigmaDelta {name!r}: act_mode {act_mode!r} is not one of UNIT, RELU "
                              f"(lava 0.10 defines no other)")
         self.act_mode = mode
-        self.bias = _state(bias, self.out_shape, f"SigmaDelta {name!r} bias")
+        self.bias = state_array(bias, self.out_shape, f"SigmaDelta {name!r} bias")
 
     def constants(self, device: torch.device) -> Dict[str, torch.Tensor]:
         return {"bias": self.bias.to(device)}
