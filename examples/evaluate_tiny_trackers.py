@@ -34,6 +34,7 @@ import torch
 
 from snnsim.analysis.report import md_table
 from snnsim.analysis.tables import module_rates
+from snnsim.io.output import OutputError, check_parent_writable
 from snnsim.energy import list_hardware, load_hardware
 from snnsim.energy.break_even import ACTIVITY_MODEL, break_even_table, layer_break_even, measured_rate
 from snnsim.models import build_model
@@ -83,12 +84,9 @@ def main(argv=None) -> int:
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     try:   # before the evaluation's minutes, not after them
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        ap.error(f"cannot write {out}: {exc.filename or out.parent} is not a folder we can make "
-                 f"({exc.strerror or exc})")
-    if not os.access(out.parent, os.W_OK):
-        ap.error(f"cannot write {out}: {out.parent} is not writable")
+        check_parent_writable(out, f"--json {out}")
+    except OutputError as exc:
+        ap.error(str(exc))
     torch.set_num_threads(args.threads)
     t0 = time.time()
     models = {name: build_model(name).eval() for name in PAIR}

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnsim.io.output import OutputError, check_parent_writable
 from snnsim.models.checkpoint import check_state_dict, extract_state_dict, read_checkpoint
 from snnsim.models.registry import weights_record
 from snnsim.models.spiketrack import FrozenBatchNorm
@@ -383,14 +384,11 @@ def main(argv=None) -> int:
                         (True, out_path.with_name(out_path.name + ".partial"))):
         if given and path.exists() and not args.overwrite:
             ap.error(f"{path} exists; choose a new path or pass --overwrite to replace it")
-    for path in (out_path, json_path):   # before training, not after it
+    for flag, path in (("--out", out_path), ("--json", json_path)):   # before training, not after it
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            ap.error(f"cannot write {path}: {exc.filename or path.parent} is not a folder we can make "
-                     f"({exc.strerror or exc})")
-        if not os.access(path.parent, os.W_OK):
-            ap.error(f"cannot write {path}: {path.parent} is not writable")
+            check_parent_writable(path, f"{flag} {path}")
+        except OutputError as exc:
+            ap.error(str(exc))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

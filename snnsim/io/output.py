@@ -280,15 +280,21 @@ def check_output(out, *, kind: str = "folder", inputs: Iterable = (), resumable:
                 raise OutputError(f"--out {shown} is an existing file that snnsim did not write; give the name of a "
                                   f"file that does not exist yet (snnsim replaces only its own outputs)")
             _check_ours_writable(path, shown, st)
-    probe = path.absolute().parent
+    check_parent_writable(path, f"--out {shown}")
+    return path
+
+
+def check_parent_writable(path, shown: str) -> None:
+    """Refuse (OutputError, one line naming ``shown``) a path whose nearest existing parent is
+    a file or a folder this user cannot create anything in -- before a long run, not after."""
+    probe = pathlib.Path(path).expanduser().absolute().parent
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise OutputError(f"--out {shown}: {probe} is a file, not a folder; give a path whose parents are folders")
+        raise OutputError(f"{shown}: {probe} is a file, not a folder; give a path whose parents are folders")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(f"--out {shown}: cannot create anything in {probe} (permission denied); give a folder you "
+        raise OutputError(f"{shown}: cannot create anything in {probe} (permission denied); give a folder you "
                           f"can write to")
-    return path
 
 
 # ------------------------------------------------------------------ atomic renames
