@@ -23,7 +23,7 @@ Rules (DESIGN.md "Conventions"), in the order a run meets them:
 
 SIGINT already unwinds as KeyboardInterrupt; :func:`install_signal_handlers` makes SIGTERM
 and SIGHUP unwind the same way (as :class:`Terminated`), so staging is removed and the lock
-released. Outputs get ordinary permissions (the process umask), never mkdtemp's 0700.
+released -- also when the signal lands inside a finalizer, where Python would drop it. Outputs get ordinary permissions (the process umask), never mkdtemp's 0700.
 
 A single-file output (``snnsim measure``'s profile YAML) follows the same rules; its marker
 is its first line, a comment ``# snnsim-output {...}``.
@@ -43,6 +43,7 @@ import signal
 import socket
 import stat
 import sys
+import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
@@ -80,23 +81,84 @@ class Terminated(BaseException):
         return signal.Signals(self.signum).name
 
 
+_AGAIN_AFTER_S = 0.05   # long enough for the hook that schedules it to have returned
+
+
+def _send_again(signum: int) -> None:
+    """Send ``signum`` to this process once more, shortly, from a timer thread."""
+    timer = threading.Timer(_AGAIN_AFTER_S, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    try:
+        timer.start()
+    except RuntimeError:   # interpreter shutting down: nothing left to unwind
+        pass
+
+
 def install_signal_handlers():
-    """SIGTERM and SIGHUP raise :class:`Terminated` (main thread only; elsewhere a no-op).
-    Returns a function that puts the previous handlers back: a command run in-process (a
-    notebook, a test runner) must not leave the host's signals changed after it returns."""
+    """SIGTERM and SIGHUP raise :class:`Terminated`, SIGINT KeyboardInterrupt (main thread
+    only; elsewhere a no-op). Returns a function that puts the previous handlers back: a
+    command run in-process (a notebook, a test runner) must not leave the host's signals
+    changed after it returns.
+
+    Python runs a signal handler at the next bytecode boundary, which may be inside a weakref
+    callback, a ``__del__`` or a generator closed by the garbage collector (the profiler's
+    tensor tags free themselves that way, many times a frame). An exception raised there is
+    printed as "Exception ignored" and dropped, and the run would go on to its end as if the
+    signal had never come. So while the handlers are installed, a dropped one is caught in
+    ``sys.unraisablehook`` and the signal sent again a moment later; should it land in that
+    hook, the handler does not raise there but has it sent again once more."""
+    in_hook = False
+    again: int | None = None     # a signal whose exception was dropped: to be sent once more
+
+    def raise_for(signum: int, exc: BaseException) -> None:
+        nonlocal again
+        if in_hook:              # raised inside the hook it would be dropped as well
+            again = signum
+            return
+        raise exc
+
     def handler(signum, frame):
-        raise Terminated(signum)
+        raise_for(signum, Terminated(signum))
+
+    def interrupt(signum, frame):
+        raise_for(signum, KeyboardInterrupt())
 
     previous = {}
     try:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, handler)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # never one the caller set
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
     except ValueError:   # not the main thread: the caller owns signals
         pass
+
+    previous_hook = sys.unraisablehook
+
+    def unraisable(args) -> None:
+        nonlocal in_hook, again
+        in_hook = True
+        try:
+            exc = args.exc_value
+            if isinstance(exc, Terminated):
+                again = exc.signum
+            elif isinstance(exc, KeyboardInterrupt) and signal.SIGINT in previous:
+                again = signal.SIGINT
+            else:
+                previous_hook(args)
+        finally:
+            if again is not None:
+                _send_again(again)
+                again = None
+            in_hook = False
+
+    if previous:
+        sys.unraisablehook = unraisable
 
     def restore() -> None:
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        if sys.unraisablehook is unraisable:
+            sys.unraisablehook = previous_hook
 
     return restore
 
