@@ -288,6 +288,24 @@ def mul_count(a: Operand, b: Operand) -> OpCount:
     return count
 
 
+def scale_count(a: Operand, b: Operand, weight_sparsity: bool) -> OpCount:
+    """Hadamard product a * b (broadcast) of a real activation and a weight: a learned scale
+    (LayerScale, a per-channel gain) or a dot product written as ``(x * W).sum(-1)``. One
+    multiply per output element, counted as a MAC (its accumulate adds nothing), real operands
+    dense; with ``weight_sparsity`` only the elements whose weight is nonzero. The sum that may
+    follow is free, as every reduction of real values is."""
+    shape = broadcast_shapes(a.tensor.shape, b.tensor.shape)
+    n_out = math.prod(shape)
+    w = a if a.is_weight else b
+    macs = float(n_out)
+    if weight_sparsity and w.tensor.numel():
+        # broadcasting repeats every weight element the same number of times
+        macs = float(nonzero_count(w.tensor, nonneg=False)) * (n_out // w.tensor.numel())
+    count = OpCount(dense_macs=float(n_out), mac_ops=macs, operands=_operand_label(a, b), kind="scale")
+    _io(count, a, b, out_numel=n_out)
+    return count
+
+
 def sum_count(x: Operand, out: torch.Tensor) -> OpCount:
     """A sum of a spike tensor over some dims (a spike-driven token sum): one accumulate per
     nonzero element summed."""

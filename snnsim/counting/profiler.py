@@ -54,8 +54,8 @@ from torch.utils._pytree import tree_flatten
 
 from .adapters import LOOKED_FOR, NeuronAdapter, count_steps, count_updates, default_adapters, find_neurons
 from .formats import SpikeFormat, classify_levels, integer_levels, is_dyadic, order_formats
-from .formulas import (FORMULAS, NEEDS_OUTPUT, OpCount, Operand, looks_synaptic, mul_count, op_name, sdpa_count,
-                       sum_count)
+from .formulas import (FORMULAS, NEEDS_OUTPUT, OpCount, Operand, looks_synaptic, mul_count, op_name, scale_count,
+                       sdpa_count, sum_count)
 from .module_calls import ModuleCalls
 from .result import MAX_UNCOUNTED_SHAPES, NeuronRecord, OpRecord, Profile
 
@@ -166,7 +166,7 @@ class _FunctionMode(TorchFunctionMode):
 
 _SDPA = torch._C._nn.scaled_dot_product_attention
 _SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
-_ELEMENTWISE_KINDS = ("spike_mask", "token_sum")   # never in the thop view (thop counts conv / linear MACs)
+_ELEMENTWISE_KINDS = ("spike_mask", "token_sum", "scale")   # never in the thop view (thop: conv / linear MACs)
 
 
 # What the mode does with each operator, decided once per operator (the mode sees every
@@ -206,7 +206,7 @@ _POOL = {
     "max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "upsample_nearest1d", "upsample_nearest2d",
     "upsample_nearest3d", "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
-    "amax", "amin", "max", "min", "neg", "abs",
+    "amax", "amin", "max", "min", "neg", "abs", "relu",   # relu(k q) is 0 or k q: still a spike level
 }
 # Layout operators whose output holds every value of the input and no other (no subset, no
 # dtype change): levels read off a spike tensor hold for these views and copies.
@@ -284,6 +284,21 @@ def _is_free(func) -> bool:
 
 def _skip_or_check(func):
     return _SKIP if _is_free(func) else _IF_WEIGHTED
+
+
+def unbatched_rank(module: nn.Module) -> int | None:
+    """The input rank at which torch runs this module on one sample without a batch axis
+    (Linear on [N], ConvNd on [C, *N spatial], RNN / LSTM / GRU on [L, H], their cells on
+    [H]); None for modules that have no such form."""
+    if isinstance(module, nn.Linear):
+        return 1
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return len(module.kernel_size) + 1
+    if isinstance(module, nn.RNNBase):
+        return 2
+    if isinstance(module, nn.RNNCellBase):
+        return 1
+    return None
 
 
 def _weightless(module: nn.Module) -> bool:
@@ -434,6 +449,10 @@ class Profiler:
         self._calls_of: dict[str, int] = defaultdict(int)
         # batch sizes each neuron module's outputs imply (None: its output cannot tell)
         self._batch_votes: dict[str, set] = defaultdict(set)
+        # modules that take an input without a batch axis, by the rank that means it, and those
+        # seen called so (an unbatched sample: the batch is 1, whatever the neurons' layout says)
+        self._unbatched_rank = {n: r for n, m in self._named if (r := unbatched_rank(m)) is not None}
+        self._unbatched: dict[str, tuple] = {}
         self._inside: set[str] = set()                  # neuron modules whose forward is running
         # Modules whose insides the counting modes skip (see _runs_quietly): each of their
         # element-wise ops would pay the modes' per-operator cost for no count -- neurons and
@@ -468,6 +487,10 @@ class Profiler:
 
     def _enter_module(self, name: str, args=(), kwargs=None) -> None:
         self._called.add(name)
+        rank = self._unbatched_rank.get(name)
+        if rank is not None and args and isinstance(args[0], torch.Tensor) and args[0].dim() == rank \
+                and name not in self._unbatched:
+            self._unbatched[name] = tuple(args[0].shape)
         neuron = name in self.neuron_modules
         if neuron:
             self._inside.add(name)
@@ -616,8 +639,11 @@ class Profiler:
         entry = None if self._explicit_formats else self._spike_tags.get(id(t))
         if entry is None or entry[0]() is not t:
             found = self._read_values(t, classify=True)
-            if found is None or (found[1] == 0 and not self._explicit_formats):
-                return Operand(t, "real")    # (all zeros and not from a neuron: not spikes)
+            if found is None or (found[1] == 0 and not self._explicit_formats and not self._inside):
+                # all zeros and not from a neuron: not spikes. Inside a neuron's forward, zeros
+                # are its own spike state fed back (a recurrent LIF's step with no spike, an
+                # initial state): no events, as a step with spikes would count events
+                return Operand(t, "real")
             return Operand(t, "spike", *found)
         cached = entry[1]
         found = cached[0] if cached is not None and cached[1] == t._version else self._read_values(t, classify=False)
@@ -714,13 +740,21 @@ class Profiler:
         return out
 
     def _mul_count(self, args) -> OpCount | None:
+        """An element-wise product's count: spike work when an operand is a spike, multiplies
+        for a real activation times a weight, None (free) for anything else."""
         if len(args) < 2:
             return None
         a, b = args[0], args[1]
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.numel() <= 1 or b.numel() <= 1:
             return None   # scaling by a scalar is no element-wise product
         oa, ob = self._operand(a), self._operand(b)
-        return mul_count(oa, ob) if (oa.is_spike or ob.is_spike) else None
+        if oa.is_spike or ob.is_spike:
+            return mul_count(oa, ob)
+        if oa.is_weight != ob.is_weight:
+            # a real activation times a weight, element by element (LayerScale, a dot product
+            # written as (x * W).sum(-1)): multiplies, never a silent zero
+            return scale_count(oa, ob, self.weight_sparsity)
+        return None   # real x real (a gate) or weight x weight (set-up): free
 
     def _sum_count(self, args, out) -> OpCount | None:
         x = args[0] if args else None
@@ -883,14 +917,30 @@ class Profiler:
         self._calls_of.clear()
         self._called.clear()
         self._batch_votes.clear()
+        self._unbatched.clear()
 
     # ------------------------------------------------------------- results
     def infer_batch_size(self, inputs=None) -> int | None:
         """The batch size the run implies: from the neuron outputs seen, read by their
         adapters' time layout ([T, B, ...] -> axis 1; one call per step, [B, ...] -> axis 0);
         failing that, from the first input under the model's declared layout (no neurons:
-        axis 0 of a [B, ...] input). Raises BatchSizeError when layouts conflict; None when
-        nothing tells."""
+        axis 0 of a [B, ...] input). A Linear, conv or RNN module called on an input without a
+        batch axis (a single sample, as torch allows) says the batch is 1. Raises
+        BatchSizeError when these disagree; None when nothing tells."""
+        batch, source = self._batch_from_layouts(inputs)
+        if not self._unbatched:
+            return batch
+        name, shape = next(iter(self._unbatched.items()))
+        if batch is not None and batch != 1:
+            # e.g. a neuron's [C, H, W] output read as [B, ...], or a [T, N] input's T
+            raise BatchSizeError(
+                f"cannot tell the batch size: module '{name}' ({self.module_types.get(name)}) ran on an input "
+                f"without a batch axis ({list(shape)}), but {source} {batch}; pass batch_size=")
+        return 1
+
+    def _batch_from_layouts(self, inputs) -> tuple[int | None, str]:
+        """infer_batch_size's reading of the neuron outputs (or the first input): the batch
+        size and the words that say where it came from."""
         seen = {n: {b for b in v if b is not None} for n, v in self._batch_votes.items()}
         known = {b for v in seen.values() for b in v}
         if len(known) > 1:
@@ -902,9 +952,9 @@ class Profiler:
             raise BatchSizeError(f"cannot tell the batch size: the neuron outputs' layouts disagree ({detail}); "
                                  "pass batch_size=")
         if known:
-            return known.pop()
+            return known.pop(), "the neuron outputs' layouts say"
         if inputs is None:
-            return None
+            return None, ""
         layouts = {a.batch_dim(m) for m, a in self.neuron_modules.values()}
         if len(layouts) > 1:
             raise BatchSizeError("cannot tell the batch size: the model mixes multi-step ([T, B, ...]) and "
@@ -912,8 +962,8 @@ class Profiler:
         bdim = layouts.pop() if layouts else 0
         tensors = [t for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)]
         if tensors and tensors[0].dim() >= bdim + 2:
-            return int(tensors[0].shape[bdim])
-        return None
+            return int(tensors[0].shape[bdim]), f"axis {bdim} of the input {list(tensors[0].shape)} says"
+        return None, ""
 
     def unseen_neurons(self) -> list[dict]:
         """Neuron modules never seen running although the module holding them ran: they ran
@@ -957,8 +1007,9 @@ def profile(model: nn.Module, *inputs, spike_formats: Iterable[SpikeFormat] | No
     Counts are per sample: divided by `batch_size`. Without it, the batch size comes from
     the neurons' time layout (a multi-step neuron's [T, B, ...] output: axis 1; a neuron
     called once per step, [B, ...]: axis 0) or, in a model without neurons, from axis 0 of a
-    [B, ...] input; where it cannot be known (a 1-D input and no neurons, conflicting
-    layouts) BatchSizeError asks for it."""
+    [B, ...] input; a Linear / conv / RNN module called on one sample without a batch axis
+    makes it 1. Where it cannot be known (a 1-D input and no neurons, conflicting layouts, a
+    layout that contradicts an unbatched call) BatchSizeError asks for it."""
     with torch.no_grad(), Profiler(model, spike_formats, weight_sparsity) as prof:
         model(*inputs, **kwargs)
     if batch_size is None:

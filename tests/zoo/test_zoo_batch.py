@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 import snnsim
 from snnsim.counting import Profiler
@@ -171,13 +172,63 @@ def test_norse_cell_loop_batch_from_the_cells():
 
 
 def test_one_dimensional_input_without_neurons_is_refused():
-    lin = nn.Linear(3, 2)
+    """A 1-D input read only by a functional call: nothing says whether axis 0 is a batch."""
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(2, 3))
+
+        def forward(self, x):
+            return F.linear(x, self.w)
+
     with pytest.raises(_batch_size_error()) as err:
-        snnsim.profile(lin, torch.tensor([1.0, 0.0, 1.0]), spike_formats=[snnsim.SpikeFormat(1, 1)])
+        snnsim.profile(Functional(), torch.tensor([1.0, 0.0, 1.0]), spike_formats=[snnsim.SpikeFormat(1, 1)])
     msg = str(err.value)
     assert isinstance(err.value, ValueError) and "\n" not in msg and "batch_size" in msg
-    p = snnsim.profile(lin, torch.tensor([1.0, 0.0, 1.0]), spike_formats=[snnsim.SpikeFormat(1, 1)], batch_size=1)
+    p = snnsim.profile(Functional(), torch.tensor([1.0, 0.0, 1.0]), spike_formats=[snnsim.SpikeFormat(1, 1)],
+                       batch_size=1)
     assert p.totals["syn_events"] == 4
+
+
+def test_a_module_called_on_one_sample_without_a_batch_axis_means_batch_one():
+    """torch runs Linear on [N], ConvNd on [C, *spatial], RNNs on [L, H] as one sample. Hand
+    counts for one snnTorch sample looped over T = 5 steps."""
+    import snntorch as snn
+
+    lin = nn.Linear(3, 2)
+    p = snnsim.profile(lin, torch.tensor([1.0, 0.0, 1.0]), spike_formats=[snnsim.SpikeFormat(1, 1)])
+    assert p.batch_size == 1 and p.totals["syn_events"] == 2 * 2      # 2 nonzero inputs x 2 outputs
+
+    class Loop(nn.Module):
+        def __init__(self, front):
+            super().__init__()
+            self.front, self.lif = front, snn.Leaky(beta=0.9)
+
+        def forward(self, x):
+            mem, out = self.lif.init_leaky(), []
+            for xt in x:
+                spk, mem = self.lif(self.front(xt), mem)
+                out.append(spk)
+            return torch.stack(out)
+
+    torch.manual_seed(0)
+    x = torch.rand(5, 10) * 2                      # [T, N]: one sample, no batch axis
+    with pytest.raises(_batch_size_error(), match=r"'front' \(Linear\) ran on an input without a batch axis "
+                                                  r"\(\[10\]\), but axis 0 of the input \[5, 10\] says 5"):
+        snnsim.profile(Loop(nn.Linear(10, 6)), x)
+    p = snnsim.profile(Loop(nn.Linear(10, 6)), x, batch_size=1)
+    assert p.totals["dense_macs"] == 5 * 10 * 6 and p.totals["neuron_updates"] == 5 * 6
+
+    x = torch.rand(5, 1, 8, 8)                     # [T, C, H, W]: the neuron output [4, 8, 8] reads C as a batch
+    with pytest.raises(_batch_size_error(), match=r"'front' \(Conv2d\) ran on an input without a batch axis "
+                                                  r"\(\[1, 8, 8\]\), but the neuron outputs' layouts say 4"):
+        snnsim.profile(Loop(nn.Conv2d(1, 4, 3, padding=1)), x)
+    p = snnsim.profile(Loop(nn.Conv2d(1, 4, 3, padding=1)), x, batch_size=1)
+    assert p.totals["dense_macs"] == 5 * 4 * 9 * 64 and p.totals["neuron_updates"] == 5 * 4 * 64
+
+    x = torch.rand(5, 3, 1, 8, 8)                  # [T, B, C, H, W]: the same net on a batch, as before
+    p = snnsim.profile(Loop(nn.Conv2d(1, 4, 3, padding=1)), x)
+    assert p.batch_size == 3 and p.totals["dense_macs"] == 5 * 4 * 9 * 64
 
 
 def test_conflicting_layouts_are_refused():

@@ -95,6 +95,74 @@ def test_spikes_times_reals_and_reals_times_reals():
     assert rows.iloc[0].spike_mask * 2 == int((s != 0).sum()) * 6     # per sample, 6-wide broadcast
 
 
+def test_a_real_activation_times_a_weight_counts_one_multiply_per_element():
+    """LayerScale (x * gamma) and a dot product written element-wise, (x * W).sum(-1), used to
+    count nothing with the profile complete. Hand counts: one multiply per output element,
+    counted as a MAC; with weight_sparsity only where the weight is nonzero; outside the thop
+    view (conv / linear modules only)."""
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gamma = nn.Parameter(torch.tensor([1.0, 0.0, 2.0, 0.0, 3.0, 4.0]))   # 4 of 6 nonzero
+            self.w = nn.Parameter(torch.randn(4, 6))
+
+        def forward(self, x):                          # x [B, 5, 6]
+            y = x * self.gamma                          # 5 x 6 = 30 products per sample
+            return (y[:, :, None, :] * self.w).sum(-1)  # 5 x 4 x 6 = 120 products per sample
+
+    x = torch.randn(3, 5, 6)
+    with pytest.warns(snnsim.counting.profiler.NoNeuronsWarning):
+        p = snnsim.profile(Scaled(), x)
+    assert p.batch_size == 3 and p.complete and p.uncounted.empty
+    row = p.layers[p.layers.kind == "scale"].iloc[0]          # both products: one row (module, op, operands)
+    assert (row.op, row.operands, row.calls, row.thop) == ("mul", "real*weight", 2, False)
+    assert row.dense_macs == row.mac_ops == 150.0 and p.totals["dense_macs"] == 150.0
+    with pytest.warns(snnsim.counting.profiler.NoNeuronsWarning):
+        sparse = snnsim.profile(Scaled(), x, weight_sparsity=True)
+    assert sparse.totals["mac_ops"] == 5 * 4 + 120.0                 # gamma: 4 nonzero x 5 rows
+    # the linalg spelling is the same work
+    w = nn.Parameter(torch.randn(4, 6))
+
+    class VecDot(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = w
+
+        def forward(self, x):
+            return torch.linalg.vecdot(x[:, None, :], self.w[None])
+
+    with pytest.warns(snnsim.counting.profiler.NoNeuronsWarning):
+        p = snnsim.profile(VecDot(), torch.randn(3, 6))
+    assert p.totals["dense_macs"] == 4 * 6 and p.complete
+
+
+def test_relu_of_spike_sums_keeps_them_spikes():
+    """relu(a + b) of two spike maps (a SEW ADD residual under an activation) is still spike
+    levels 0..2: the conv that reads it counts events weighted by level, not MACs."""
+    torch.manual_seed(2)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = neuron.IFNode(v_threshold=0.5), neuron.IFNode(v_threshold=0.5)
+            self.conv = nn.Conv2d(2, 3, 1, bias=False)
+
+        def forward(self, x):
+            return self.conv(torch.relu(self.a(x) + self.b(x * 0.7)))
+
+    x = torch.randn(2, 2, 4, 4) * 2
+    functional.reset_net(block := Block())
+    p = snnsim.profile(block, x)
+    functional.reset_net(block)
+    with torch.no_grad():
+        level = torch.relu(block.a(x) + block.b(x * 0.7))   # the same spikes, unprofiled
+    row = p.layers[p.layers.module == "conv"].iloc[0]
+    assert row.operands == "spike*weight" and row.mac_ops == 0
+    assert row.syn_events * 2 == int((level != 0).sum()) * 3        # 1x1 conv: each event meets 3 kernels
+    assert row.syn_ops * 2 == int(level.sum()) * 3 and row.max_level == 2
+
+
 # ----------------------------------------------------------------------- estimators
 LAYER = dict(module_type="SpikeDrivenSelfAttention", op="aten.mul", kind="spike_mask", calls=1,
              dense_macs=0.0, mac_ops=0.0, syn_events=0.0, syn_ops=0.0, spike_spike=0.0,
