@@ -39,6 +39,7 @@ row zeros).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 import warnings
@@ -996,8 +997,33 @@ class Profiler:
                 "the module call (or not at all): their updates and spikes are missing, and the profile is marked "
                 "partial (Profile.unseen_neurons).", UnseenNeuronsWarning, stacklevel=2)
         uncounted = {k: (v[0], tuple(v[1])) for k, v in self._uncounted.items()}
-        return Profile.from_records(list(self._ops.values()), list(self._neurons), uncounted,
+        per_call = {n for n, (m, a) in self.neuron_modules.items() if a.time_dim(m) is None}
+        neurons = steps_by_shape(self._neurons, per_call)
+        return Profile.from_records(list(self._ops.values()), neurons, uncounted,
                                     batch_size, self.formats, self.weight_sparsity, thop_params, unseen)
+
+
+def steps_by_shape(records: list[NeuronRecord], per_call: set[str]) -> list[NeuronRecord]:
+    """The records with the timesteps of a one-call-per-step neuron module that serves several
+    layers (one snnTorch Leaky called for two layers each step, a Siamese network's template and
+    search branches) counted per layer: such a module's k-th call is step k only when it serves
+    one. A module is read as serving several when its outputs come in two or more shapes, each
+    seen equally often and at least twice; its steps are then numbered per shape. (A module whose
+    output grows every step keeps one step per call.)"""
+    calls: dict[str, dict[tuple, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, r in enumerate(records):
+        if r.module in per_call:
+            calls[r.module][r.shape].append(i)
+    renumber: dict[int, int] = {}
+    for by_shape in calls.values():
+        sizes = {len(ix) for ix in by_shape.values()}
+        if len(by_shape) >= 2 and len(sizes) == 1 and sizes.pop() >= 2:
+            for ix in by_shape.values():
+                renumber.update({i: t for t, i in enumerate(ix)})
+    if not renumber:
+        return list(records)
+    return [dataclasses.replace(r, step=dataclasses.replace(r.step, t=renumber[i])) if i in renumber else r
+            for i, r in enumerate(records)]
 
 
 def profile(model: nn.Module, *inputs, spike_formats: Iterable[SpikeFormat] | None = None,

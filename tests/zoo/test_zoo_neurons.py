@@ -246,3 +246,53 @@ def test_library_neurons_in_format_do_not_warn():
         snnsim.profile(snn.Leaky(beta=0.9, threshold=0.5, init_hidden=True), x)
         snnsim.profile(snn.Leaky(beta=0.9, threshold=0.5, graded_spikes_factor=0.25, init_hidden=True), x)
         snnsim.profile(norse.LIFCell(), x * 4)
+
+
+def test_one_neuron_instance_serving_two_layers_keeps_the_true_timesteps():
+    """An snnTorch Leaky called for two layers each step (its state passed in explicitly): each
+    call used to be a timestep, so T doubled and each step's row held one layer. Hand count: T
+    steps, each with both layers' neurons and spikes."""
+    import snntorch as snn
+
+    torch.manual_seed(0)
+    T, B = 4, 2
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.lif = nn.Linear(6, 5), nn.Linear(5, 3), snn.Leaky(beta=0.9, threshold=0.2)
+
+        def forward(self, x):
+            m1, m2, out = self.lif.init_leaky(), self.lif.init_leaky(), []
+            for xt in x:
+                s1, m1 = self.lif(self.fc1(xt), m1)
+                s2, m2 = self.lif(self.fc2(s1), m2)
+                out.append((s1, s2))
+            return out
+
+    net, x = Net(), torch.rand(T, B, 6)
+    with torch.no_grad():
+        spikes = net(x)
+    p = snnsim.profile(net, x)
+    assert p.timesteps == T
+    rows = p.neuron_summary().set_index("t")
+    assert list(rows.neurons) == [5.0 + 3.0] * T                       # per sample, both layers
+    assert [rows.spikes[t] * B for t in range(T)] == [float((s1 != 0).sum() + (s2 != 0).sum()) for s1, s2 in spikes]
+
+
+def test_a_neuron_whose_output_grows_every_step_keeps_one_step_per_call():
+    """Shapes that never repeat are steps of one layer, not layers: T stays the number of calls."""
+    from spikingjelly.activation_based import neuron
+
+    lif = neuron.IFNode(v_threshold=0.5)
+
+    class Growing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lif = lif
+
+        def forward(self, x):
+            return [self.lif(x[:, : t + 1]) for t in range(3)]       # [B, 1], [B, 2], [B, 3]
+
+    p = snnsim.profile(Growing(), torch.rand(2, 3) * 2, batch_size=2)
+    assert p.timesteps == 3 and list(p.neuron_summary().neurons) == [1.0, 2.0, 3.0]
