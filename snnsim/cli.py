@@ -231,7 +231,7 @@ def cmd_profile(args) -> int:
     if len(args.models) > 1:
         raise CliError(f"profile takes one MODEL (got {len(args.models)}); add --dataset ROOT to run several on a "
                        f"dataset, or use snnsim compare {' '.join(args.models)}")
-    for option in ("sequences", "max_frames", "ray_address"):
+    for option in ("sequences", "max_frames", "workers", "ray_address"):
         if getattr(args, option) is not None:
             raise CliError(f"--{option.replace('_', '-')} applies to a dataset run; add --dataset ROOT")
     args.model = args.models[0]
@@ -301,11 +301,12 @@ def cmd_compare(args) -> int:
         raise CliError("compare needs at least two models, e.g. snnsim compare spiketrack-s256-t1 transt")
     weights = check_weights(args.weights)
     if weights not in ("default", "random", "golden"):
-        raise CliError("compare: --weights takes default, random or golden (one checkpoint cannot fit several "
+        raise CliError("--weights takes default, random or golden here (one checkpoint cannot fit several "
                        "models); profile a checkpoint with snnsim profile MODEL --weights PATH")
     hardware = check_hardware(args.hardware)
     if not hardware:
-        raise CliError("compare: --hardware is empty; name at least one profile (see snnsim hardware)")
+        raise CliError("--hardware is empty: compare prices every model on the profiles named; name at least one "
+                       "(see snnsim hardware)")
     sequence = _check_sequence(args.sequence)
     output = _open_out(args.out, "compare", sequence, *hardware)
     with output:
@@ -480,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_weights(p)
     add_frames(p, 1, "tracking frames to profile")
     p.add_argument("--sequence", metavar="DIR", help=seq_help + "; the same frames for every model")
-    add_hardware(p)
+    add_hardware(p, counts_only=False)
     add_outputs(p, "compare", "comparison.json")
 
     p = add("demo", "Compare a trained spiking tracker with its trained ANN twin on a built-in held-out sequence "

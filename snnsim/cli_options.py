@@ -74,7 +74,7 @@ def add_dataset(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-frames", type=whole_number("frames", "--max-frames"), default=None, metavar="N",
                    help="at most N frames per sequence (default all): profile counts N tracking frames after the "
                         "template frame, track runs the first N frames, the template frame included")
-    g.add_argument("--workers", type=workers_count, default=1, metavar="N",
+    g.add_argument("--workers", type=workers_count, default=None, metavar="N",
                    help="worker processes (default 1: in this process, without Ray; more: an embedded local Ray "
                         "with N CPUs)")
     g.add_argument("--ray-address", metavar="ADDR", default=None,

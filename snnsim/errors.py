@@ -65,7 +65,7 @@ def check_weights(value):
 
 
 class HardwareOptionError(ValueError):
-    """--hardware names a profile twice: one line, exit code 2."""
+    """--hardware names a profile twice or leaves a name empty: one line, exit code 2."""
 
 
 def check_hardware(value) -> list[str]:
@@ -74,6 +74,11 @@ def check_hardware(value) -> list[str]:
     once (HardwareOptionError). Returns the references, in order; [] for counts only."""
     from snnsim.energy import load_hardware
 
+    if isinstance(value, str) and value.strip():
+        parts = [h.strip() for h in value.split(",")]
+        if not all(parts):   # ',' or 'loihi2,' or 'a,,b': a name left out, not counts only
+            raise HardwareOptionError(f"--hardware {value!r} has an empty profile name; give names separated by "
+                                      "single commas, or '' for counts only")
     refs = [h.strip() for h in (value or "").split(",") if h.strip()] if isinstance(value, str) else \
         [str(h).strip() for h in value if str(h).strip()]
     names: list[str] = []

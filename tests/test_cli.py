@@ -144,6 +144,12 @@ def test_other_bad_input(capsys, tmp_path):
     _one_line_error(capsys, ["compare", "asymtrack-t", "asymtrack-t", "--out", str(tmp_path / "o")], "given twice")
     _one_line_error(capsys, ["profile", "asymtrack-t", "--capture", "backbone", "--out", str(tmp_path / "o")],
                     "--capture", "no spiking neuron modules")
+    # each of these used to run: counts only, a profile dropped, an option the model never reads
+    _one_line_error(capsys, ["compare", "asymtrack-t", "transt", "--hardware", "", "--out", str(tmp_path / "o")],
+                    "--hardware is empty: compare prices")
+    for value in (",", "loihi2,", "loihi2,,loihi"):
+        _one_line_error(capsys, ["profile", "asymtrack-t", "--hardware", value, "--out", str(tmp_path / "o")],
+                        f"--hardware {value!r} has an empty profile name")
     _one_line_error(capsys, ["nosuchcommand"], "invalid choice", "profile")
     _one_line_error(capsys, [], "required")
     _no_output(tmp_path)

@@ -324,6 +324,8 @@ def test_links_and_long_names(tmp_path, got):
     (["profile", MODEL, "--dataset", "{got}", "--sequences", "@/no/list.txt"], "cannot read"),
     (["profile", MODEL, "--dataset", "{got}", "--sequence", "{got}/seq1"], "not both"),
     (["profile", MODEL, "--max-frames", "3"], "applies to a dataset run"),
+    (["profile", MODEL, "--workers", "4"], "--workers applies to a dataset run"),        # was ignored
+    (["track", MODEL, "{got}/seq1", "--workers", "2"], "--workers applies to a dataset run"),
     (["profile", MODEL, MODEL, "--dataset", "{got}"], "given twice"),
     (["profile", MODEL, "--dataset", "{got}", "--ray-address", "nowhere"], "--ray-address"),
     (["track", MODEL, "{got}/seq1", "--dataset", "{got}"], "not both"),

@@ -238,6 +238,9 @@ def test_cmd_track_other_bad_inputs(capsys, tmp_path, sot_seq):
                   "no-such-chip")
     _expect_error(capsys, _args("spiketrack-tiny", sot_seq, tmp_path / "o4", frames=0), "--frames")
     _expect_error(capsys, _args("smtrack-s", sot_seq, tmp_path / "o5"), "multi-object")
+    # a single-object tracker never read it: the run went on at its own sizes without a word
+    _expect_error(capsys, _args("spiketrack-tiny", sot_seq, tmp_path / "o6", input_size=(64, 64)),
+                  "--input-size sets smtrack-s's detector input; spiketrack-tiny crops")
 
 
 def test_cmd_track_success_prints_summary(capsys, tmp_path, sot_seq):

@@ -171,6 +171,11 @@ def test_mot_reader_and_errors(tmp_path):
     err(r"gt.txt:1: zero-size box", gt="1,1,10,10,0,30,1,1,1\n")
     err(r"gt.txt:1: .*entirely outside the 80x50", gt="1,1,100,10,20,30,1,1,1\n")
     err(r"gt.txt:1: frame 3 is not an integer in 1..2", gt="3,1,10,10,20,30,1,1,1\n")
+    # NaN / inf crashed (int(nan)) or passed the reader and failed after the whole run
+    for line in ("nan,1,10,10,20,30,1,1,1", "1,inf,10,10,20,30,1,1,1", "1,1,nan,10,20,30,1,1,1",
+                 "1,1,10,10,20,30,1,1,nan"):
+        err(r"gt.txt:2: NaN or inf in frame,id,x,y,w,h,conf,class,visibility .*; fix the line",
+            gt=f"1,1,10,10,20,30,1,1,1\n{line}\n")
     err("gt.txt is missing", gt=None)
     assert read_mot_sequence(tmp_path / "MOT-X").ground_truth is None  # fine when not required
 

@@ -33,7 +33,7 @@ def cmd_dataset(args, command: str) -> int:
     if address is not None and not (address == "auto" or address.startswith("ray://") or ":" in address):
         raise DatasetError(f"--ray-address {address!r}: give auto, ray://HOST:PORT or HOST:PORT")
     job = _job(command, models, args.dataset, args.sequences, args.max_frames, args.hardware, args.weights,
-               args.workers, address)
+               1 if args.workers is None else args.workers, address)
     summary = run_dataset(job, args.out, quiet=args.quiet or args.json)
     if args.json:
         print(json.dumps(summary, indent=1))

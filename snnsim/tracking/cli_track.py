@@ -65,7 +65,7 @@ def cmd_track(args) -> int:
         print("snnsim track: error: give a SEQUENCE folder, or --dataset ROOT (without a SEQUENCE) to track every "
               "sequence of a dataset", file=sys.stderr)
         return 2
-    for option in ("sequences", "max_frames", "ray_address"):
+    for option in ("sequences", "max_frames", "workers", "ray_address"):
         if getattr(args, option, None) is not None:
             print(f"snnsim track: error: --{option.replace('_', '-')} applies to a dataset run; add --dataset ROOT",
                   file=sys.stderr)

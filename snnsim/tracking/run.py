@@ -207,6 +207,9 @@ def track_sequence(model, sequence, out, hardware=DEFAULT_HARDWARE, weights: str
     if seq.kind == "mot" and family != "smtrack":
         raise TrackError(f"{name} is a single-object tracker but {seq.root} is a MOTChallenge sequence; "
                          "give a GOT-10k / LaSOT / OTB sequence folder, or use smtrack-s")
+    if input_size is not None and family != "smtrack":
+        raise TrackError(f"--input-size sets smtrack-s's detector input; {name} crops its template and search "
+                         "regions at its own fixed sizes; leave --input-size out")
     pricer = _Pricer(hardware, name)
     n = len(seq) if frames is None else min(frames, len(seq))
     net.eval()

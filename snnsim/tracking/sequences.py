@@ -21,6 +21,7 @@ one-line message naming the path (and line) and the fix.
 from __future__ import annotations
 
 import configparser
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -416,6 +417,9 @@ def _read_mot_rows(path: Path, n_frames: int | None, size_hw: tuple[int, int] | 
     out = np.zeros((len(rows), 9))
     out[:, 6:9] = 1.0
     for i, (line, vals) in enumerate(rows):
+        if not all(math.isfinite(v) for v in vals[:9]):   # MOT has no NaN "absent" marker: a NaN is an error
+            raise SequenceError(f"{path}:{line}: NaN or inf in frame,id,x,y,w,h,conf,class,visibility "
+                                f"({', '.join(f'{v:g}' for v in vals[:9])}); fix the line")
         out[i, :min(len(vals), 9)] = vals[:9]
         if len(vals) >= 8 and vals[7] <= 0:
             out[i, 7] = 1.0  # MOT15 stores world x (-1) here: no class column, all pedestrians
