@@ -41,8 +41,12 @@ def test_shared_options_have_one_default_and_one_help(flag):
                                                                "loihi": 1, "measure": 100}
         return
     assert len({a.default for a in actions}) == 1, {n: found[n].default for n in SHARED[flag]}
-    if flag in ("--weights", "--hardware"):
+    if flag == "--weights":
         assert len({a.help for a in actions}) == 1
+    if flag == "--hardware":   # one help, except that compare (which refuses '') does not offer counts only
+        helps = {n: found[n].help for n in SHARED[flag]}
+        assert helps["profile"] == helps["track"] and "'' for counts only" in helps["profile"]
+        assert helps["compare"] == helps["profile"].replace("; '' for counts only)", ")")
     if flag == "--weights":
         assert actions[0].default == "default" and actions[0].help == WEIGHTS_HELP
     if flag == "--hardware":
