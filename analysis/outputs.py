@@ -29,7 +29,12 @@ def write_run_files(folder: pathlib.Path, tp, summary: dict, energy_layers, capt
         from snnsim.energy.result import BASE_COLUMNS
 
         energy_layers = pd.DataFrame(columns=[*BASE_COLUMNS, "hardware", "estimator", "branch"])
-    energy_layers.to_csv(folder / "energy.csv", index=False)
+    # every row says what produced it: profile and estimator, and the model and its weights
+    # (a row copied into a spreadsheet keeps them)
+    from snnsim.pipeline.summary import weights_label
+
+    energy_layers.assign(model=summary.get("model"), weights=weights_label(summary)).to_csv(
+        folder / "energy.csv", index=False)
     if capture is not None:
         capture.save(folder)
 

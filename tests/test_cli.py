@@ -217,6 +217,10 @@ def test_profile_writes_every_file(ann_run):
     assert summary["energy"]["horowitz-45nm-fp32"]["ac-mac"] > 0
     energy = pd.read_csv(ann_run / "energy.csv")
     assert set(energy["branch"]) == {"frame", "template"}
+    # every row names what produced it, the weights included (not only summary.json)
+    from snnsim.pipeline.summary import weights_label
+
+    assert set(energy["model"]) == {"asymtrack-t"} and set(energy["weights"]) == {weights_label(summary)}
     # no temporary folder is left beside the output
     assert [p.name for p in ann_run.parent.iterdir()] == ["asym"]
 

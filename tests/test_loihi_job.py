@@ -107,7 +107,11 @@ def test_job_writes_its_files(tiny_run):
     assert fid["energy"]["loihi2"]["fixed-point emulation (fanout)"]["joules_per_frame"] > 0
 
     energy = pd.read_csv(out / "loihi_energy.csv")
-    assert {"hardware", "counts", "module", "total_J", "synops"} <= set(energy.columns)
+    assert {"hardware", "counts", "module", "total_J", "synops", "model", "weights"} <= set(energy.columns)
+    from snnsim.pipeline.summary import weights_label
+
+    label = weights_label(json.loads((out / "summary.json").read_text()))
+    assert set(energy["model"]) == {"spiketrack-tiny"} and set(energy["weights"]) == {label} and "golden" in label
     assert set(energy["hardware"]) == {"loihi2", "loihi"}
     host = energy[(energy["module"] == "encoder.downsample1_1.encode_conv") & (energy["counts"] != "float model")]
     assert (host["synops"] == 0).all() and (host["host_macs"] > 0).all()

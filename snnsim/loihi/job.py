@@ -472,7 +472,10 @@ def _run_locked(model, backend, frames, weights, seed, progress, t_start, tmp, h
     mapping.table().to_csv(tmp / "mapping.csv", index=False)
     (tmp / "resources.json").write_text(json.dumps(_jsonable(res_json), indent=2) + "\n")
     _write_json_streaming(tmp / "fidelity.json", fidelity_json, "per_frame")   # rows read back one at a time
-    energy_table.to_csv(tmp / "loihi_energy.csv", index=False)
+    from snnsim.pipeline.summary import weights_label
+
+    # each row says its profile and variant, and the model and weights behind the spikes
+    energy_table.assign(model=model, weights=weights_label(summary)).to_csv(tmp / "loihi_energy.csv", index=False)
     (tmp / "report.md").write_text(report.render_md())
     (tmp / "report.html").write_text(report.render_html(), encoding="utf-8")
     (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
