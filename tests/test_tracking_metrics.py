@@ -175,3 +175,106 @@ def test_mot_metrics_match_trackeval_file_pipeline(tmp_path):
     assert m["IDF1"] == pytest.approx(r["Identity"]["IDF1"], abs=1e-12)
     assert (m["FP"], m["FN"], m["IDSW"]) == (r["CLEAR"]["CLR_FP"], r["CLEAR"]["CLR_FN"], r["CLEAR"]["IDSW"])
     assert m["IDSW"] >= 1 and m["MOTA"] < 1
+
+
+def _trackeval_on_files(tmp_path, benchmark: str, seq: str, gt_rows, res_rows, n_frames: int) -> dict:
+    """trackeval's own MotChallenge2DBox pipeline on files written from these rows."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        import trackeval
+    split = f"{benchmark}-train"
+    root = tmp_path / benchmark
+    (root / "gt" / split / seq / "gt").mkdir(parents=True)
+    (root / "gt" / split / seq / "seqinfo.ini").write_text(f"[Sequence]\nname={seq}\nseqLength={n_frames}\n")
+    (root / "gt" / split / seq / "gt" / "gt.txt").write_text(
+        "".join(",".join(f"{v:g}" for v in r) + "\n" for r in gt_rows))
+    (root / "tr" / split / "mine" / "data").mkdir(parents=True)
+    (root / "tr" / split / "mine" / "data" / f"{seq}.txt").write_text(
+        "".join(",".join(f"{v:g}" for v in r) + ",1,-1,-1,-1\n" for r in res_rows))
+    (root / "gt" / "seqmaps").mkdir()
+    (root / "gt" / "seqmaps" / f"{split}.txt").write_text(f"name\n{seq}\n")
+    ds = trackeval.datasets.MotChallenge2DBox({
+        "GT_FOLDER": str(root / "gt"), "TRACKERS_FOLDER": str(root / "tr"), "BENCHMARK": benchmark,
+        "SPLIT_TO_EVAL": "train", "TRACKERS_TO_EVAL": ["mine"], "PRINT_CONFIG": False})
+    ev = trackeval.Evaluator({"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False,
+                              "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False,
+                              "TIME_PROGRESS": False})
+    with contextlib.redirect_stdout(io.StringIO()):
+        ref, _ = ev.evaluate([ds], [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
+                                    trackeval.metrics.Identity({"PRINT_CONFIG": False})])
+    return ref["MotChallenge2DBox"]["mine"][seq]["pedestrian"]
+
+
+@pytest.mark.parametrize("benchmark,seq,extra_gt", [
+    # MOT20's non-MOT vehicle (class 6) is a distractor there, not in MOT17: a box on it was an FP
+    ("MOT20", "MOT20-01", [[f, 9, 200, 10, 20, 40, 1, 6, 1] for f in (1, 2, 3)]),
+    ("MOT17", "MOT17-02", [[f, 9, 200, 10, 20, 40, 1, 6, 1] for f in (1, 2, 3)]),
+    # a conf flag of 0.5 is 0 to trackeval (read as an integer): that gt box is ignored
+    ("MOT17", "MOT17-04", [[f, 9, 200, 10, 20, 40, 0.5, 1, 1] for f in (1, 2, 3)]),
+])
+def test_mot_benchmark_rules_match_trackeval(tmp_path, benchmark, seq, extra_gt):
+    from snnsim.tracking.mot_metrics import distractor_classes_for
+
+    gt = [r for r in _two_objects(3)] + extra_gt
+    res = [r[:6] for r in _two_objects(3)] + [[f, 5, 200, 10, 20, 40] for f in (1, 2, 3)]
+    r = _trackeval_on_files(tmp_path, benchmark, seq, gt, res, 3)
+    m = mot_metrics(gt, res, n_frames=3, distractor_classes=distractor_classes_for(seq))
+    assert (m["FP"], m["FN"], m["TP"]) == (r["CLEAR"]["CLR_FP"], r["CLEAR"]["CLR_FN"], r["CLEAR"]["CLR_TP"])
+    assert m["HOTA"] == pytest.approx(np.mean(r["HOTA"]["HOTA"]), abs=1e-12)
+    assert m["IDF1"] == pytest.approx(r["Identity"]["IDF1"], abs=1e-12)
+    combined = mot_metrics_combined({seq: (gt, res, 3)})[seq]            # picks the benchmark by name
+    assert combined["FP"] == m["FP"]
+    assert m["FP"] == (0 if benchmark == "MOT20" else 3)                 # MOT20: dropped, else false positives
+    assert m["gt_dets"] == 6                                             # the two pedestrians only
+
+
+# ------------------------------------------------------------------- SOT benchmark protocols
+def test_got10k_ao_and_sr_pool_every_frame():
+    """The GOT-10k toolkit concatenates the overlaps of all sequences: 10 frames at IoU 1 and
+    100 at IoU 1/3 give AO (10 + 100/3) / 110, SR50 10 / 110 -- not the mean of the two
+    sequences' AO (2/3) and SR (1/2). AUC and precision stay per-sequence means (OTB / LaSOT)."""
+    gt = np.array([[5, 0, 10, 10]], dtype=float)
+    exact = sot_metrics(np.repeat(gt, 10, 0), np.repeat(gt, 10, 0))
+    third = sot_metrics(np.repeat([[0.0, 0, 10, 10]], 100, 0), np.repeat(gt, 100, 0))   # IoU 50 / 150
+    avg = average_sot_metrics([exact, third])
+    assert avg.ao == pytest.approx((10 + 100 / 3) / 110) and avg.sr50 == pytest.approx(10 / 110)
+    assert avg.sr75 == pytest.approx(10 / 110) and avg.n_frames == 110
+    assert avg.auc == pytest.approx((exact.auc + third.auc) / 2)
+
+
+def test_got10k_clips_boxes_to_the_image_as_its_toolkit_does():
+    """rect_iou(bound=(W, H)): x into [0, W], then w into [0, W - x] -- a box 10 px left of the
+    image moves right onto the gt box (IoU 1); unclipped it overlaps 30 x 40 of 2,000 (0.6)."""
+    gt = np.array([[0.0, 50, 40, 40]])
+    pred = np.array([[-10.0, 50, 40, 40]])
+    assert sot_metrics(pred, gt).ao == pytest.approx(1200 / 2000)
+    assert sot_metrics(pred, gt, bound=(320, 240)).ao == pytest.approx(1.0)
+    wide = np.array([[300.0, 50, 40, 40]])                    # 20 px past the right edge: w 40 -> 20
+    assert sot_metrics(wide, np.array([[300.0, 50, 20, 40]]), bound=(320, 240)).ao == pytest.approx(1.0)
+
+
+def test_lasot_scores_hidden_frames_as_failures_got10k_leaves_them_out():
+    """Six frames tracked exactly, two of them flagged hidden: OTB / LaSOT (pytracking, the LaSOT
+    toolkit) divide by all six, GOT-10k by the four it scores."""
+    gt = np.repeat([[10.0, 10, 20, 20]], 6, 0)
+    visible = np.array([1, 1, 0, 1, 0, 1], dtype=bool)
+    fail = sot_metrics(gt, gt, valid=visible, absent="fail")
+    assert fail.auc == pytest.approx(20 / 21 * 4 / 6) and fail.precision == pytest.approx(4 / 6)
+    assert fail.norm_precision == pytest.approx(4 / 6) and fail.n_frames == 6 and fail.ao == pytest.approx(4 / 6)
+    kept = sot_metrics(gt, gt, valid=visible)
+    assert kept.auc == pytest.approx(20 / 21) and kept.n_frames == 4
+    with pytest.raises(ValueError, match="absent must be"):
+        sot_metrics(gt, gt, absent="drop")
+
+
+def test_an_invalid_prediction_is_replaced_by_the_previous_box():
+    """OTB's calcSeqErrRobust and pytracking: a NaN or zero-size box takes the previous frame's."""
+    gt = np.repeat([[10.0, 10, 20, 20]], 3, 0)
+    for bad in ([np.nan] * 4, [10.0, 10, 0, 20]):
+        pred = np.array([[10.0, 10, 20, 20], bad, [10.0, 10, 20, 20]])
+        m = sot_metrics(pred, gt)
+        assert m.ao == pytest.approx(1.0) and m.precision == 1.0
+    first_bad = sot_metrics(np.array([[np.nan] * 4, [10.0, 10, 20, 20]]), gt[:2])   # nothing to carry: a failure
+    assert first_bad.ao == pytest.approx(0.5) and first_bad.precision == pytest.approx(0.5)

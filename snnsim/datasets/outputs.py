@@ -299,8 +299,8 @@ def _weighted(parts: list[tuple]) -> float | None:
 
 def _metrics(job: DatasetRun, parts: dict[str, list]) -> dict:
     """The dataset's tracking metrics, combined the way each benchmark combines them: SOT
-    success / precision curves averaged over the sequences (OTB / LaSOT; AO and SR too, as
-    GOT-10k), MOT through trackeval's combination of the sequences (HOTA / MOTA / IDF1 over the
+    success / precision curves averaged over the sequences (OTB / LaSOT), AO and SR over every
+    scored frame (GOT-10k), MOT through trackeval's combination of the sequences (HOTA / MOTA / IDF1 over the
     whole split). Sequences without per-frame ground truth are left out and counted."""
     import numpy as np
 
@@ -317,7 +317,8 @@ def _metrics(job: DatasetRun, parts: dict[str, list]) -> dict:
             per = [SOTMetrics(**{k: (np.asarray(d[k]) if k.endswith("curve") else d[k])
                                  for k in SOTMetrics.__dataclass_fields__}) for d in sot]
             entry["sot"] = average_sot_metrics(per).as_dict()
-            entry["sot"]["combined"] = "curves averaged over the sequences (each sequence weighs the same)"
+            entry["sot"]["combined"] = ("curves, AUC and precisions averaged over the sequences (each sequence "
+                                        "weighs the same); AO and SR over every scored frame (GOT-10k)")
         if mot:
             from snnsim.tracking.mot_metrics import mot_metrics_combined
 

@@ -8,7 +8,8 @@ classes only need the dict):
 1. per frame, result boxes are matched to all gt boxes (Hungarian on IoU, pairs with
    IoU >= 0.5 only); results matched to a gt box of a distractor class (person on vehicle 2,
    static person 7, distractor 8, reflection 12; MOT20 adds non-MOT vehicle 6) are dropped;
-2. gt boxes are kept only when their conf flag is not 0 and their class is pedestrian (1);
+2. gt boxes are kept only when their conf flag, read as an integer, is not 0 and their class
+   is pedestrian (1);
 3. ids are relabelled to 0..n-1; similarity = box IoU (xywh, continuous).
 
 Arrays are MOTChallenge rows: gt [K, >= 6] frame,id,x,y,w,h[,conf,class,visibility]
@@ -26,11 +27,18 @@ from scipy.optimize import linear_sum_assignment
 
 from .boxes import iou_matrix, xywh_to_xyxy
 
-__all__ = ["MOT17_DISTRACTOR_CLASSES", "MOT20_DISTRACTOR_CLASSES", "build_trackeval_data",
+__all__ = ["MOT17_DISTRACTOR_CLASSES", "MOT20_DISTRACTOR_CLASSES", "build_trackeval_data", "distractor_classes_for",
            "mot_metrics", "mot_metrics_combined"]
 
 MOT17_DISTRACTOR_CLASSES = (2, 7, 8, 12)
 MOT20_DISTRACTOR_CLASSES = (2, 6, 7, 8, 12)
+
+
+def distractor_classes_for(sequence_name: str) -> tuple[int, ...]:
+    """The distractor classes of a sequence's benchmark, as trackeval's BENCHMARK setting picks
+    them: MOT20 sequences (named MOT20-...) add non-MOT vehicle 6; every other one MOT17's."""
+    last = str(sequence_name).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]   # a dataset run's name: a path
+    return MOT20_DISTRACTOR_CLASSES if last.upper().startswith("MOT20") else MOT17_DISTRACTOR_CLASSES
 _EPS = np.finfo(float).eps
 
 
@@ -91,7 +99,7 @@ def build_trackeval_data(gt, res, n_frames: int | None = None, preprocess: bool 
             drop = cols[hit][np.isin(g[rows[hit], 7], distractor_classes)]
             keep_r = np.setdiff1d(np.arange(len(r)), drop)
             r, sim = r[keep_r], sim[:, keep_r]
-        keep_g = g[:, 6] != 0
+        keep_g = g[:, 6].astype(np.int64) != 0   # trackeval reads the flag as an integer: 0.5 is 0
         if preprocess:
             keep_g &= g[:, 7] == pedestrian_class
         gt_ids.append(g[keep_g, 1].astype(np.int64))
@@ -150,17 +158,19 @@ def mot_metrics(gt, res, n_frames: int | None = None, preprocess: bool = True,
 
 
 def mot_metrics_combined(sequences: dict, preprocess: bool = True,
-                         distractor_classes=MOT17_DISTRACTOR_CLASSES, threshold: float = 0.5) -> dict:
+                         distractor_classes=None, threshold: float = 0.5) -> dict:
     """Several sequences: ``{name: (gt, res)}`` or ``{name: (gt, res, n_frames)}`` ->
     ``{name: metrics, ..., "COMBINED": metrics}`` (combined as trackeval combines a benchmark:
-    counts summed, HOTA association re-weighted by detections)."""
+    counts summed, HOTA association re-weighted by detections). ``distractor_classes``: None
+    picks each sequence's benchmark by its name (:func:`distractor_classes_for`)."""
     if not sequences:
         raise ValueError("mot_metrics_combined: no sequences")
     metrics = _metric_objects(threshold)
     per_seq, raws, totals = {}, {}, {"n_frames": 0, "gt_dets": 0, "res_dets": 0, "gt_ids": 0, "res_ids": 0}
     for name, item in sequences.items():
         gt, res, *rest = item
-        data = build_trackeval_data(gt, res, rest[0] if rest else None, preprocess, distractor_classes)
+        classes = distractor_classes_for(name) if distractor_classes is None else distractor_classes
+        data = build_trackeval_data(gt, res, rest[0] if rest else None, preprocess, classes)
         raws[name] = _evaluate(data, metrics)
         extra = {"n_frames": data["num_timesteps"], "gt_dets": data["num_gt_dets"],
                  "res_dets": data["num_tracker_dets"], "gt_ids": data["num_gt_ids"],

@@ -406,18 +406,26 @@ def sequence_metrics(seq, n: int, boxes, mot_rows, is_sot, curves: bool = False)
             return None, ("No metrics: no processed frame has a valid ground-truth box"
                           + (" after frame 0 (GOT-10k scoring skips the given first box)."
                              if seq.layout == "got10k" else "."))
-        m = sot_metrics(np.stack(boxes), seq.ground_truth[:n], valid=valid, skip_first=seq.layout == "got10k")
+        got10k = seq.layout == "got10k"
+        # each benchmark's protocol: GOT-10k skips the given box, leaves absent frames out and
+        # clips boxes to the image; OTB / LaSOT score every frame, a hidden target as a failure
+        protocol = dict(skip_first=True, absent="exclude", bound=seq.image_size[::-1]) if got10k else \
+            dict(skip_first=False, absent="fail", bound=None)
+        m = sot_metrics(np.stack(boxes), seq.ground_truth[:n], valid=valid, **protocol)
         d = m.as_dict(curves=curves)
-        d.update({"task": "sot", "skip_first": seq.layout == "got10k"})
+        d.update({"task": "sot", "skip_first": got10k, "absent_frames": protocol["absent"],
+                  "clipped_to_image": got10k})
         return d, None
     if seq.ground_truth is None:
         return None, "No metrics: the sequence has no gt/gt.txt."
     from .mot_metrics import mot_metrics
     from .mot import REID_NOTE
 
+    from .mot_metrics import distractor_classes_for
+
     gt = seq.ground_truth[seq.ground_truth[:, 0] <= n]
     res = np.asarray(mot_rows, dtype=np.float64).reshape(-1, 7)
-    d = mot_metrics(gt, res, n_frames=n)
+    d = mot_metrics(gt, res, n_frames=n, distractor_classes=distractor_classes_for(seq.name))
     d.update({"task": "mot", "reid": False, "reid_note": REID_NOTE})
     return d, None
 
