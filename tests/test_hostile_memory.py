@@ -97,3 +97,31 @@ def test_the_limit_is_stated_in_help_and_matches_the_code(tmp_path):
     proc = run_cli(["track", "--help"], tmp_path)
     assert proc.returncode == 0
     assert f"at most {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE}" in " ".join(proc.stdout.split())
+
+
+def test_an_input_size_the_memory_cannot_hold_is_refused_with_one_that_fits():
+    """Within the side limit, memory decides: the measured peak at 2048x2048 (4.83 GiB) against
+    2,000 MiB available is refused, naming the largest square that fits (1088x1088 by the
+    estimate, hand-solved from its quadratic); the same size fits 8 GiB."""
+    from snnsim.tracking.mot import check_memory, memory_needed_mib
+
+    with pytest.raises(ValueError, match=r"--input-size 2048x2048 would need about 4\.8 GiB of memory .* more than "
+                                         r"the 2\.0 GiB available; pass a smaller size, e\.g\. 1088x1088$"):
+        check_memory(2048, 2048, available_mib=2000)
+    assert memory_needed_mib(1088, 1088) <= 2000 < memory_needed_mib(1120, 1120)
+    check_memory(2048, 2048, available_mib=8192)
+    assert abs(memory_needed_mib(1536, 1536) - 3002) < 5          # the measurement the curve went through
+
+
+def test_an_input_size_past_this_machines_memory_is_refused_through_the_cli(tmp_path):
+    """It used to be accepted (under the 4096 side limit) and killed by the kernel at 24 GiB."""
+    from snnsim.tracking.mot import available_memory_mib, memory_needed_mib
+
+    available = available_memory_mib()
+    if available is None or memory_needed_mib(4096, 4096) <= available:
+        pytest.skip("this machine has the memory for 4096x4096 (or does not say how much it has)")
+    argv = ["track", "smtrack-s", _mot(tmp_path), "--input-size", "4096x4096", "--quiet", "--out", str(tmp_path / "o")]
+    before = snapshot(tmp_path)
+    assert_refused(run_cli(argv, tmp_path), ["--input-size: 4096x4096 would need about", "GiB available",
+                                             "pass a smaller size"])
+    assert snapshot(tmp_path) == before

@@ -29,13 +29,17 @@ def parse_size(text: str) -> tuple[int, int]:
     if h < 32 or w < 32 or h % 32 or w % 32:
         raise argparse.ArgumentTypeError(f"'{text}': height and width must be positive multiples of 32, "
                                          f"such as 608x1088")
-    from .mot import MAX_INPUT_SIDE
+    from .mot import MAX_INPUT_SIDE, check_memory
 
     if h > MAX_INPUT_SIDE or w > MAX_INPUT_SIDE:   # checked before anything is built or allocated
         raise argparse.ArgumentTypeError(
             f"'{text}' is larger than the limit {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE} (at most "
             f"{MAX_INPUT_SIDE} pixels per side: the detector's input and activations are allocated per frame); "
             f"pass a smaller size")
+    try:
+        check_memory(h, w, what="")   # what the run would need against what this machine has
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return h, w
 
 
@@ -50,7 +54,8 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     add_weights(p)
     add_frames(p, None, "process at most N frames")
     p.add_argument("--input-size", type=parse_size, default=None,
-                   help="detector input HxW for smtrack-s (multiples of 32, at most 4096x4096; default 608x1088)")
+                   help="detector input HxW for smtrack-s (multiples of 32, at most 4096x4096 and what this machine's "
+                        "memory holds; default 608x1088)")
     add_dataset(p)
     p.set_defaults(func=cmd_track)
     return p

@@ -18,6 +18,8 @@ Per frame (uint8 [H, W, 3] RGB, as the sequence readers yield it):
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +29,8 @@ import torch.nn.functional as F
 from .association import TrackTrackAssociator
 from .sot import IMAGENET_MEAN, IMAGENET_STD, Meter, no_meter
 
-__all__ = ["REID_NOTE", "MAX_INPUT_SIDE", "MOTStep", "MOTRuntime", "check_input_size", "letterbox"]
+__all__ = ["REID_NOTE", "MAX_INPUT_SIDE", "MOTStep", "MOTRuntime", "check_input_size", "check_memory",
+           "letterbox", "memory_needed_mib"]
 
 REID_NOTE = ("No ReID weights: TrackTrack's appearance (cosine) term is dropped and the motion term "
              "weighs 1 (its no-ReID variant), so identities rest on motion, confidence and angle cues only.")
@@ -38,10 +41,54 @@ REID_NOTE = ("No ReID weights: TrackTrack's appearance (cosine) term is dropped 
 # so its size is checked against this limit before anything is built or allocated.
 MAX_INPUT_SIDE = 4096
 
+# Below that limit, memory decides. Peak RSS of a whole `snnsim track smtrack-s` process (2
+# frames, default weights, torch 2.13 CPU, the project's 2-core developer machine), by detector
+# input: 608x1088 1.41 GiB, 1024x1024 1.81, 1536x1536 2.93, 2048x2048 4.83 (measured; 4096x4096
+# was killed by the kernel at 24 GiB on a 23 GiB machine). The quadratic through the last three
+# (the candidate boxes and their NMS grow with the area) gives MiB = a + b A + c A^2 for A
+# input megapixels; it predicts 29 GiB at 4096x4096.
+MEMORY_MIB_BY_INPUT_MPX = (1076.0, 678.0, 58.5)
+
+
+def memory_needed_mib(h: int, w: int) -> float:
+    """Estimated peak memory (MiB) of a track run at detector input h x w (see above)."""
+    a, b, c = MEMORY_MIB_BY_INPUT_MPX
+    mpx = h * w / 1e6
+    return a + b * mpx + c * mpx * mpx
+
+
+def available_memory_mib() -> float | None:
+    """MemAvailable from /proc/meminfo in MiB, or None where it cannot be read (not Linux)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(h: int, w: int, what: str = "--input-size", available_mib: float | None = None) -> None:
+    """ValueError, one line, when the estimated peak memory at h x w exceeds the memory
+    available (read from the system unless given): the kernel would kill the run without a word."""
+    available = available_memory_mib() if available_mib is None else available_mib
+    need = memory_needed_mib(h, w)
+    if available is None or need <= available:
+        return
+    a, b, c = MEMORY_MIB_BY_INPUT_MPX
+    mpx = max(0.0, (-b + math.sqrt(b * b - 4 * c * (a - available))) / (2 * c)) if available > a else 0.0
+    side = int(math.sqrt(mpx * 1e6)) // 32 * 32
+    hint = f"e.g. {side}x{side}" if side >= 32 else "or free memory"
+    raise ValueError(f"{what} {h}x{w}".strip() + f" would need about {need / 1024:.1f} GiB of memory (the detector's measured "
+                     f"peak grows with the input area), more than the {available / 1024:.1f} GiB available; pass a "
+                     f"smaller size, {hint}")
+
 
 def check_input_size(size, what: str = "--input-size") -> tuple[int, int]:
     """(H, W) of a detector input, checked before any allocation: positive multiples of 32, at
-    most MAX_INPUT_SIDE per side. Raises ValueError, one line naming the size and the limit."""
+    most MAX_INPUT_SIDE per side, and within the memory available (:func:`check_memory`).
+    Raises ValueError, one line naming the size and the limit."""
     try:
         h, w = (size, size) if isinstance(size, int) else (int(s) for s in size)
     except (TypeError, ValueError):
@@ -54,6 +101,7 @@ def check_input_size(size, what: str = "--input-size") -> tuple[int, int]:
                          f"per frame); pass a smaller size")
     if h % 32 or w % 32:
         raise ValueError(f"{what} {h}x{w} must be multiples of 32 (the detector downsamples by 32), e.g. 608x1088")
+    check_memory(h, w, what)
     return h, w
 
 
