@@ -225,6 +225,12 @@ CASES = {
                          ["constants.e_mac.value", "finite"]),
     "missing kind": (lambda d: d.pop("kind"), ["kind", "missing"]),
     "bad kind": (lambda d: d.update(kind="fpga"), ["kind", "asic"]),
+    "fractional count": (lambda d: d["constants"].update(          # half a neuron per core was accepted
+        neurons_per_core={"value": 0.5, "unit": "count", "source": "x", "status": "assumed"}),
+        ["constants.neurons_per_core.value", "a count must be a whole number", "0.5"]),
+    "negative mean count": (lambda d: d["constants"].update(
+        mean_hops={"value": -1, "unit": "count", "source": "x", "status": "assumed"}),
+        ["constants.mean_hops.value", "a mean count must be >= 0"]),
     "fraction above one": (lambda d: d["constants"].update(
         utilisation={"value": 150, "unit": "%", "source": "x", "status": "assumed"}),
         ["constants.utilisation.value", "<= 1"]),
@@ -552,3 +558,14 @@ def test_every_shipped_profile_states_its_number_format_and_blank_is_refused():
     data.update(name="blank-format", arithmetic="   ")
     with pytest.raises(HardwareProfileError, match="arithmetic: must say the number format"):
         validate_profile(data)
+
+
+def test_a_mean_count_may_be_zero_or_fractional(tmp_path):
+    """mean_hops is a mean over spike messages: 0 (every message stays on its core) and 1.5 are
+    physical; a capacity (neurons_per_core) is a whole number."""
+    for hops in (0, 1.5):
+        doc = _base_doc()
+        doc["name"] = f"hops-{hops}"
+        doc["constants"]["mean_hops"] = {"value": hops, "unit": "count", "source": "x", "status": "assumed"}
+        doc["constants"]["neurons_per_core"] = {"value": 8192, "unit": "count", "source": "x", "status": "assumed"}
+        assert load_hardware(_write(tmp_path, doc, f"hops{hops}.yaml")).si("mean_hops") == hops

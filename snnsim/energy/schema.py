@@ -390,9 +390,13 @@ def _pydantic_fail(src: str, err: ValidationError) -> typing.NoReturn:
     _fail(src, _loc_str(loc), rule)
 
 
+_MEAN_COUNTS = {"constants.mean_hops"}   # counts that are means over events, not capacities
+
+
 def _check_constant(src: str, field: str, c: Constant, dimension: str | None,
                     what: str = "") -> None:
-    """Unit known, of the right dimension, value finite and > 0 (a fraction also <= 1)."""
+    """Unit known, of the right dimension, value finite and > 0 (a fraction also <= 1; a count
+    a whole number; a mean count such as mean_hops >= 0 and any real)."""
     if c.unit not in U.UNITS:
         accepted = ", ".join(U.units_of(dimension)) if dimension else ", ".join(U.UNITS)
         hint = _did_you_mean(c.unit, U.units_of(dimension) if dimension else U.UNITS)
@@ -405,7 +409,12 @@ def _check_constant(src: str, field: str, c: Constant, dimension: str | None,
               f"{U.DIMENSIONS[dimension].measures} (use one of: {accepted})")
     if not math.isfinite(c.value):
         _fail(src, f"{field}.value", f"must be a finite number, got {c.value!r}")
-    if c.value <= 0:
+    if field in _MEAN_COUNTS:   # a mean may be 0 (spikes that stay on their core) or fractional
+        if c.value < 0:
+            _fail(src, f"{field}.value", f"a mean count must be >= 0, got {c.value:g}")
+    elif dim == "count" and c.si != int(c.si):
+        _fail(src, f"{field}.value", f"a count must be a whole number, got {c.value:g}")
+    if c.value <= 0 and field not in _MEAN_COUNTS:
         noun = "energy" if dim == "energy" else U.DIMENSIONS[dim].measures.split(" ", 1)[1]
         _fail(src, f"{field}.value", f"{noun} must be > 0, got {c.value:g}")
     if dim == "ratio" and c.si > 1:
