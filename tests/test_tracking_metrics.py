@@ -161,13 +161,7 @@ def test_mot_metrics_match_trackeval_file_pipeline(tmp_path):
         "SPLIT_TO_EVAL": "train", "TRACKERS_TO_EVAL": ["mine"], "PRINT_CONFIG": False,
         "SEQMAP_FILE": str(tmp_path / "gt" / "seqmaps" / "MOT17-train.txt"),
         "GT_LOC_FORMAT": "{gt_folder}/{seq}/gt/gt.txt"})
-    ev = trackeval.Evaluator({"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False,
-                              "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False,
-                              "TIME_PROGRESS": False})
-    with contextlib.redirect_stdout(io.StringIO()):
-        ref, _ = ev.evaluate([ds], [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
-                                    trackeval.metrics.Identity({"PRINT_CONFIG": False})])
-    r = ref["MotChallenge2DBox"]["mine"]["SYN-01"]["pedestrian"]
+    r = _trackeval_evaluate(ds, "SYN-01")
     m = mot_metrics(gt, read_mot_file(out), n_frames=len(seq))
     assert m["HOTA"] == pytest.approx(np.mean(r["HOTA"]["HOTA"]), abs=1e-12)
     assert m["AssA"] == pytest.approx(np.mean(r["HOTA"]["AssA"]), abs=1e-12)
@@ -175,6 +169,22 @@ def test_mot_metrics_match_trackeval_file_pipeline(tmp_path):
     assert m["IDF1"] == pytest.approx(r["Identity"]["IDF1"], abs=1e-12)
     assert (m["FP"], m["FN"], m["IDSW"]) == (r["CLEAR"]["CLR_FP"], r["CLEAR"]["CLR_FN"], r["CLEAR"]["IDSW"])
     assert m["IDSW"] >= 1 and m["MOTA"] < 1
+
+
+def _trackeval_evaluate(ds, seq: str) -> dict:
+    """trackeval's Evaluator with HOTA, CLEAR and Identity on one dataset: seq's pedestrian results."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        import trackeval
+    ev = trackeval.Evaluator({"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False,
+                              "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False,
+                              "TIME_PROGRESS": False})
+    with contextlib.redirect_stdout(io.StringIO()):
+        ref, _ = ev.evaluate([ds], [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
+                                    trackeval.metrics.Identity({"PRINT_CONFIG": False})])
+    return ref["MotChallenge2DBox"]["mine"][seq]["pedestrian"]
 
 
 def _trackeval_on_files(tmp_path, benchmark: str, seq: str, gt_rows, res_rows, n_frames: int) -> dict:
@@ -198,13 +208,7 @@ def _trackeval_on_files(tmp_path, benchmark: str, seq: str, gt_rows, res_rows, n
     ds = trackeval.datasets.MotChallenge2DBox({
         "GT_FOLDER": str(root / "gt"), "TRACKERS_FOLDER": str(root / "tr"), "BENCHMARK": benchmark,
         "SPLIT_TO_EVAL": "train", "TRACKERS_TO_EVAL": ["mine"], "PRINT_CONFIG": False})
-    ev = trackeval.Evaluator({"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False,
-                              "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False,
-                              "TIME_PROGRESS": False})
-    with contextlib.redirect_stdout(io.StringIO()):
-        ref, _ = ev.evaluate([ds], [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
-                                    trackeval.metrics.Identity({"PRINT_CONFIG": False})])
-    return ref["MotChallenge2DBox"]["mine"][seq]["pedestrian"]
+    return _trackeval_evaluate(ds, seq)
 
 
 @pytest.mark.parametrize("benchmark,seq,extra_gt", [
