@@ -322,7 +322,7 @@ _NO_SYNAPSES = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.dropout._DropoutNd,
     nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
     nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Softsign, nn.Softmax,
-    nn.LogSoftmax,
+    nn.LogSoftmax, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
 )
 
 
@@ -454,6 +454,7 @@ class Profiler:
         # seen called so (an unbatched sample: the batch is 1, whatever the neurons' layout says)
         self._unbatched_rank = {n: r for n, m in self._named if (r := unbatched_rank(m)) is not None}
         self._unbatched: dict[str, tuple] = {}
+        self._batched: set[str] = set()                # those modules seen called with a batch axis too
         self._inside: set[str] = set()                  # neuron modules whose forward is running
         # Modules whose insides the counting modes skip (see _runs_quietly): each of their
         # element-wise ops would pay the modes' per-operator cost for no count -- neurons and
@@ -489,9 +490,13 @@ class Profiler:
     def _enter_module(self, name: str, args=(), kwargs=None) -> None:
         self._called.add(name)
         rank = self._unbatched_rank.get(name)
-        if rank is not None and args and isinstance(args[0], torch.Tensor) and args[0].dim() == rank \
-                and name not in self._unbatched:
-            self._unbatched[name] = tuple(args[0].shape)
+        if rank is not None and args and isinstance(args[0], torch.Tensor):
+            x = args[0]
+            if x.dim() > rank:
+                self._batched.add(name)
+            elif x.dim() == rank and name not in self._unbatched and self._weight_numel(x) is None:
+                # (a parameter fed to a Linear -- a FiLM conditioning vector -- is no sample)
+                self._unbatched[name] = tuple(x.shape)
         neuron = name in self.neuron_modules
         if neuron:
             self._inside.add(name)
@@ -640,10 +645,10 @@ class Profiler:
         entry = None if self._explicit_formats else self._spike_tags.get(id(t))
         if entry is None or entry[0]() is not t:
             found = self._read_values(t, classify=True)
-            if found is None or (found[1] == 0 and not self._explicit_formats and not self._inside):
-                # all zeros and not from a neuron: not spikes. Inside a neuron's forward, zeros
-                # are its own spike state fed back (a recurrent LIF's step with no spike, an
-                # initial state): no events, as a step with spikes would count events
+            if found is None or (found[1] == 0 and not self._explicit_formats):
+                # all zeros and not from a neuron: not spikes. (Also inside a neuron's forward: a
+                # recurrent layer's silent spike vector fed back there cannot be told from a zero
+                # input or membrane state, so it counts dense -- an overcount, never a silent zero)
                 return Operand(t, "real")
             return Operand(t, "spike", *found)
         cached = entry[1]
@@ -919,6 +924,7 @@ class Profiler:
         self._called.clear()
         self._batch_votes.clear()
         self._unbatched.clear()
+        self._batched.clear()
 
     # ------------------------------------------------------------- results
     def infer_batch_size(self, inputs=None) -> int | None:
@@ -929,9 +935,11 @@ class Profiler:
         batch axis (a single sample, as torch allows) says the batch is 1. Raises
         BatchSizeError when these disagree; None when nothing tells."""
         batch, source = self._batch_from_layouts(inputs)
-        if not self._unbatched:
+        # a module called both ways (a side vector and a batch) says nothing about the batch
+        unbatched = {n: s for n, s in self._unbatched.items() if n not in self._batched}
+        if not unbatched:
             return batch
-        name, shape = next(iter(self._unbatched.items()))
+        name, shape = next(iter(unbatched.items()))
         if batch is not None and batch != 1:
             # e.g. a neuron's [C, H, W] output read as [B, ...], or a [T, N] input's T
             raise BatchSizeError(

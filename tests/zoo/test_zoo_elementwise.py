@@ -232,3 +232,40 @@ def test_tables_without_the_new_columns_still_read():
     c = mask_counts()
     c.layers = c.layers.drop(columns=["spike_mask", "elementwise_ops"])
     assert estimate(c, "horowitz-45nm-fp32", "ac-mac").total_j == 0
+
+
+def test_norm_gains_are_not_scale_products_and_side_vectors_do_not_set_the_batch():
+    """RMSNorm's gain runs quietly like LayerNorm's (it alone used to add a 'scale' row); a
+    Linear fed a 1-D parameter (a FiLM conditioning vector) in a batch of 8 is no unbatched
+    sample (it used to refuse the batch); a module called both ways says nothing either."""
+    norms = [nn.LayerNorm(32)] + ([nn.RMSNorm(32)] if hasattr(nn, "RMSNorm") else [])
+    for norm in norms:
+        with pytest.warns(snnsim.counting.profiler.NoNeuronsWarning):
+            p = snnsim.profile(nn.Sequential(norm, nn.Linear(32, 4)), torch.randn(8, 32))
+        assert p.totals["dense_macs"] == 32 * 4 and (p.layers.kind != "scale").all(), type(norm).__name__
+
+    class FiLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cond, self.film, self.fc = nn.Parameter(torch.randn(4)), nn.Linear(4, 6), nn.Linear(6, 6)
+
+        def forward(self, x):                       # x [B, 6]
+            return self.fc(x) * self.film(self.cond)
+
+    with pytest.warns(snnsim.counting.profiler.NoNeuronsWarning):
+        p = snnsim.profile(FiLM(), torch.randn(8, 6))
+    # per sample: fc 36, film 24 / 8 (one call for the batch), no scale row (real x real)
+    assert p.batch_size == 8 and p.totals["dense_macs"] == 36 + 24 / 8
+
+    shared = nn.Linear(4, 4)
+
+    class Both(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.shared = shared
+
+        def forward(self, x):
+            return self.shared(x) + self.shared(x[0])   # [B, 4] and one row [4]
+
+    with pytest.warns(snnsim.counting.profiler.NoNeuronsWarning):
+        assert snnsim.profile(Both(), torch.randn(8, 4)).batch_size == 8
