@@ -282,3 +282,6 @@ def test_an_invalid_prediction_is_replaced_by_the_previous_box():
         assert m.ao == pytest.approx(1.0) and m.precision == 1.0
     first_bad = sot_metrics(np.array([[np.nan] * 4, [10.0, 10, 20, 20]]), gt[:2])   # nothing to carry: a failure
     assert first_bad.ao == pytest.approx(0.5) and first_bad.precision == pytest.approx(0.5)
+    # the GOT-10k toolkit's rect_iou scores an empty box 0: no carrying there
+    got = sot_metrics(np.array([[10.0, 10, 20, 20], [10.0, 10, 0, 20], [10.0, 10, 20, 20]]), gt, carry_forward=False)
+    assert got.ao == pytest.approx(2 / 3)

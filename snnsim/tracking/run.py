@@ -407,10 +407,11 @@ def sequence_metrics(seq, n: int, boxes, mot_rows, is_sot, curves: bool = False)
                           + (" after frame 0 (GOT-10k scoring skips the given first box)."
                              if seq.layout == "got10k" else "."))
         got10k = seq.layout == "got10k"
-        # each benchmark's protocol: GOT-10k skips the given box, leaves absent frames out and
-        # clips boxes to the image; OTB / LaSOT score every frame, a hidden target as a failure
-        protocol = dict(skip_first=True, absent="exclude", bound=seq.image_size[::-1]) if got10k else \
-            dict(skip_first=False, absent="fail", bound=None)
+        # each benchmark's protocol: GOT-10k skips the given box, leaves absent frames out, clips
+        # boxes to the image and scores an empty box 0; OTB / LaSOT score every frame, a hidden
+        # target as a failure, an empty box as the previous one
+        protocol = dict(skip_first=True, absent="exclude", bound=seq.image_size[::-1], carry_forward=False) \
+            if got10k else dict(skip_first=False, absent="fail", bound=None, carry_forward=True)
         m = sot_metrics(np.stack(boxes), seq.ground_truth[:n], valid=valid, **protocol)
         d = m.as_dict(curves=curves)
         d.update({"task": "sot", "skip_first": got10k, "absent_frames": protocol["absent"],

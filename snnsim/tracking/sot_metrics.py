@@ -13,8 +13,9 @@ Curves, each a fraction of the scored frames:
   is the value at 0.2 (pytracking's "Norm Prec").
 AO is the mean overlap and SR_t = mean(overlap > t) (GOT-10k).
 
-A prediction that is not finite or has w or h <= 0 is replaced by the previous frame's box
-before scoring (OTB's calcSeqErrRobust, pytracking); a first frame without one scores 0.
+With ``carry_forward`` (OTB's calcSeqErrRobust, pytracking; not GOT-10k, whose toolkit scores
+such a box 0) a prediction that is not finite or has w or h <= 0 is replaced by the previous
+frame's box before scoring; a first frame without one scores 0.
 
 Frames whose ground truth is absent or invalid (non-finite, w or h <= 0, or flagged absent):
 ``absent="exclude"`` leaves them out of every average, as the GOT-10k toolkit does;
@@ -169,17 +170,19 @@ def _from_curves(succ, prec, nprec, ao, sr50, sr75, n) -> SOTMetrics:
 
 
 def sot_metrics(pred_xywh, gt_xywh, valid=None, skip_first: bool = False, absent: str = "exclude",
-                bound=None) -> SOTMetrics:
+                bound=None, carry_forward: bool = True) -> SOTMetrics:
     """One-pass metrics of one sequence.
 
     ``valid``: bool [N] of frames whose target is there (default: :func:`valid_gt_mask` of
     the gt); it is combined with the gt validity. ``absent``: what the other frames do,
     "exclude" (GOT-10k) or "fail" (OTB / LaSOT: scored as failures). ``bound``: (W, H) to clip
-    the boxes to before the overlap (GOT-10k).
+    the boxes to before the overlap (GOT-10k). ``carry_forward``: an invalid prediction takes
+    the previous frame's box (OTB / LaSOT) instead of scoring 0 (GOT-10k).
     """
     if absent not in ("exclude", "fail"):
         raise ValueError(f"sot_metrics: absent must be 'exclude' or 'fail', got {absent!r}")
-    p, g = carry_forward_invalid(pred_xywh), _boxes(gt_xywh, "gt")
+    p = carry_forward_invalid(pred_xywh) if carry_forward else _boxes(pred_xywh, "pred")
+    g = _boxes(gt_xywh, "gt")
     if len(p) != len(g):
         raise ValueError(f"sot_metrics: {len(p)} predicted boxes for {len(g)} ground-truth boxes; "
                          "give one prediction per frame")
