@@ -332,6 +332,29 @@ def test_a_signal_that_lands_in_a_finalizer_still_stops_the_run(sig, stopped):
     assert proc.stderr == ""                                   # not printed as "Exception ignored" either
 
 
+_SIGNAL_PENDING_AT_RESTORE = """
+import os, signal, sys, time, weakref
+from snnsim.io import install_signal_handlers
+signal.signal(signal.SIGTERM, lambda s, f: print("caller's handler got SIGTERM", flush=True))
+restore = install_signal_handlers()
+class Tagged: pass
+tagged = Tagged()
+ref = weakref.ref(tagged, lambda _ref: os.kill(os.getpid(), signal.SIGTERM))
+del tagged                          # dropped in the callback: to be sent again in 50 ms
+restore()                           # the command returns before that
+print("returned", flush=True)
+time.sleep(0.5)
+"""
+
+
+def test_a_signal_still_to_be_sent_again_goes_to_the_callers_handler_before_the_command_returns():
+    """Not 50 ms after it returned, into whatever the caller runs next."""
+    proc = subprocess.run([CLI[0], "-c", _SIGNAL_PENDING_AT_RESTORE], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.stdout.splitlines() == ["caller's handler got SIGTERM", "returned"], (proc.stdout, proc.stderr)
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
 def test_signal_handlers_and_the_unraisable_hook_are_put_back():
     import sys
     from snnsim.io import install_signal_handlers

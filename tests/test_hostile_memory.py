@@ -125,3 +125,24 @@ def test_an_input_size_past_this_machines_memory_is_refused_through_the_cli(tmp_
     assert_refused(run_cli(argv, tmp_path), ["--input-size: 4096x4096 would need about", "GiB available",
                                              "pass a smaller size"])
     assert snapshot(tmp_path) == before
+
+
+def test_available_memory_is_the_tighter_of_the_machine_and_the_containers_limit(tmp_path):
+    """A 4 GiB container on a large host: MemAvailable says 64 GiB, the cgroup leaves 3 GiB."""
+    from snnsim.tracking.mot import available_memory_mib
+
+    (tmp_path / "meminfo").write_text("MemTotal: 134217728 kB\nMemAvailable: 67108864 kB\n")
+    cg = tmp_path / "cgroup"
+    cg.mkdir()
+    assert available_memory_mib(str(tmp_path / "meminfo"), str(cg)) == 64 * 1024          # no cgroup files
+    (cg / "memory.max").write_text("max\n")
+    (cg / "memory.current").write_text(f"{1 << 30}\n")
+    assert available_memory_mib(str(tmp_path / "meminfo"), str(cg)) == 64 * 1024          # v2, no limit
+    (cg / "memory.max").write_text(f"{4 << 30}\n")
+    assert available_memory_mib(str(tmp_path / "meminfo"), str(cg)) == 3 * 1024           # v2 limit
+    (cg / "memory.max").unlink()
+    (cg / "memory").mkdir()
+    (cg / "memory" / "memory.limit_in_bytes").write_text(f"{2 << 30}\n")
+    (cg / "memory" / "memory.usage_in_bytes").write_text(f"{1 << 29}\n")
+    assert available_memory_mib(str(tmp_path / "meminfo"), str(cg)) == 1.5 * 1024         # v1 limit
+    assert available_memory_mib(str(tmp_path / "none"), str(tmp_path / "none")) is None

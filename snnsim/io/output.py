@@ -84,14 +84,33 @@ class Terminated(BaseException):
 _AGAIN_AFTER_S = 0.05   # long enough for the hook that schedules it to have returned
 
 
-def _send_again(signum: int) -> None:
-    """Send ``signum`` to this process once more, shortly, from a timer thread."""
-    timer = threading.Timer(_AGAIN_AFTER_S, os.kill, (os.getpid(), signum))
-    timer.daemon = True
-    try:
-        timer.start()
-    except RuntimeError:   # interpreter shutting down: nothing left to unwind
-        pass
+class _SendAgain:
+    """One signal to send to this process once more, shortly, from a timer thread -- or at
+    once by :meth:`now`, whichever comes first (never both)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self._lock = threading.Lock()
+        self._sent = False
+        self._timer = threading.Timer(_AGAIN_AFTER_S, self._send)
+        self._timer.daemon = True
+        try:
+            self._timer.start()
+        except RuntimeError:   # interpreter shutting down: nothing left to unwind
+            self._sent = True
+
+    def _send(self) -> None:
+        with self._lock:
+            if self._sent:
+                return
+            self._sent = True
+        os.kill(os.getpid(), self.signum)
+
+    def now(self) -> None:
+        """Send it now if the timer has not (the handlers are being put back: the signal goes to
+        the caller's handler before the command returns, not 50 ms after)."""
+        self._timer.cancel()
+        self._send()
 
 
 def install_signal_handlers():
@@ -106,9 +125,11 @@ def install_signal_handlers():
     printed as "Exception ignored" and dropped, and the run would go on to its end as if the
     signal had never come. So while the handlers are installed, a dropped one is caught in
     ``sys.unraisablehook`` and the signal sent again a moment later; should it land in that
-    hook, the handler does not raise there but has it sent again once more."""
+    hook, the handler does not raise there but has it sent again once more. One still to be
+    sent when the handlers are put back is sent then, to the caller's handler."""
     in_hook = False
     again: int | None = None     # a signal whose exception was dropped: to be sent once more
+    pending: list[_SendAgain] = []
 
     def raise_for(signum: int, exc: BaseException) -> None:
         nonlocal again
@@ -147,7 +168,7 @@ def install_signal_handlers():
                 previous_hook(args)
         finally:
             if again is not None:
-                _send_again(again)
+                pending.append(_SendAgain(again))
                 again = None
             in_hook = False
 
@@ -159,6 +180,8 @@ def install_signal_handlers():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
         if sys.unraisablehook is unraisable:
             sys.unraisablehook = previous_hook
+        for resend in pending:   # a signal still to be sent again goes to the caller's handler, now
+            resend.now()
 
     return restore
 

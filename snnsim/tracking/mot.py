@@ -57,16 +57,33 @@ def memory_needed_mib(h: int, w: int) -> float:
     return a + b * mpx + c * mpx * mpx
 
 
-def available_memory_mib() -> float | None:
-    """MemAvailable from /proc/meminfo in MiB, or None where it cannot be read (not Linux)."""
+def _read_number(path: str) -> int | None:
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
+            text = fh.read().strip()
+        return int(text) if text.isdigit() else None   # cgroup v2 writes "max" for no limit
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory_mib(meminfo: str = "/proc/meminfo", cgroup_root: str = "/sys/fs/cgroup") -> float | None:
+    """Memory this process may still use, in MiB: MemAvailable from /proc/meminfo, or less
+    where a container's cgroup limit leaves less (v2 memory.max - memory.current, v1
+    memory.limit_in_bytes - memory.usage_in_bytes); None where none can be read (not Linux)."""
+    found = []
+    try:
+        with open(meminfo) as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024
+                    found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    for limit, usage in (("memory.max", "memory.current"),
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        cap, used = _read_number(f"{cgroup_root}/{limit}"), _read_number(f"{cgroup_root}/{usage}")
+        if cap is not None and used is not None and cap < 1 << 60:   # v1 writes ~2**63 for no limit
+            found.append(max(0, cap - used))
+    return min(found) / (1 << 20) if found else None
 
 
 def check_memory(h: int, w: int, what: str = "--input-size", available_mib: float | None = None) -> None:
