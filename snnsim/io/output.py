@@ -23,7 +23,8 @@ Rules (DESIGN.md "Conventions"), in the order a run meets them:
 
 SIGINT already unwinds as KeyboardInterrupt; :func:`install_signal_handlers` makes SIGTERM
 and SIGHUP unwind the same way (as :class:`Terminated`), so staging is removed and the lock
-released -- also when the signal lands inside a finalizer, where Python would drop it. Outputs get ordinary permissions (the process umask), never mkdtemp's 0700.
+released -- also when the signal lands inside a finalizer, where Python would drop it.
+Outputs get ordinary permissions (the process umask), never mkdtemp's 0700.
 
 A single-file output (``snnsim measure``'s profile YAML) follows the same rules; its marker
 is its first line, a comment ``# snnsim-output {...}``.

@@ -19,7 +19,6 @@ Per frame (uint8 [H, W, 3] RGB, as the sequence readers yield it):
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +45,7 @@ MAX_INPUT_SIDE = 4096
 # input: 608x1088 1.41 GiB, 1024x1024 1.81, 1536x1536 2.93, 2048x2048 4.83 (measured; 4096x4096
 # was killed by the kernel at 24 GiB on a 23 GiB machine). The quadratic through the last three
 # (the candidate boxes and their NMS grow with the area) gives MiB = a + b A + c A^2 for A
-# input megapixels; it predicts 29 GiB at 4096x4096.
+# input megapixels; it predicts 28 GiB at 4096x4096.
 MEMORY_MIB_BY_INPUT_MPX = (1076.0, 678.0, 58.5)
 
 
@@ -97,8 +96,9 @@ def check_memory(h: int, w: int, what: str = "--input-size", available_mib: floa
     mpx = max(0.0, (-b + math.sqrt(b * b - 4 * c * (a - available))) / (2 * c)) if available > a else 0.0
     side = int(math.sqrt(mpx * 1e6)) // 32 * 32
     hint = f"e.g. {side}x{side}" if side >= 32 else "or free memory"
-    raise ValueError(f"{what} {h}x{w}".strip() + f" would need about {need / 1024:.1f} GiB of memory (the detector's measured "
-                     f"peak grows with the input area), more than the {available / 1024:.1f} GiB available; pass a "
+    size = f"{what} {h}x{w}".strip()
+    raise ValueError(f"{size} would need about {need / 1024:.1f} GiB of memory (the detector's measured peak "
+                     f"grows with the input area), more than the {available / 1024:.1f} GiB available; pass a "
                      f"smaller size, {hint}")
 
 
