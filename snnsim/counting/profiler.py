@@ -162,10 +162,21 @@ class _FunctionMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func is _SDPA and not self.p._opaque:
             return self.p._attention(func, args, kwargs or {})
+        if func in _UNBATCHED_RANK_OF and args and len(args) > 1:
+            # a Linear / conv called on one sample without a batch axis, by a module or by hand
+            x, w = args[0], args[1]
+            if isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor):
+                self.p._note_input_rank(self.p._current(), x, _UNBATCHED_RANK_OF[func](w))
         return func(*args, **(kwargs or {}))
 
 
 _SDPA = torch._C._nn.scaled_dot_product_attention
+# functional calls that torch runs on one sample when the input has no batch axis: the rank
+# that means it, from the weight (linear: [N]; conv: [C, *spatial], one less than the weight)
+_UNBATCHED_RANK_OF = {torch._C._nn.linear: lambda w: 1,
+                      **{f: (lambda w: w.dim() - 1) for f in (torch.conv1d, torch.conv2d, torch.conv3d,
+                                                              torch.conv_transpose1d, torch.conv_transpose2d,
+                                                              torch.conv_transpose3d)}}
 _SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
 _ELEMENTWISE_KINDS = ("spike_mask", "token_sum", "scale")   # never in the thop view (thop: conv / linear MACs)
 
@@ -235,6 +246,8 @@ def _flow_for(name: str) -> _Flow | None:
         return _Flow(spike="cat", weight=True)
     if base == "mul":
         return _Flow(spike="arith", count="mul", inplace=inplace)
+    if base == "div":   # x / w is an element-wise product too (with 1 / w); no spike levels pass through
+        return _Flow(count="mul", inplace=inplace)
     if base in _ARITH:
         return _Flow(spike="arith", inplace=inplace)
     if base == "sum":
@@ -288,13 +301,10 @@ def _skip_or_check(func):
 
 
 def unbatched_rank(module: nn.Module) -> int | None:
-    """The input rank at which torch runs this module on one sample without a batch axis
-    (Linear on [N], ConvNd on [C, *N spatial], RNN / LSTM / GRU on [L, H], their cells on
-    [H]); None for modules that have no such form."""
-    if isinstance(module, nn.Linear):
-        return 1
-    if isinstance(module, nn.modules.conv._ConvNd):
-        return len(module.kernel_size) + 1
+    """The input rank at which torch runs this recurrent module on one sample without a batch
+    axis (RNN / LSTM / GRU on [L, H], their cells on [H]: they add the axis before calling the
+    kernel, so only the module call shows it; Linear and conv calls are seen as functions, see
+    _UNBATCHED_RANK_OF); None for other modules."""
     if isinstance(module, nn.RNNBase):
         return 2
     if isinstance(module, nn.RNNCellBase):
@@ -450,8 +460,9 @@ class Profiler:
         self._calls_of: dict[str, int] = defaultdict(int)
         # batch sizes each neuron module's outputs imply (None: its output cannot tell)
         self._batch_votes: dict[str, set] = defaultdict(set)
-        # modules that take an input without a batch axis, by the rank that means it, and those
-        # seen called so (an unbatched sample: the batch is 1, whatever the neurons' layout says)
+        # recurrent modules by the input rank that means "no batch axis"; modules seen running a
+        # Linear / conv / RNN on such an input (one sample: the batch is 1, whatever the neurons'
+        # layout says) and those seen running one on a batch
         self._unbatched_rank = {n: r for n, m in self._named if (r := unbatched_rank(m)) is not None}
         self._unbatched: dict[str, tuple] = {}
         self._batched: set[str] = set()                # those modules seen called with a batch axis too
@@ -491,12 +502,7 @@ class Profiler:
         self._called.add(name)
         rank = self._unbatched_rank.get(name)
         if rank is not None and args and isinstance(args[0], torch.Tensor):
-            x = args[0]
-            if x.dim() > rank:
-                self._batched.add(name)
-            elif x.dim() == rank and name not in self._unbatched and self._weight_numel(x) is None:
-                # (a parameter fed to a Linear -- a FiLM conditioning vector -- is no sample)
-                self._unbatched[name] = tuple(x.shape)
+            self._note_input_rank(name, args[0], rank)
         neuron = name in self.neuron_modules
         if neuron:
             self._inside.add(name)
@@ -506,6 +512,15 @@ class Profiler:
             guard = _bookkeeping()
             guard.__enter__()
             self._quiet = [name, guard]
+
+    def _note_input_rank(self, name: str, x: torch.Tensor, rank: int) -> None:
+        """Evidence for infer_batch_size: `name` ran a Linear / conv / RNN on x, which is one
+        sample without a batch axis when its rank is `rank`, a batch when it is higher."""
+        if x.dim() > rank:
+            self._batched.add(name)
+        elif x.dim() == rank and name not in self._unbatched and self._weight_numel(x) is None:
+            # (a parameter fed to a Linear -- a FiLM conditioning vector -- is no sample)
+            self._unbatched[name] = tuple(x.shape)
 
     def _spike_input(self, args, kwargs) -> bool:
         """Some tensor argument is a spike operand (by provenance or by value)."""
@@ -943,7 +958,8 @@ class Profiler:
         if batch is not None and batch != 1:
             # e.g. a neuron's [C, H, W] output read as [B, ...], or a [T, N] input's T
             raise BatchSizeError(
-                f"cannot tell the batch size: module '{name}' ({self.module_types.get(name)}) ran on an input "
+                f"cannot tell the batch size: module '{name or '<model>'}' "
+                f"({self.module_types.get(name, type(self.model).__name__)}) ran a Linear / conv / RNN on an input "
                 f"without a batch axis ({list(shape)}), but {source} {batch}; pass batch_size=")
         return 1
 

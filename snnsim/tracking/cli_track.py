@@ -21,26 +21,18 @@ EXAMPLE = ("example: snnsim track spiketrack-tiny path/to/GOT-10k/GOT-10k_Val_00
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'608x1088' -> (608, 1088)."""
+    """'608x1088' -> (608, 1088), checked by mot.check_input_size (the one rule set: multiples
+    of 32, the side limit, the memory available) before anything is built or allocated."""
+    from .mot import check_input_size
+
     try:
         h, w = (int(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a size HxW such as 608x1088") from None
-    if h < 32 or w < 32 or h % 32 or w % 32:
-        raise argparse.ArgumentTypeError(f"'{text}': height and width must be positive multiples of 32, "
-                                         f"such as 608x1088")
-    from .mot import MAX_INPUT_SIDE, check_memory
-
-    if h > MAX_INPUT_SIDE or w > MAX_INPUT_SIDE:   # checked before anything is built or allocated
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is larger than the limit {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE} (at most "
-            f"{MAX_INPUT_SIDE} pixels per side: the detector's input and activations are allocated per frame); "
-            f"pass a smaller size")
     try:
-        check_memory(h, w, what="")   # what the run would need against what this machine has
+        return check_input_size((h, w), what="")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return h, w
 
 
 def add_track_parser(subparsers) -> argparse.ArgumentParser:

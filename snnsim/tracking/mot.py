@@ -105,19 +105,20 @@ def check_memory(h: int, w: int, what: str = "--input-size", available_mib: floa
 def check_input_size(size, what: str = "--input-size") -> tuple[int, int]:
     """(H, W) of a detector input, checked before any allocation: positive multiples of 32, at
     most MAX_INPUT_SIDE per side, and within the memory available (:func:`check_memory`).
-    Raises ValueError, one line naming the size and the limit."""
+    Raises ValueError, one line naming the size and the limit (``what`` names the option; ''
+    where the caller's message already does, as argparse's does)."""
     try:
         h, w = (size, size) if isinstance(size, int) else (int(s) for s in size)
     except (TypeError, ValueError):
-        raise ValueError(f"{what} {size!r} is not a size HxW such as 608x1088") from None
-    if h <= 0 or w <= 0:
-        raise ValueError(f"{what} {h}x{w} must be positive; pass a size such as 608x1088")
+        raise ValueError(f"{what} {size!r} is not a size HxW such as 608x1088".strip()) from None
+    shown = f"{what} {h}x{w}".strip()
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise ValueError(f"{shown}: height and width must be positive multiples of 32 (the detector "
+                         "downsamples by 32), such as 608x1088")
     if h > MAX_INPUT_SIDE or w > MAX_INPUT_SIDE:
-        raise ValueError(f"{what} {h}x{w} is larger than the limit {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE} (at most "
+        raise ValueError(f"{shown} is larger than the limit {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE} (at most "
                          f"{MAX_INPUT_SIDE} pixels per side: the detector's input and activations are allocated "
                          f"per frame); pass a smaller size")
-    if h % 32 or w % 32:
-        raise ValueError(f"{what} {h}x{w} must be multiples of 32 (the detector downsamples by 32), e.g. 608x1088")
     check_memory(h, w, what)
     return h, w
 

@@ -172,14 +172,14 @@ def test_norse_cell_loop_batch_from_the_cells():
 
 
 def test_one_dimensional_input_without_neurons_is_refused():
-    """A 1-D input read only by a functional call: nothing says whether axis 0 is a batch."""
+    """A 1-D input read only by a matrix-vector product: nothing says whether axis 0 is a batch."""
     class Functional(nn.Module):
         def __init__(self):
             super().__init__()
             self.w = nn.Parameter(torch.randn(2, 3))
 
         def forward(self, x):
-            return F.linear(x, self.w)
+            return self.w @ x
 
     with pytest.raises(_batch_size_error()) as err:
         snnsim.profile(Functional(), torch.tensor([1.0, 0.0, 1.0]), spike_formats=[snnsim.SpikeFormat(1, 1)])
@@ -213,19 +213,35 @@ def test_a_module_called_on_one_sample_without_a_batch_axis_means_batch_one():
 
     torch.manual_seed(0)
     x = torch.rand(5, 10) * 2                      # [T, N]: one sample, no batch axis
-    with pytest.raises(_batch_size_error(), match=r"'front' \(Linear\) ran on an input without a batch axis "
-                                                  r"\(\[10\]\), but axis 0 of the input \[5, 10\] says 5"):
+    with pytest.raises(_batch_size_error(), match=r"'front' \(Linear\) ran a Linear / conv / RNN on an input without "
+                                                  r"a batch axis \(\[10\]\), but axis 0 of the input \[5, 10\] says 5"):
         snnsim.profile(Loop(nn.Linear(10, 6)), x)
     p = snnsim.profile(Loop(nn.Linear(10, 6)), x, batch_size=1)
     assert p.totals["dense_macs"] == 5 * 10 * 6 and p.totals["neuron_updates"] == 5 * 6
 
     x = torch.rand(5, 1, 8, 8)                     # [T, C, H, W]: the neuron output [4, 8, 8] reads C as a batch
-    with pytest.raises(_batch_size_error(), match=r"'front' \(Conv2d\) ran on an input without a batch axis "
-                                                  r"\(\[1, 8, 8\]\), but the neuron outputs' layouts say 4"):
+    with pytest.raises(_batch_size_error(), match=r"'front' \(Conv2d\) ran a Linear / conv / RNN on an input without "
+                                                  r"a batch axis \(\[1, 8, 8\]\), but the neuron outputs' layouts say 4"):
         snnsim.profile(Loop(nn.Conv2d(1, 4, 3, padding=1)), x)
     p = snnsim.profile(Loop(nn.Conv2d(1, 4, 3, padding=1)), x, batch_size=1)
     assert p.totals["dense_macs"] == 5 * 4 * 9 * 64 and p.totals["neuron_updates"] == 5 * 4 * 64
 
+    # by hand: F.conv2d on one [C, H, W] sample inside the model's own forward is the same evidence
+    class ByHand(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w, self.lif = nn.Parameter(torch.randn(4, 1, 3, 3)), snn.Leaky(beta=0.9)
+
+        def forward(self, x):
+            mem, out = self.lif.init_leaky(), []
+            for xt in x:
+                spk, mem = self.lif(F.conv2d(xt, self.w, padding=1), mem)
+                out.append(spk)
+            return torch.stack(out)
+
+    with pytest.raises(_batch_size_error(), match=r"'<model>' \(ByHand\) ran a Linear / conv / RNN on an input "
+                                                  r"without a batch axis \(\[1, 8, 8\]\)"):
+        snnsim.profile(ByHand(), torch.rand(5, 1, 8, 8))
     x = torch.rand(5, 3, 1, 8, 8)                  # [T, B, C, H, W]: the same net on a batch, as before
     p = snnsim.profile(Loop(nn.Conv2d(1, 4, 3, padding=1)), x)
     assert p.batch_size == 3 and p.totals["dense_macs"] == 5 * 4 * 9 * 64

@@ -136,6 +136,19 @@ def test_a_real_activation_times_a_weight_counts_one_multiply_per_element():
         p = snnsim.profile(VecDot(), torch.randn(3, 6))
     assert p.totals["dense_macs"] == 4 * 6 and p.complete
 
+    class Divided(nn.Module):                           # x / gain: a product with 1 / gain, routed around mul
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(torch.rand(6) + 1)
+
+        def forward(self, x):                          # x [B, 5, 6]
+            return x / self.gain, x / 2.0              # 30 divisions per sample; by a scalar: none
+
+    with pytest.warns(snnsim.counting.profiler.NoNeuronsWarning):
+        p = snnsim.profile(Divided(), torch.randn(3, 5, 6))
+    row = p.layers[p.layers.kind == "scale"].iloc[0]
+    assert (row.op, row.operands, row.dense_macs, row.calls) == ("div", "real*weight", 30.0, 1)
+
 
 def test_relu_of_spike_sums_keeps_them_spikes():
     """relu(a + b) of two spike maps (a SEW ADD residual under an activation) is still spike
